@@ -1,0 +1,32 @@
+"""Create a local superuser once, for a newcomer's first `make run`.
+
+Does nothing when any superuser exists. The generated password is printed once and never
+stored in plain text anywhere.
+"""
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Create a local 'admin' superuser with a random password if no superuser exists."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--username", default="admin")
+
+    def handle(self, *args, username: str, **options) -> None:
+        User = get_user_model()
+        if User.objects.filter(is_superuser=True).exists():
+            self.stdout.write("A superuser already exists; log in at http://127.0.0.1:8000/accounts/login/ "
+                              "(forgot the password? `make password`), or sign up at /accounts/signup/.")
+            return
+        password = secrets.token_urlsafe(12)
+        User.objects.create_superuser(username=username, email="", password=password)
+        self.stdout.write(self.style.SUCCESS(
+            f"Created local superuser '{username}' with password: {password}\n"
+            "Log in at http://127.0.0.1:8000/accounts/login/ (this password is shown only once; "
+            "`make password` sets a new one)."
+        ))

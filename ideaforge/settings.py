@@ -1,0 +1,180 @@
+"""IdeaForge settings: every value comes from the environment, read here and only here.
+
+`.env.example` lists every variable. The embedded default (no variables set, `DJANGO_DEBUG=true`
+as `make run` does) is SQLite, a local-memory cache and no broker.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Agno posts telemetry on every run unless told not to; the env var must be set before agno
+# is imported (see docs/operations.md).
+os.environ.setdefault("AGNO_TELEMETRY", env("AGNO_TELEMETRY", default="false"))
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+# A development key only under DEBUG; production must set its own (checked by `manage.py check
+# --deploy` and by Django refusing to start without one).
+_DEV_SECRET_KEY = "django-insecure-ideaforge-development-only-key-do-not-use-in-production"
+SECRET_KEY = env("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else None)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "accounts",
+    "providers",
+    "agents",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ideaforge.urls"
+WSGI_APPLICATION = "ideaforge.wsgi.application"
+ASGI_APPLICATION = "ideaforge.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several threads (token refresh, streaming views) write at once; wait instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Shared state (gateway tokens, refresh locks, provider cooldowns). With REDIS_URL every web
+# and Celery process shares it; without, each process keeps its own.
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="ideaforge"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / "var" / "static"))
+
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Credentials encryption -------------------------------------------------------------------
+# Fernet keys, comma separated: the first encrypts, all decrypt (rotation: put the new key first,
+# run `manage.py providers_rotate_keys`, then drop the old one). Independent of SECRET_KEY.
+# Under DEBUG a fixed development key is used when none is set (a warning says so).
+CREDENTIALS_ENCRYPTION_KEYS = env.list("CREDENTIALS_ENCRYPTION_KEYS", default=[])
+
+# --- Providers --------------------------------------------------------------------------------
+PROVIDERS_BACKENDS = [
+    "providers.backends.openai.OpenAIBackend",
+    "providers.backends.anthropic.AnthropicBackend",
+    "providers.backends.gemini.GeminiBackend",
+    "providers.backends.ai_gateway.AIGatewayBackend",
+]
+# Where the public providers live. Operator settings (proxies, tests), never user fields.
+PROVIDERS_OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="https://api.openai.com/v1")
+PROVIDERS_ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", default="https://api.anthropic.com")
+PROVIDERS_GEMINI_BASE_URL = env("GEMINI_BASE_URL", default="https://generativelanguage.googleapis.com")
+# Outbound HTTP bounds, for every provider call.
+PROVIDERS_HTTP_CONNECT_TIMEOUT = env.float("PROVIDERS_HTTP_CONNECT_TIMEOUT", default=5.0)
+PROVIDERS_HTTP_READ_TIMEOUT = env.float("PROVIDERS_HTTP_READ_TIMEOUT", default=30.0)
+PROVIDERS_HTTP_MAX_RESPONSE_BYTES = env.int("PROVIDERS_HTTP_MAX_RESPONSE_BYTES", default=5 * 1024 * 1024)
+# URL policy for user-set URLs (gateway base URL and token URL).
+PROVIDERS_REQUIRE_HTTPS = env.bool("PROVIDERS_REQUIRE_HTTPS", default=not DEBUG)
+PROVIDERS_ALLOW_PRIVATE_URLS = env.bool("PROVIDERS_ALLOW_PRIVATE_URLS", default=DEBUG)
+AI_GATEWAY_ALLOWED_HOSTS = env.list("AI_GATEWAY_ALLOWED_HOSTS", default=[])
+
+# Platform defaults (the operator's own credentials), used after a user's own.
+AI_GATEWAY_ENABLED = env.bool("AI_GATEWAY_ENABLED", default=False)
+AI_GATEWAY_CLIENT_ID = env("AI_GATEWAY_CLIENT_ID", default="")
+AI_GATEWAY_CLIENT_SECRET = env("AI_GATEWAY_CLIENT_SECRET", default="")
+AI_GATEWAY_BASE_URL = env("AI_GATEWAY_BASE_URL", default="")
+AI_GATEWAY_TOKEN_URL = env("AI_GATEWAY_TOKEN_URL", default="")
+AI_GATEWAY_SCOPE = env("AI_GATEWAY_SCOPE", default="")
+AI_GATEWAY_TOKEN_AUTH_METHOD = env("AI_GATEWAY_TOKEN_AUTH_METHOD", default="client_secret_basic")
+AI_GATEWAY_DEFAULT_MODEL = env("AI_GATEWAY_DEFAULT_MODEL", default="")
+AI_GATEWAY_FAST_MODEL = env("AI_GATEWAY_FAST_MODEL", default="")
+AI_GATEWAY_STANDARD_MODEL = env("AI_GATEWAY_STANDARD_MODEL", default="")
+AI_GATEWAY_PREMIUM_MODEL = env("AI_GATEWAY_PREMIUM_MODEL", default="")
+OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
+ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", default="")
+GEMINI_API_KEY = env("GEMINI_API_KEY", default="")
+
+# --- Celery -----------------------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Logging ----------------------------------------------------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # agno writes to stdout at INFO on every run; keep it to warnings, through our handler.
+        "agno": {"handlers": ["console"], "level": env("AGNO_LOG_LEVEL", default="WARNING"), "propagate": False},
+        # httpx logs every request URL at INFO; our own code logs what matters.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}

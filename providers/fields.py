@@ -1,0 +1,113 @@
+"""An encrypted text field on `cryptography`'s MultiFernet.
+
+Keys come from `CREDENTIALS_ENCRYPTION_KEYS` (first encrypts, all decrypt), never from
+SECRET_KEY. A value that no key decrypts raises `CredentialDecryptionError`: the ciphertext is
+never handed back as if it were the secret (the bug in django-fernet-encrypted-fields).
+
+Values are decrypted lazily: the model attribute holds an `EncryptedValue` whose `.secret()`
+decrypts on demand, so loading a row to list it never decrypts anything.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.db import models
+
+from .exceptions import CredentialDecryptionError
+from .secrets import Secret
+
+# Used only under DEBUG when no key is configured; `providers.checks` warns about it and fails
+# in production. Never use it for real secrets.
+DEVELOPMENT_KEY = "aWRlYWZvcmdlLWRldi1rZXktTk9ULUZPUi1QUk9EISE="  # "ideaforge-dev-key-NOT-FOR-PROD!!"
+
+
+def configured_keys() -> list[str]:
+    keys = [k.strip() for k in getattr(settings, "CREDENTIALS_ENCRYPTION_KEYS", []) if k.strip()]
+    if not keys and settings.DEBUG:
+        keys = [DEVELOPMENT_KEY]
+    return keys
+
+
+@functools.lru_cache(maxsize=1)
+def get_fernet() -> MultiFernet:
+    keys = configured_keys()
+    if not keys:
+        raise CredentialDecryptionError("No CREDENTIALS_ENCRYPTION_KEYS configured.")
+    return MultiFernet([Fernet(k.encode()) for k in keys])
+
+
+def _reset_fernet(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("CREDENTIALS_ENCRYPTION_KEYS", "DEBUG"):
+        get_fernet.cache_clear()
+
+
+setting_changed.connect(_reset_fernet)
+
+
+def encrypt(plaintext: str) -> str:
+    return get_fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt(ciphertext: str) -> str:
+    try:
+        return get_fernet().decrypt(ciphertext.encode()).decode()
+    except (InvalidToken, ValueError, TypeError) as exc:
+        raise CredentialDecryptionError() from exc
+
+
+class EncryptedValue:
+    """What an encrypted field holds on a model instance: ciphertext, decrypted on request."""
+
+    __slots__ = ("ciphertext",)
+
+    def __init__(self, ciphertext: str) -> None:
+        self.ciphertext = ciphertext
+
+    def secret(self) -> Secret:
+        return Secret(decrypt(self.ciphertext))
+
+    def __bool__(self) -> bool:
+        return bool(self.ciphertext)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EncryptedValue) and other.ciphertext == self.ciphertext
+
+    def __repr__(self) -> str:
+        return "EncryptedValue(<hidden>)"
+
+    __str__ = __repr__
+
+
+class EncryptedTextField(models.TextField):
+    """Stores Fernet ciphertext; assign a plain `str` (or `Secret`) to set a new value.
+
+    Reading gives an `EncryptedValue` (or "" when empty). Never filter or order on it.
+    """
+
+    description = "Text encrypted with CREDENTIALS_ENCRYPTION_KEYS"
+
+    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> EncryptedValue | str:
+        if not value:
+            return ""
+        return EncryptedValue(value)
+
+    def to_python(self, value: Any) -> Any:
+        return value
+
+    def get_prep_value(self, value: Any) -> str:
+        if value is None or value == "":
+            return ""
+        if isinstance(value, EncryptedValue):
+            return value.ciphertext
+        if isinstance(value, Secret):
+            value = value.reveal()
+        return encrypt(str(value))
+
+    def value_to_string(self, obj: Any) -> str:
+        # Serialization (dumpdata) gets ciphertext, never plaintext.
+        value = self.value_from_object(obj)
+        return value.ciphertext if isinstance(value, EncryptedValue) else ""

@@ -1,0 +1,92 @@
+"""Stored provider credentials. Secrets are encrypted columns; everything else is plain."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from .fields import EncryptedTextField
+
+PROVIDER_IDS = ("openai", "anthropic", "gemini", "ai_gateway")
+TIERS = ("fast", "standard", "premium")
+
+
+class Provider(models.TextChoices):
+    OPENAI = "openai", "OpenAI"
+    ANTHROPIC = "anthropic", "Anthropic"
+    GEMINI = "gemini", "Gemini"
+    AI_GATEWAY = "ai_gateway", "AI Gateway (service account)"
+
+
+class VerificationStatus(models.TextChoices):
+    UNVERIFIED = "unverified", "Not verified"
+    VERIFIED = "verified", "Verified"
+    FAILED = "failed", "Failed"
+
+
+class TokenAuthMethod(models.TextChoices):
+    BASIC = "client_secret_basic", "HTTP Basic (client_secret_basic)"
+    POST = "client_secret_post", "Form body (client_secret_post)"
+
+
+class ProviderCredential(models.Model):
+    """One user's credential for one provider.
+
+    Secret columns hold Fernet ciphertext (see `providers.fields`); `secret_hint` keeps the
+    last characters for display so nothing has to be decrypted to render a page.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="provider_credentials")
+    provider = models.CharField(max_length=32, choices=Provider.choices)
+
+    # Secrets (encrypted). OpenAI/Anthropic/Gemini use api_key; the AI Gateway uses client_id + client_secret.
+    api_key = EncryptedTextField(blank=True, default="")
+    client_id = EncryptedTextField(blank=True, default="")
+    client_secret = EncryptedTextField(blank=True, default="")
+    secret_hint = models.CharField(max_length=16, blank=True, default="")
+    client_id_hint = models.CharField(max_length=16, blank=True, default="")
+
+    # AI Gateway connection settings (user-set URLs pass providers.netpolicy).
+    base_url = models.CharField(max_length=500, blank=True, default="")
+    token_url = models.CharField(max_length=500, blank=True, default="")
+    scope = models.CharField(max_length=500, blank=True, default="")
+    token_auth_method = models.CharField(max_length=32, choices=TokenAuthMethod.choices, default=TokenAuthMethod.BASIC)
+
+    # Model choices: the default, and one per tier (blank: fall back to env, then backend default).
+    default_model = models.CharField(max_length=200, blank=True, default="")
+    fast_model = models.CharField(max_length=200, blank=True, default="")
+    standard_model = models.CharField(max_length=200, blank=True, default="")
+    premium_model = models.CharField(max_length=200, blank=True, default="")
+    available_models = models.JSONField(default=list, blank=True, help_text="Model ids the provider reported at the last successful verification.")
+
+    priority = models.PositiveSmallIntegerField(default=100, help_text="Lower is tried first.")
+    enabled = models.BooleanField(default=True)
+
+    status = models.CharField(max_length=16, choices=VerificationStatus.choices, default=VerificationStatus.UNVERIFIED)
+    status_code = models.CharField(max_length=32, blank=True, default="", help_text="Outcome of the last verification (e.g. invalid_credentials).")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="", help_text="Sanitized; never contains a secret.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["owner_id", "priority", "provider"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "provider"], name="providers_credential_one_per_owner_provider"),
+            models.CheckConstraint(condition=models.Q(provider__in=PROVIDER_IDS), name="providers_credential_provider_known"),
+            models.CheckConstraint(
+                condition=models.Q(token_auth_method__in=[c.value for c in TokenAuthMethod]),
+                name="providers_credential_token_auth_method_known",
+            ),
+        ]
+        indexes = [models.Index(fields=["provider", "status", "enabled"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} for {self.owner}"
+
+    def tier_model(self, tier: str) -> str:
+        """The model set for a tier on this credential, or ''."""
+        if tier not in TIERS:
+            raise ValueError(f"unknown tier {tier!r}")
+        return getattr(self, f"{tier}_model")

@@ -1,0 +1,43 @@
+"""The explicit registry of provider backends, loaded from `settings.PROVIDERS_BACKENDS`.
+
+Fails loudly: an unknown id raises UnknownProvider, a duplicate id raises at load time.
+"""
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from .backends.base import BaseBackend
+from .conf import app_settings
+from .exceptions import UnknownProvider
+
+_backends: dict[str, BaseBackend] = {}
+
+
+def load() -> None:
+    """(Re)load the backends named in settings. Called from ProvidersConfig.ready()."""
+    loaded: dict[str, BaseBackend] = {}
+    for path in app_settings.BACKENDS:
+        backend_class = import_string(path)
+        if not (isinstance(backend_class, type) and issubclass(backend_class, BaseBackend)):
+            raise ImproperlyConfigured(f"{path} is not a BaseBackend subclass")
+        if backend_class.id in loaded:
+            raise ImproperlyConfigured(f"Duplicate provider backend id {backend_class.id!r} ({path})")
+        loaded[backend_class.id] = backend_class()
+    _backends.clear()
+    _backends.update(loaded)
+
+
+def get(provider_id: str) -> BaseBackend:
+    try:
+        return _backends[provider_id]
+    except KeyError:
+        raise UnknownProvider(f"Unknown provider {provider_id!r}; known: {', '.join(_backends) or 'none'}") from None
+
+
+def all_backends() -> list[BaseBackend]:
+    return list(_backends.values())
+
+
+def as_choices() -> list[tuple[str, str]]:
+    return [(b.id, b.name) for b in _backends.values()]

@@ -1,0 +1,50 @@
+"""`Secret`: a string that refuses to show itself.
+
+Decrypted values travel inside `Secret` so that an accidental `repr()`, f-string, log line or
+exception message shows a mask, not the value. Call `reveal()` at the one place the value is
+put on the wire.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+class Secret:
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    @property
+    def hint(self) -> str:
+        return mask(self._value)
+
+    def fingerprint(self, key: bytes) -> str:
+        """A keyed, one-way fingerprint, safe to use in cache keys."""
+        return hmac.new(key, self._value.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return f"Secret({mask(self._value)!r})"
+
+    __str__ = __repr__
+
+
+def mask(value: str) -> str:
+    """The hint shown for a stored secret: the last 4 characters at most, fewer for short ones."""
+    if not value:
+        return ""
+    visible = 4 if len(value) >= 12 else 0
+    return "…" + value[-visible:] if visible else "…"
