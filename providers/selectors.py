@@ -1,0 +1,120 @@
+"""Reads: a user's credentials, and their *effective* credentials (own first, then the platform's).
+
+Nothing here decrypts unless asked: `EffectiveCredential.config()` is the one place a stored
+secret becomes a `Secret` (the seed's "API key loader").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+
+from . import registry
+from .conf import app_settings
+from .models import TIERS, ProviderCredential, VerificationStatus
+from .secrets import Secret
+from .types import CredentialConfig
+
+
+def credential_list_for_user(*, user: AbstractBaseUser) -> QuerySet[ProviderCredential]:
+    return ProviderCredential.objects.filter(owner=user).order_by("priority", "provider")
+
+
+def credential_get_for_user(*, user: AbstractBaseUser, provider: str) -> ProviderCredential:
+    """The user's credential for a provider; raises ProviderCredential.DoesNotExist (views: 404)."""
+    return ProviderCredential.objects.get(owner=user, provider=provider)
+
+
+def credential_config(*, credential: ProviderCredential) -> CredentialConfig:
+    """Decrypt a stored credential for use. Raises CredentialDecryptionError when a key is missing."""
+
+    def secret_of(value: object) -> Secret | None:
+        return value.secret() if value else None  # type: ignore[union-attr]
+
+    return CredentialConfig(
+        provider=credential.provider,
+        api_key=secret_of(credential.api_key),
+        client_id=secret_of(credential.client_id),
+        client_secret=secret_of(credential.client_secret),
+        base_url=credential.base_url,
+        token_url=credential.token_url,
+        scope=credential.scope,
+        token_auth_method=credential.token_auth_method,
+        credential_id=credential.pk,
+    )
+
+
+@dataclass(frozen=True)
+class EffectiveCredential:
+    """A credential usable for a user: their own (`source="user"`) or the platform's (`"platform"`)."""
+
+    provider: str
+    source: str
+    key: str  # stable id for caches and cooldowns: "cred:<pk>" or "platform:<provider>"
+    priority: int
+    default_model: str = ""
+    tier_models: dict[str, str] = field(default_factory=dict)
+    credential: ProviderCredential | None = None
+
+    def config(self) -> CredentialConfig:
+        if self.credential is not None:
+            return credential_config(credential=self.credential)
+        return platform_config(self.provider)
+
+    def model_for(self, tier: str) -> str:
+        """Tier model from this credential (or env for the platform), else its default, else the backend's."""
+        return self.tier_models.get(tier) or self.default_model or registry.get(self.provider).default_model_for(tier)
+
+
+def platform_config(provider: str) -> CredentialConfig:
+    """The operator's env-configured credential for a provider (may be empty)."""
+    if provider == "ai_gateway":
+        return CredentialConfig(
+            provider=provider,
+            client_id=Secret(app_settings.AI_GATEWAY_CLIENT_ID) if app_settings.AI_GATEWAY_CLIENT_ID else None,
+            client_secret=Secret(app_settings.AI_GATEWAY_CLIENT_SECRET) if app_settings.AI_GATEWAY_CLIENT_SECRET else None,
+            base_url=app_settings.AI_GATEWAY_BASE_URL,
+            token_url=app_settings.AI_GATEWAY_TOKEN_URL,
+            scope=app_settings.AI_GATEWAY_SCOPE,
+            token_auth_method=app_settings.AI_GATEWAY_TOKEN_AUTH_METHOD,
+        )
+    key = getattr(app_settings, f"{provider.upper()}_API_KEY", "")
+    return CredentialConfig(provider=provider, api_key=Secret(key) if key else None)
+
+
+def platform_credentials() -> list[EffectiveCredential]:
+    """Providers the operator configured in env, in registry order (no secrets decrypted or copied)."""
+    result: list[EffectiveCredential] = []
+    for backend in registry.all_backends():
+        if backend.id == "ai_gateway":
+            configured = bool(app_settings.AI_GATEWAY_CLIENT_ID and app_settings.AI_GATEWAY_CLIENT_SECRET and app_settings.AI_GATEWAY_BASE_URL)
+            tiers = {t: getattr(app_settings, f"AI_GATEWAY_{t.upper()}_MODEL") for t in TIERS}
+            default_model = app_settings.AI_GATEWAY_DEFAULT_MODEL
+        else:
+            configured = bool(getattr(app_settings, f"{backend.id.upper()}_API_KEY", ""))
+            tiers, default_model = {}, ""
+        if configured:
+            result.append(EffectiveCredential(
+                provider=backend.id, source="platform", key=f"platform:{backend.id}", priority=1000,
+                default_model=default_model, tier_models={t: m for t, m in tiers.items() if m},
+            ))
+    return result
+
+
+def effective_credentials_for_user(*, user: AbstractBaseUser) -> list[EffectiveCredential]:
+    """The user's verified, enabled credentials by priority, then the platform's (so a failing own
+    key can fall back to the operator's); the AI Gateway first when AI_GATEWAY_ENABLED."""
+    own = [
+        EffectiveCredential(
+            provider=c.provider, source="user", key=f"cred:{c.pk}", priority=c.priority,
+            default_model=c.default_model, credential=c,
+            tier_models={t: c.tier_model(t) for t in TIERS if c.tier_model(t)},
+        )
+        for c in credential_list_for_user(user=user).filter(enabled=True, status=VerificationStatus.VERIFIED)
+    ]
+    ordered = own + platform_credentials()
+    if app_settings.AI_GATEWAY_ENABLED:
+        # Stable sort: gateway candidates move to the front, everything else keeps its order.
+        ordered.sort(key=lambda c: c.provider != "ai_gateway")
+    return ordered
