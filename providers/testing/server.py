@@ -8,9 +8,40 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+
+@dataclass
+class Fault:
+    """A canned failure for requests whose path starts with `path_prefix` (and `method`, if set).
+
+    `delay` sleeps before the first byte (a timeout when longer than the client's read timeout);
+    `redirect_to` answers 302 to that URL; `oversize` pads the body to that many bytes.
+    `times=None` keeps it forever; otherwise it is used up after that many requests.
+    """
+
+    path_prefix: str = ""
+    method: str | None = None
+    status: int = 500
+    body: Any = field(default_factory=lambda: {"error": {"message": "simulated failure", "type": "server_error"}})
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    redirect_to: str | None = None
+    oversize: int = 0
+    times: int | None = None
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
 
 
 class SimulatorHandler(BaseHTTPRequestHandler):
@@ -32,6 +63,40 @@ class SimulatorHandler(BaseHTTPRequestHandler):
     def read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
+
+    def record(self, body: bytes = b"") -> None:
+        """Count and keep the request; call once per request, before any fault applies."""
+        with self.sim.lock:
+            self.sim.counts[self.path_only] += 1
+            self.sim.requests.append(RecordedRequest(self.command, self.path, dict(self.headers.items()), body))
+
+    def apply_fault(self) -> bool:
+        """Answer with the first matching injected fault; True when the request is handled."""
+        fault = self.sim.take_fault(self.command, self.path_only)
+        if fault is None:
+            return False
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.redirect_to:
+            self.send_response(302)
+            self.send_header("Location", fault.redirect_to)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return True
+        body = fault.body if isinstance(fault.body, bytes) else json.dumps(fault.body).encode()
+        if fault.oversize:
+            body = body + b" " * max(0, fault.oversize - len(body))
+        self.send_response(fault.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in fault.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (size cap, timeout)
+            pass
+        return True
 
     def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload).encode()
@@ -60,6 +125,31 @@ class LocalServer:
         self._httpd.sim = self
         self._thread: threading.Thread | None = None
         self.lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.requests: list[RecordedRequest] = []
+        self._faults: list[Fault] = []
+
+    def inject(self, **fault_fields: Any) -> Fault:
+        """Add a fault (see `Fault`); the newest matching fault wins."""
+        fault = Fault(**fault_fields)
+        with self.lock:
+            self._faults.insert(0, fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self._faults.clear()
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self._faults:
+                if path.startswith(fault.path_prefix) and fault.method in (None, method):
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
 
     @property
     def port(self) -> int:
