@@ -35,6 +35,8 @@ class VerificationOutcome(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     UNEXPECTED_RESPONSE = "unexpected_response"
     URL_NOT_ALLOWED = "url_not_allowed"
+    # Not from the provider: the stored secret no longer decrypts (a key was removed).
+    DECRYPTION_FAILED = "decryption_failed"
 
     @property
     def summary(self) -> str:
@@ -49,6 +51,7 @@ _SUMMARIES = {
     VerificationOutcome.RATE_LIMITED: "Rate limited by the provider (the key may be fine; try again later)",
     VerificationOutcome.UNEXPECTED_RESPONSE: "Unexpected response from the provider",
     VerificationOutcome.URL_NOT_ALLOWED: "URL not allowed",
+    VerificationOutcome.DECRYPTION_FAILED: "The stored secret cannot be decrypted; re-enter this credential",
 }
 
 
