@@ -160,6 +160,25 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Results are not needed by the app (tasks are fire-and-forget); tests and operators may set one.
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
+# Redis redelivers a task not acknowledged within this many seconds (acks_late): refresh tasks
+# are idempotent, and this is well above their bounded run time.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+# Publishing to a broker that is down gives up after about a second (one log line, no crash).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+# Gateway token pre-refresh: every INTERVAL seconds, tokens expiring within MARGIN seconds (or
+# not cached at all) are refreshed by a worker, so request paths rarely wait on the token endpoint.
+PROVIDERS_TOKEN_REFRESH_INTERVAL = env.float("PROVIDERS_TOKEN_REFRESH_INTERVAL", default=60.0)
+PROVIDERS_TOKEN_REFRESH_MARGIN = env.float("PROVIDERS_TOKEN_REFRESH_MARGIN", default=300.0)
+CELERY_BEAT_SCHEDULE = {
+    "providers-refresh-gateway-tokens": {
+        "task": "providers.refresh_gateway_tokens",
+        "schedule": PROVIDERS_TOKEN_REFRESH_INTERVAL,
+        # A run that could not start before the next one is due is useless: drop it.
+        "options": {"expires": PROVIDERS_TOKEN_REFRESH_INTERVAL},
+    },
+}
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

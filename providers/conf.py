@@ -19,6 +19,9 @@ _DEFAULTS: dict[str, Any] = {
     "HTTP_MAX_RESPONSE_BYTES": 5 * 1024 * 1024,
     "REQUIRE_HTTPS": True,
     "ALLOW_PRIVATE_URLS": False,
+    # Gateway token pre-refresh (Celery beat and `providers_refresh_tokens`), seconds.
+    "TOKEN_REFRESH_INTERVAL": 60.0,
+    "TOKEN_REFRESH_MARGIN": 300.0,
     # Unprefixed (names from the seed document).
     "AI_GATEWAY_ALLOWED_HOSTS": [],
     "AI_GATEWAY_ENABLED": False,
