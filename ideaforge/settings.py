@@ -155,6 +155,11 @@ OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", default="")
 GEMINI_API_KEY = env("GEMINI_API_KEY", default="")
 
+# --- Agents -----------------------------------------------------------------------------------
+# Seconds a candidate (one credential) is skipped after a retryable failure; a longer Retry-After
+# from the provider wins (up to an hour). Shared across processes through the cache (Redis).
+AGENTS_COOLDOWN_SECONDS = env.float("AGENTS_COOLDOWN_SECONDS", default=30.0)
+
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_TASK_ACKS_LATE = True

@@ -1,0 +1,66 @@
+"""Run records: one row per agent run, written by `agents.runner` (never by views or agents).
+
+A record names the candidate that answered (provider, model, credential source and key, never
+a secret), every candidate tried before it with the reason it was left, timings and token
+usage, and a sanitized error. Users see their own; operators see all of them in admin.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class AgentRun(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_runs")
+    agent = models.CharField(max_length=64, help_text="The agent's name in agents.catalog.")
+    tier = models.CharField(max_length=16)
+    prompt = models.TextField(blank=True, default="")
+    output = models.TextField(blank=True, default="", help_text="The answer as shown to the user (structured answers rendered).")
+
+    # The candidate that answered (or was being tried when the run failed).
+    provider = models.CharField(max_length=32, blank=True, default="")
+    model_id = models.CharField(max_length=200, blank=True, default="")
+    credential_source = models.CharField(max_length=16, blank=True, default="", help_text="user or platform")
+    credential_key = models.CharField(max_length=64, blank=True, default="", help_text="cred:<id> or platform:<provider>; never a secret.")
+    # [{"provider": ..., "model": ..., "source": ..., "reason": ...}] for every candidate left before the answer.
+    fallbacks = models.JSONField(default=list, blank=True)
+
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    streamed = models.BooleanField(default=False)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="", help_text="Sanitized; never contains a secret.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The Forge page's history: a user's newest runs.
+            models.Index(fields=["user", "-created_at"], name="agents_run_user_recent"),
+            # Admin filters and per-provider totals.
+            models.Index(fields=["provider", "status"], name="agents_run_provider_status"),
+            models.Index(fields=["agent", "-created_at"], name="agents_run_agent_recent"),
+            models.Index(fields=["created_at"], name="agents_run_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=[s.value for s in RunStatus]), name="agents_run_status_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent} ({self.tier}) by {self.user_id}: {self.status}"
+
+    @property
+    def answered_by(self) -> str:
+        return f"{self.provider} · {self.model_id}" if self.provider else ""

@@ -1,0 +1,100 @@
+"""Which models may answer a user's request for a tier, in the order to try them.
+
+`resolve(user, tier)` turns the user's effective credentials (see
+`providers.selectors.effective_credentials_for_user`: own verified and enabled credentials by
+priority, then the platform's, the AI Gateway first when AI_GATEWAY_ENABLED) into candidates,
+each with the model id for the tier. The model id comes from, in order:
+
+1. the user's preference for that tier (the credential's `<tier>_model`),
+2. the credential's default model,
+3. the environment (`AI_GATEWAY_<TIER>_MODEL`, then `AI_GATEWAY_DEFAULT_MODEL`; gateway only),
+4. the backend's default for the tier.
+
+A credential with no model at all for the tier is left out. Candidates cooling down after a
+failure (`agents.cooldown`) are left out too, unless `include_cooling=True`, which the runner
+uses so that its final error can name them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from providers import registry
+from providers.conf import app_settings
+from providers.models import TIERS
+from providers.selectors import EffectiveCredential, effective_credentials_for_user
+
+from .cooldown import cooldown_remaining_many
+
+
+class UnknownTier(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One (credential, model) pair the runner may try. Holds no decrypted secret."""
+
+    credential: EffectiveCredential
+    model_id: str
+    tier: str
+    # Seconds left in this credential's cooldown when resolved (0.0: healthy).
+    cooling_for: float = 0.0
+
+    @property
+    def provider(self) -> str:
+        return self.credential.provider
+
+    @property
+    def source(self) -> str:
+        return self.credential.source
+
+    @property
+    def key(self) -> str:
+        return self.credential.key
+
+    @property
+    def provider_name(self) -> str:
+        return registry.get(self.provider).name
+
+    @property
+    def label(self) -> str:
+        """Human label for messages and logs: 'OpenAI gpt-4o-mini (your key)'."""
+        whose = "your credential" if self.source == "user" else "platform"
+        return f"{self.provider_name} {self.model_id} ({whose})"
+
+    def build_model(self, **options: Any) -> Any:
+        """A ready Agno model; decrypts the credential here and nowhere earlier."""
+        return registry.get(self.provider).build_model(self.credential.config(), self.model_id, **options)
+
+    def describe(self, reason: str) -> dict[str, str]:
+        """The JSON shape stored in AgentRun.fallbacks and NoModelAvailable.tried."""
+        return {"provider": self.provider, "model": self.model_id, "source": self.source, "reason": reason}
+
+
+def model_for_tier(credential: EffectiveCredential, tier: str) -> str:
+    """The model id `credential` should use for `tier` ('' when nothing is configured)."""
+    chosen = credential.tier_models.get(tier) or credential.default_model
+    if not chosen and credential.provider == "ai_gateway":
+        # The operator's gateway models apply to users' own gateway credentials too.
+        chosen = getattr(app_settings, f"AI_GATEWAY_{tier.upper()}_MODEL") or app_settings.AI_GATEWAY_DEFAULT_MODEL
+    return chosen or registry.get(credential.provider).default_model_for(tier)
+
+
+def resolve(user: AbstractBaseUser, tier: str, *, include_cooling: bool = False) -> list[Candidate]:
+    """Ordered candidates for `user` and `tier` (see the module docstring)."""
+    if tier not in TIERS:
+        raise UnknownTier(f"Unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
+    credentials = effective_credentials_for_user(user=user)
+    cooling = cooldown_remaining_many(keys=[c.key for c in credentials])
+    candidates: list[Candidate] = []
+    for credential in credentials:
+        remaining = cooling.get(credential.key, 0.0)
+        if remaining and not include_cooling:
+            continue
+        model_id = model_for_tier(credential, tier)
+        if model_id:
+            candidates.append(Candidate(credential=credential, model_id=model_id, tier=tier, cooling_for=remaining))
+    return candidates
