@@ -134,6 +134,19 @@ PROVIDERS_GEMINI_BASE_URL = env("GEMINI_BASE_URL", default="https://generativela
 PROVIDERS_HTTP_CONNECT_TIMEOUT = env.float("PROVIDERS_HTTP_CONNECT_TIMEOUT", default=5.0)
 PROVIDERS_HTTP_READ_TIMEOUT = env.float("PROVIDERS_HTTP_READ_TIMEOUT", default=30.0)
 PROVIDERS_HTTP_MAX_RESPONSE_BYTES = env.int("PROVIDERS_HTTP_MAX_RESPONSE_BYTES", default=5 * 1024 * 1024)
+# AI Gateway client (providers/gateway/): the longest silence allowed between two stream chunks,
+# the bound on one whole call (retries and stream included), and the retry policy: 429 with a
+# Retry-After up to RETRY_AFTER_MAX seconds is waited out, a longer one fails fast.
+PROVIDERS_STREAM_IDLE_TIMEOUT = env.float("PROVIDERS_STREAM_IDLE_TIMEOUT", default=30.0)
+PROVIDERS_GATEWAY_TOTAL_TIMEOUT = env.float("PROVIDERS_GATEWAY_TOTAL_TIMEOUT", default=120.0)
+PROVIDERS_GATEWAY_MAX_RETRIES = env.int("PROVIDERS_GATEWAY_MAX_RETRIES", default=2)
+PROVIDERS_GATEWAY_RETRY_AFTER_MAX = env.float("PROVIDERS_GATEWAY_RETRY_AFTER_MAX", default=5.0)
+# Token manager: lifetime assumed when the token endpoint sends no expires_in (RFC 6749 §5.1),
+# the token request's timeout (shorter than the cross-process refresh lease), and how long a
+# failed refresh is remembered so that a crowd of callers does not hammer a failing endpoint.
+PROVIDERS_TOKEN_DEFAULT_LIFETIME = env.float("PROVIDERS_TOKEN_DEFAULT_LIFETIME", default=300.0)
+PROVIDERS_TOKEN_REQUEST_TIMEOUT = env.float("PROVIDERS_TOKEN_REQUEST_TIMEOUT", default=10.0)
+PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS = env.float("PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS", default=3.0)
 # URL policy for user-set URLs (gateway base URL and token URL).
 PROVIDERS_REQUIRE_HTTPS = env.bool("PROVIDERS_REQUIRE_HTTPS", default=not DEBUG)
 PROVIDERS_ALLOW_PRIVATE_URLS = env.bool("PROVIDERS_ALLOW_PRIVATE_URLS", default=DEBUG)

@@ -19,6 +19,15 @@ _DEFAULTS: dict[str, Any] = {
     "HTTP_MAX_RESPONSE_BYTES": 5 * 1024 * 1024,
     "REQUIRE_HTTPS": True,
     "ALLOW_PRIVATE_URLS": False,
+    # AI Gateway client and token manager (see ideaforge/settings.py).
+    "STREAM_IDLE_TIMEOUT": 30.0,
+    "GATEWAY_TOTAL_TIMEOUT": 120.0,
+    "GATEWAY_MAX_RETRIES": 2,
+    "GATEWAY_RETRY_AFTER_MAX": 5.0,
+    "GATEWAY_MAX_CONNECTIONS": 1000,
+    "TOKEN_DEFAULT_LIFETIME": 300.0,
+    "TOKEN_REQUEST_TIMEOUT": 10.0,
+    "TOKEN_NEGATIVE_CACHE_SECONDS": 3.0,
     # Gateway token pre-refresh (Celery beat and `providers_refresh_tokens`), seconds.
     "TOKEN_REFRESH_INTERVAL": 60.0,
     "TOKEN_REFRESH_MARGIN": 300.0,
