@@ -158,7 +158,9 @@ def _prepare(*, user: AbstractBaseUser, provider: str, data: CredentialInput) ->
         if not base_url:
             errors["base_url"] = ["Enter the gateway base URL."]
         for name, value in (("base_url", base_url), ("token_url", token_url)):
-            if value and name not in errors:
+            if len(value) > 500:
+                errors[name] = ["At most 500 characters."]
+            elif value and name not in errors:
                 try:
                     validated = _validate_url(name, value)
                 except ValidationError as exc:

@@ -1,0 +1,205 @@
+"""Settings > AI providers: server-rendered pages, thin over `providers.services`.
+
+Every action is a POST that redirects back (post-redirect-get) with a message saying exactly
+what happened; a form with field errors is re-rendered in place (status 400) instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.forms import Form
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import registry, selectors, services
+from .backends.base import BaseBackend
+from .forms import BaseCredentialForm, OrderForm, PreferencesForm, credential_form_class, model_suggestions
+from .models import ProviderCredential, VerificationStatus
+
+
+def _backend_or_404(provider: str) -> BaseBackend:
+    try:
+        return registry.get(provider)
+    except KeyError:
+        raise Http404("Unknown provider") from None
+
+
+def _credential_or_404(user: Any, provider: str) -> ProviderCredential:
+    try:
+        return selectors.credential_get_for_user(user=user, provider=provider)
+    except ProviderCredential.DoesNotExist:
+        raise Http404("No credential for this provider") from None
+
+
+def _add_errors(form: Form, exc: ValidationError) -> None:
+    """Attach a service's field errors to the form (unknown field names become form errors)."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for name, errors in exc.message_dict.items():
+        form.add_error(name if name in form.fields else None, errors)
+
+
+def _back(provider: str | None = None) -> HttpResponse:
+    url = reverse("providers:settings")
+    return redirect(f"{url}#provider-{provider}" if provider else url)
+
+
+@dataclass
+class Section:
+    """What the page shows for one provider."""
+
+    backend: BaseBackend
+    credential: ProviderCredential | None
+    from_platform: bool
+    credential_form: BaseCredentialForm
+    preferences_form: PreferencesForm | None
+    suggestions: list[str]
+
+    @property
+    def status_class(self) -> str:
+        if self.credential is not None:
+            return self.credential.status
+        return "platform" if self.from_platform else "none"
+
+    @property
+    def status_text(self) -> str:
+        c = self.credential
+        if c is None:
+            return "Provided by the platform" if self.from_platform else "Not configured"
+        if c.status == VerificationStatus.VERIFIED:
+            return "Verified"
+        if c.status == VerificationStatus.FAILED:
+            return f"Failed: {c.last_error or 'verification failed'}"
+        return "Unverified" + (f": {c.last_error}" if c.last_error else "")
+
+
+def _sections(own_list: list[ProviderCredential], forms: dict[str, dict[str, Form]]) -> list[Section]:
+    own = {c.provider: c for c in own_list}
+    platform = {p.provider for p in selectors.platform_credentials()}
+    sections = []
+    for backend in registry.all_backends():
+        credential = own.get(backend.id)
+        bound = forms.get(backend.id, {})
+        credential_form = bound.get("credential") or credential_form_class(backend)(stored=credential, prefix=backend.id)
+        preferences_form = None
+        if credential is not None:
+            preferences_form = bound.get("preferences") or PreferencesForm(backend=backend, credential=credential, prefix=f"{backend.id}-prefs")
+        sections.append(Section(
+            backend=backend, credential=credential, from_platform=backend.id in platform,
+            credential_form=credential_form, preferences_form=preferences_form,  # type: ignore[arg-type]
+            suggestions=model_suggestions(backend, credential),
+        ))
+    return sections
+
+
+def _named(credentials: list[ProviderCredential]) -> list[tuple[str, str]]:
+    names = dict(registry.as_choices())
+    return [(c.provider, names[c.provider]) for c in credentials if c.provider in names]
+
+
+def _render_page(request: HttpRequest, *, forms: dict[str, dict[str, Form]] | None = None, order_form: OrderForm | None = None, status: int = 200) -> HttpResponse:
+    own = list(selectors.credential_list_for_user(user=request.user))  # by priority
+    sections = _sections(own, forms or {})
+    configured = _named(own)
+    context = {
+        "sections": sections,
+        "has_own": bool(configured),
+        "platform_names": [s.backend.name for s in sections if s.from_platform],
+        "order_form": order_form or (OrderForm(providers=configured) if len(configured) > 1 else None),
+    }
+    return render(request, "providers/settings.html", context, status=status)
+
+
+@login_required
+def settings_page(request: HttpRequest) -> HttpResponse:
+    return _render_page(request)
+
+
+@login_required
+@require_POST
+def credential_verify(request: HttpRequest, provider: str) -> HttpResponse:
+    return _credential_action(request, provider, save=False)
+
+
+@login_required
+@require_POST
+def credential_save(request: HttpRequest, provider: str) -> HttpResponse:
+    return _credential_action(request, provider, save=True)
+
+
+def _credential_action(request: HttpRequest, provider: str, *, save: bool) -> HttpResponse:
+    backend = _backend_or_404(provider)
+    stored = ProviderCredential.objects.filter(owner=request.user, provider=provider).first()
+    form = credential_form_class(backend)(request.POST, stored=stored, prefix=backend.id)
+    if form.is_valid():
+        try:
+            if save:
+                save_unverified = request.POST.get("save_unverified") == "1"
+                credential, result = services.credential_save(user=request.user, provider=provider, data=form.to_input(), save_unverified=save_unverified)
+            else:
+                credential, result = None, services.credential_verify_input(user=request.user, provider=provider, data=form.to_input())
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            if not save:
+                level = messages.SUCCESS if result.ok else messages.ERROR
+                messages.add_message(request, level, f"{backend.name}: {result.message} (Nothing was saved.)")
+            elif credential is None:
+                messages.error(request, f"{backend.name}: {result.message} Nothing was saved; your stored credential is unchanged.")
+            elif result.ok:
+                messages.success(request, f"{backend.name}: saved. {result.message}")
+            else:
+                messages.warning(request, f"{backend.name}: saved without verification. {result.message}")
+            return _back(provider)
+    messages.error(request, f"{backend.name}: please correct the errors below. Nothing was changed.")
+    return _render_page(request, forms={provider: {"credential": form}}, status=400)
+
+
+@login_required
+@require_POST
+def credential_preferences(request: HttpRequest, provider: str) -> HttpResponse:
+    backend = _backend_or_404(provider)
+    credential = _credential_or_404(request.user, provider)
+    form = PreferencesForm(request.POST, backend=backend, credential=credential, prefix=f"{provider}-prefs")
+    if form.is_valid():
+        try:
+            services.credential_update_preferences(user=request.user, provider=provider, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"{backend.name}: preferences saved.")
+            return _back(provider)
+    messages.error(request, f"{backend.name}: please correct the errors below. Nothing was changed.")
+    return _render_page(request, forms={provider: {"preferences": form}}, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def credential_delete(request: HttpRequest, provider: str) -> HttpResponse:
+    """GET asks for confirmation; POST removes."""
+    backend = _backend_or_404(provider)
+    credential = _credential_or_404(request.user, provider)
+    if request.method == "POST":
+        services.credential_delete(user=request.user, provider=provider)
+        messages.success(request, f"{backend.name}: credential removed.")
+        return _back()
+    return render(request, "providers/confirm_delete.html", {"backend": backend, "credential": credential})
+
+
+@login_required
+@require_POST
+def credential_order(request: HttpRequest) -> HttpResponse:
+    form = OrderForm(request.POST, providers=_named(list(selectors.credential_list_for_user(user=request.user))))
+    if form.is_valid():
+        services.credential_set_order(user=request.user, providers=form.ordered_providers())
+        messages.success(request, "Order of preference saved.")
+        return _back()
+    messages.error(request, "Please correct the order below. Nothing was changed.")
+    return _render_page(request, order_form=form, status=400)
