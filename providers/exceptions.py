@@ -59,6 +59,22 @@ class ProviderTimeout(ProviderUnavailable):
     """The provider did not answer within the configured timeout."""
 
 
+class StreamError(ProviderUnavailable):
+    """A stream broke after it started: the connection was cut, it went idle too long, or the
+    provider sent an error event. `delta_yielded` tells whether the caller already received part
+    of the answer (then nobody may retry or fall back: the user has seen it). `reason` is
+    "cut", "idle", "error_event" or "incomplete"."""
+
+    def __init__(self, message: str = "", *, delta_yielded: bool = False, reason: str = "", **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.delta_yielded = delta_yielded
+        self.reason = reason
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return not self.delta_yielded
+
+
 class RateLimited(ProviderUnavailable):
     """The provider rate limited us (429); `retry_after` is in seconds when it said."""
 
