@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test migrate key password check bench clean
+.PHONY: install run test migrate key password check bench demo clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,22 @@ run: install ## migrate, create a local admin once, and serve on http://127.0.0.
 
 test: install ## run the whole suite (PYTEST_ARGS="-k name" to narrow it)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The whole app against a local AI Gateway simulator (no real credentials): the simulator runs in
+# the background on DEMO_GATEWAY_PORT and stops with the app (Ctrl-C).
+DEMO_GATEWAY_PORT ?= 8765
+DEMO_GATEWAY_URL := http://127.0.0.1:$(DEMO_GATEWAY_PORT)
+demo: export DJANGO_DEBUG ?= true
+demo: install ## `make run` with the AI Gateway pointed at a local simulator (sign in, open /forge/)
+	$(BIN)/python manage.py providers_gateway_simulator --port $(DEMO_GATEWAY_PORT) & sim=$$!; \
+	trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
+	AI_GATEWAY_ENABLED=true AI_GATEWAY_BASE_URL=$(DEMO_GATEWAY_URL)/v1 AI_GATEWAY_TOKEN_URL=$(DEMO_GATEWAY_URL)/oauth/token \
+	AI_GATEWAY_CLIENT_ID=sim-client AI_GATEWAY_CLIENT_SECRET=sim-secret AI_GATEWAY_DEFAULT_MODEL=sim-standard \
+	AI_GATEWAY_FAST_MODEL=sim-fast AI_GATEWAY_STANDARD_MODEL=sim-standard AI_GATEWAY_PREMIUM_MODEL=sim-premium \
+	$(MAKE) --no-print-directory run
+
+bench: install ## gateway client benchmarks; writes docs/benchmarks.md (BENCH_ARGS=--quick for a smoke run)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 migrate: export DJANGO_DEBUG ?= true
 migrate: install

@@ -1,0 +1,70 @@
+"""`manage.py providers_list_models --provider P [--user U]`: the models a credential offers.
+
+Without `--user`, the platform's env-configured credential for P (e.g. `AI_GATEWAY_*`,
+`OPENAI_API_KEY`); with it, that user's stored credential. Prints one model id per line.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from providers import registry
+from providers.exceptions import ProviderError, UnknownProvider
+from providers.models import ProviderCredential
+from providers.selectors import credential_config, credential_get_for_user, platform_config, platform_credentials
+from providers.types import CredentialConfig
+
+
+def _gateway_models(config: CredentialConfig) -> list[str]:
+    from providers.gateway.client import GatewayClient
+
+    with GatewayClient(config) as client:
+        models = client.list_models()
+    return [m if isinstance(m, str) else (m.get("id") if isinstance(m, dict) else getattr(m, "id", str(m))) for m in models]
+
+
+class Command(BaseCommand):
+    help = "List the model ids a provider credential offers (the platform's, or a user's with --user)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--provider", required=True, help="Provider id (openai, anthropic, gemini, ai_gateway).")
+        parser.add_argument("--user", default=None, help="Username whose stored credential to use (default: the platform's).")
+
+    def handle(self, *args: Any, provider: str, user: str | None = None, **options: Any) -> None:
+        try:
+            backend = registry.get(provider)
+        except UnknownProvider as exc:
+            raise CommandError(str(exc)) from None
+        config = self._user_config(user, provider) if user else self._platform_config(provider)
+        try:
+            models = _gateway_models(config) if provider == "ai_gateway" else backend.list_models(config)
+        except ProviderError as exc:
+            whose = f"{user}'s" if user else "the platform"
+            raise CommandError(f"Listing {backend.name} models with {whose} credential failed: {type(exc).__name__}: {exc}") from None
+        for model_id in models:
+            self.stdout.write(model_id)
+        if not models:
+            self.stderr.write(f"{backend.name} reported no models.")
+
+    def _platform_config(self, provider: str) -> CredentialConfig:
+        if not any(c.provider == provider for c in platform_credentials()):
+            hint = "AI_GATEWAY_CLIENT_ID, AI_GATEWAY_CLIENT_SECRET and AI_GATEWAY_BASE_URL" if provider == "ai_gateway" else f"{provider.upper()}_API_KEY"
+            raise CommandError(f"No platform credential for {provider}: set {hint}, or pass --user.")
+        return platform_config(provider)
+
+    def _user_config(self, username: str, provider: str) -> CredentialConfig:
+        User = get_user_model()
+        try:
+            owner = User.objects.get(**{User.USERNAME_FIELD: username})
+        except User.DoesNotExist:
+            raise CommandError(f"No user {username!r}.") from None
+        try:
+            credential = credential_get_for_user(user=owner, provider=provider)
+        except ProviderCredential.DoesNotExist:
+            raise CommandError(f"User {username!r} has no {provider} credential.") from None
+        try:
+            return credential_config(credential=credential)
+        except ProviderError as exc:  # CredentialDecryptionError: the secret must be re-entered
+            raise CommandError(f"{username}'s {provider} credential: {exc}") from None
