@@ -1,0 +1,203 @@
+"""Settings > AI providers: login, ownership, CSRF, forms, and what the page says.
+
+Provider-facing flows talk real HTTP to the local fakes (see conftest: `fake_openai`, `gateway`).
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.utils import timezone
+
+from providers.models import ProviderCredential, VerificationStatus
+from providers.secrets import mask
+
+pytestmark = pytest.mark.django_db
+
+PAGE = "/settings/providers/"
+
+
+def stored(owner, provider="openai", key="sk-stored-key-000000001111", **extra) -> ProviderCredential:
+    values = dict(
+        owner=owner, provider=provider, api_key=key, secret_hint=mask(key), status=VerificationStatus.VERIFIED,
+        verified_at=timezone.now(), available_models=["gpt-4o-mini", "gpt-4o"], status_code="verified",
+    )
+    values.update(extra)
+    return ProviderCredential.objects.create(**values)
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def snapshot(credential: ProviderCredential) -> dict:
+    row = ProviderCredential.objects.filter(pk=credential.pk).values().get()
+    return row
+
+
+# --- login and ownership -------------------------------------------------------------------
+
+
+def test_page_requires_login(client):
+    response = client.get(PAGE)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.parametrize("action", ["verify", "save", "preferences", "delete"])
+def test_actions_require_login_and_change_nothing(client, alice, action):
+    credential = stored(alice)
+    before = snapshot(credential)
+    response = client.post(f"{PAGE}openai/{action}", {"openai-api_key": "sk-new-000000000000"})
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    assert snapshot(credential) == before
+
+
+def test_order_requires_login(client):
+    response = client.post(f"{PAGE}order", {})
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("action", ["verify", "save", "preferences", "delete"])
+def test_unknown_provider_is_404(client, alice, action):
+    client.force_login(alice)
+    assert client.post(f"{PAGE}nope/{action}", {}).status_code == 404
+
+
+def test_other_users_credential_is_404_and_untouched(client, alice, bob):
+    credential = stored(alice)
+    before = snapshot(credential)
+    client.force_login(bob)
+    prefs = {"openai-prefs-priority": "1", "openai-prefs-enabled": "", "openai-prefs-default_model": "x"}
+    assert client.post(f"{PAGE}openai/preferences", prefs).status_code == 404
+    assert client.get(f"{PAGE}openai/delete").status_code == 404
+    assert client.post(f"{PAGE}openai/delete").status_code == 404
+    assert snapshot(credential) == before
+    # And bob's page does not show alice's hint.
+    assert mask("sk-stored-key-000000001111") not in client.get(PAGE).content.decode()
+
+
+def test_csrf_is_enforced(alice):
+    credential = stored(alice)
+    before = snapshot(credential)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    for url, data in [
+        (f"{PAGE}openai/save", {"openai-api_key": "sk-new-000000000000"}),
+        (f"{PAGE}openai/verify", {"openai-api_key": "sk-new-000000000000"}),
+        (f"{PAGE}openai/preferences", {"openai-prefs-priority": "3"}),
+        (f"{PAGE}openai/delete", {}),
+        (f"{PAGE}order", {"position_openai": "1"}),
+    ]:
+        assert client.post(url, data).status_code == 403, url
+    assert snapshot(credential) == before
+    # With the token from the page, the same client can act.
+    page = client.get(PAGE)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
+    response = client.post(f"{PAGE}openai/delete", {"csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    assert not ProviderCredential.objects.filter(pk=credential.pk).exists()
+
+
+# --- what the page shows -------------------------------------------------------------------
+
+
+def test_empty_state_lists_every_provider_as_not_configured(client, alice):
+    client.force_login(alice)
+    html = client.get(PAGE).content.decode()
+    for name in ("OpenAI", "Anthropic", "Gemini", "AI Gateway (service account)"):
+        assert name in html
+    assert html.count("Not configured") == 4
+    assert "No AI provider of your own yet" in html
+    for button in ("Verify", "Save", "Save anyway (unverified)"):
+        assert f">{button}</button>" in html
+
+
+def test_platform_provided_status(client, alice, settings):
+    settings.ANTHROPIC_API_KEY = "sk-ant-platform-key-99998888"
+    client.force_login(alice)
+    html = client.get(PAGE).content.decode()
+    assert "Provided by the platform" in html
+    assert "sk-ant-platform" not in html and "8888" not in html
+
+
+def test_statuses_and_hint(client, alice):
+    stored(alice, "openai", key="sk-openai-secret-abcdefgh1234")
+    stored(alice, "anthropic", key="sk-ant-secret-abcdefgh5678", status=VerificationStatus.FAILED,
+           status_code="invalid_credentials", last_error="Invalid credentials: the provider rejected them.")
+    stored(alice, "gemini", key="gemini-secret-abcdefgh9012", status=VerificationStatus.UNVERIFIED, verified_at=None)
+    client.force_login(alice)
+    html = client.get(PAGE).content.decode()
+    assert re.search(r"Verified\s+at \d{4}-\d\d-\d\d \d\d:\d\d", html)
+    assert "Failed: Invalid credentials: the provider rejected them." in html
+    assert "Unverified" in html
+    assert "…1234" in html and "…5678" in html and "…9012" in html
+    for secret in ("sk-openai-secret-abcdefgh1234", "sk-ant-secret-abcdefgh5678", "gemini-secret-abcdefgh9012"):
+        assert secret not in html and secret[:8] not in html
+    # Stored secrets are never prefilled: password inputs have no value attribute.
+    assert not re.search(r'<input type="password"[^>]*value=', html)
+    assert "Leave blank to keep the stored secret." in html
+    # Suggestions come from the models the provider reported.
+    assert '<datalist id="models-openai"><option value="gpt-4o-mini">' in html
+
+
+# --- preferences, order, remove ------------------------------------------------------------
+
+
+def test_preferences_are_saved_without_reverification(client, alice):
+    credential = stored(alice)
+    client.force_login(alice)
+    response = client.post(f"{PAGE}openai/preferences", {
+        "openai-prefs-default_model": "gpt-4o", "openai-prefs-fast_model": "gpt-4o-mini",
+        "openai-prefs-standard_model": "gpt-4o", "openai-prefs-premium_model": "o3",
+        "openai-prefs-priority": "7",  # enabled unchecked -> disabled
+    })
+    assert response.status_code == 302
+    assert messages_of(response) == ["OpenAI: preferences saved."]
+    credential.refresh_from_db()
+    assert (credential.default_model, credential.fast_model, credential.standard_model, credential.premium_model) == ("gpt-4o", "gpt-4o-mini", "gpt-4o", "o3")
+    assert credential.priority == 7 and credential.enabled is False
+    assert credential.last_checked_at is None  # nothing was sent to the provider
+
+
+def test_bad_preferences_change_nothing(client, alice):
+    credential = stored(alice)
+    before = snapshot(credential)
+    client.force_login(alice)
+    response = client.post(f"{PAGE}openai/preferences", {"openai-prefs-priority": "-4", "openai-prefs-fast_model": "x" * 300})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Nothing was changed" in html and "errorlist" in html
+    assert snapshot(credential) == before
+
+
+def test_remove_asks_for_confirmation_then_deletes(client, alice, bob):
+    stored(alice)
+    bobs = stored(bob)
+    client.force_login(alice)
+    confirm = client.get(f"{PAGE}openai/delete")
+    assert confirm.status_code == 200 and "Remove your OpenAI credential?" in confirm.content.decode()
+    assert ProviderCredential.objects.filter(owner=alice).exists()  # GET deletes nothing
+    response = client.post(f"{PAGE}openai/delete")
+    assert response.status_code == 302
+    assert messages_of(response) == ["OpenAI: credential removed."]
+    assert not ProviderCredential.objects.filter(owner=alice).exists()
+    assert ProviderCredential.objects.filter(pk=bobs.pk).exists()
+    assert client.post(f"{PAGE}openai/delete").status_code == 404
+
+
+def test_order_of_preference(client, alice):
+    stored(alice, "openai", priority=0)
+    stored(alice, "anthropic", key="sk-ant-000000000000", priority=1)
+    stored(alice, "gemini", key="gm-0000000000000000", priority=2)
+    client.force_login(alice)
+    html = client.get(PAGE).content.decode()
+    assert "Order of preference" in html
+    response = client.post(f"{PAGE}order", {"position_openai": "3", "position_anthropic": "2", "position_gemini": "1"})
+    assert response.status_code == 302
+    assert dict(ProviderCredential.objects.filter(owner=alice).values_list("provider", "priority")) == {"gemini": 0, "anthropic": 1, "openai": 2}
+    bad = client.post(f"{PAGE}order", {"position_openai": "x"})
+    assert bad.status_code == 400
+    assert dict(ProviderCredential.objects.filter(owner=alice).values_list("provider", "priority")) == {"gemini": 0, "anthropic": 1, "openai": 2}
