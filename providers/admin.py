@@ -1,0 +1,160 @@
+"""Django admin for operators: every credential's status, never its secret.
+
+The encrypted columns are excluded from the form entirely (so not even ciphertext is rendered);
+the stored hint is shown read-only. Write-only password inputs set a new secret: the value goes
+straight to the encrypted field, the hint is recomputed and the credential becomes unverified,
+because nobody has tested the new value yet. "Verify selected" calls the same service as the
+settings page.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.text import Truncator
+
+from .exceptions import ProviderError, URLNotAllowed
+from .models import ProviderCredential, VerificationStatus
+from .netpolicy import validate_url
+from .secrets import mask
+
+SECRET_FIELDS = ("api_key", "client_id", "client_secret")
+# (form field, model field, hint field)
+_WRITE_ONLY = (
+    ("new_api_key", "api_key", "secret_hint"),
+    ("new_client_id", "client_id", "client_id_hint"),
+    ("new_client_secret", "client_secret", "secret_hint"),
+)
+_URL_FIELDS = ("base_url", "token_url")
+
+
+def _write_only(label: str, help_text: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=False,
+        strip=True,
+        # render_value=False: a re-displayed form (after a validation error) never echoes it back.
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=help_text,
+    )
+
+
+class ProviderCredentialAdminForm(forms.ModelForm):
+    new_api_key = _write_only("New API key", "OpenAI, Anthropic, Gemini. Leave empty to keep the stored key.")
+    new_client_id = _write_only("New client ID", "AI Gateway. Leave empty to keep the stored client ID.")
+    new_client_secret = _write_only(
+        "New client secret", "AI Gateway. Leave empty to keep the stored secret; required when a URL changes."
+    )
+
+    class Meta:
+        model = ProviderCredential
+        exclude = SECRET_FIELDS
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        provider = cleaned.get("provider") or getattr(self.instance, "provider", "")
+        if provider == "ai_gateway":
+            if cleaned.get("new_api_key"):
+                self.add_error("new_api_key", "The AI Gateway uses a client ID and client secret, not an API key.")
+        elif provider and (cleaned.get("new_client_id") or cleaned.get("new_client_secret")):
+            field = "new_client_id" if cleaned.get("new_client_id") else "new_client_secret"
+            self.add_error(field, "Only the AI Gateway uses a client ID and client secret.")
+
+        for name in _URL_FIELDS:
+            url = cleaned.get(name) or ""
+            if url and name in self.changed_data:
+                try:
+                    cleaned[name] = validate_url(url)
+                except URLNotAllowed as exc:
+                    self.add_error(name, str(exc))
+        # A stored secret is never sent to a URL it was not entered for.
+        url_changed = self.instance.pk and any(name in self.changed_data for name in _URL_FIELDS)
+        if url_changed and self.instance.client_secret and not cleaned.get("new_client_secret"):
+            self.add_error("new_client_secret", "Changing the base URL or token URL requires entering the client secret again.")
+        return cleaned
+
+    def apply_new_secrets(self, credential: ProviderCredential) -> list[str]:
+        """Copy filled write-only fields onto the credential; return the names of the secrets set."""
+        changed: list[str] = []
+        for form_field, model_field, hint_field in _WRITE_ONLY:
+            value = self.cleaned_data.get(form_field)
+            if value:
+                setattr(credential, model_field, value)
+                setattr(credential, hint_field, mask(value))
+                changed.append(model_field)
+        if changed:
+            credential.status = VerificationStatus.UNVERIFIED
+            credential.status_code = ""
+            credential.verified_at = None
+            credential.last_error = ""
+        return changed
+
+
+@admin.register(ProviderCredential)
+class ProviderCredentialAdmin(admin.ModelAdmin):
+    form = ProviderCredentialAdminForm
+    list_display = ("owner", "provider", "status", "verified_at", "short_error", "priority", "enabled", "secret_hints")
+    list_filter = ("provider", "status", "enabled", "verified_at")
+    search_fields = ("owner__username", "owner__email", "provider")
+    list_select_related = ("owner",)
+    raw_id_fields = ("owner",)
+    actions = ("verify_selected",)
+    readonly_fields = (
+        "secret_hint", "client_id_hint", "status", "status_code", "verified_at", "last_checked_at",
+        "last_error", "available_models", "created_at", "updated_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("owner", "provider", "enabled", "priority")}),
+        ("Secrets (write-only)", {
+            "description": "Stored secrets are never shown. Fill a field to replace the stored value; "
+                           "the credential then needs verifying again.",
+            "fields": ("secret_hint", "client_id_hint", "new_api_key", "new_client_id", "new_client_secret"),
+        }),
+        ("AI Gateway connection", {"fields": ("base_url", "token_url", "scope", "token_auth_method"), "classes": ("collapse",)}),
+        ("Models", {"fields": ("default_model", "fast_model", "standard_model", "premium_model", "available_models")}),
+        ("Verification", {"fields": ("status", "status_code", "verified_at", "last_checked_at", "last_error")}),
+        ("Record", {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(description="secret")
+    def secret_hints(self, obj: ProviderCredential) -> str:
+        parts = [f"id {obj.client_id_hint}"] if obj.client_id_hint else []
+        if obj.secret_hint:
+            parts.append(obj.secret_hint)
+        return " / ".join(parts) or "—"
+
+    @admin.display(description="last error", ordering="last_error")
+    def short_error(self, obj: ProviderCredential) -> str:
+        return Truncator(obj.last_error).chars(60)
+
+    def save_model(self, request: HttpRequest, obj: ProviderCredential, form: forms.Form, change: bool) -> None:
+        if isinstance(form, ProviderCredentialAdminForm):
+            form.apply_new_secrets(obj)
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Verify selected")
+    def verify_selected(self, request: HttpRequest, queryset: QuerySet[ProviderCredential]) -> None:
+        # Imported here: the services module is the settings page's, and the admin must not fail to
+        # load (and take the whole admin down) if it cannot be imported.
+        from .services import credential_verify
+
+        outcomes: Counter[str] = Counter()
+        for credential in queryset.select_related("owner"):
+            try:
+                result = credential_verify(credential=credential)
+            except ProviderError as exc:  # typed, sanitized message; never a secret
+                outcomes[getattr(exc, "code", "") or type(exc).__name__] += 1
+                continue
+            outcomes["verified" if result.ok else str(result.outcome)] += 1
+        verified = outcomes.pop("verified", 0)
+        failed = sum(outcomes.values())
+        detail = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
+        self.message_user(
+            request,
+            f"Verified {verified} of {verified + failed} credential(s)" + (f"; failed: {detail}." if failed else "."),
+            level=messages.SUCCESS if not failed else messages.WARNING,
+        )
