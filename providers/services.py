@@ -316,6 +316,8 @@ def credential_save(
             transient = result.outcome not in PERMANENT_FAILURES
             credential.status = VerificationStatus.UNVERIFIED if transient else VerificationStatus.FAILED
         credential.save()
+    # Reload so the returned instance holds EncryptedValue (not the plaintext just assigned).
+    credential.refresh_from_db()
     logger.info("credential stored: provider=%s owner=%s status=%s", provider, user.pk, credential.status)
     return credential, result
 
@@ -380,6 +382,8 @@ def credential_verify(*, credential: ProviderCredential) -> VerificationResult:
     transient outcomes (unreachable, timeout, rate limited) are recorded without demoting a
     verified credential, so a provider's bad minute does not switch off the user's key.
     """
+    # Verify what is stored (and hold EncryptedValue, not whatever an unsaved instance carries).
+    credential.refresh_from_db()
     try:
         backend = registry.get(credential.provider)
     except KeyError:
