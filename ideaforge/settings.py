@@ -180,6 +180,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Results are not needed by the app (tasks are fire-and-forget); tests and operators may set one.
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
+# Queue for tasks sent without an explicit one (several deployments can share one Redis).
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # Redis redelivers a task not acknowledged within this many seconds (acks_late): refresh tasks
 # are idempotent, and this is well above their bounded run time.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}

@@ -1,0 +1,195 @@
+"""Management commands of the gateway runtime: providers_refresh_tokens, providers_list_models,
+providers_gateway_simulator. Real HTTP against the gateway simulator on 127.0.0.1."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from io import StringIO
+from pathlib import Path
+
+import httpx
+import pytest
+from django.core.management import CommandError, call_command
+
+from providers.models import ProviderCredential
+from providers.selectors import platform_config
+from providers.testing.gateway_simulator import GatewaySimulator
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def sim():
+    with GatewaySimulator() as server:
+        yield server
+
+
+@pytest.fixture
+def platform_gateway(settings, sim):
+    settings.AI_GATEWAY_CLIENT_ID = sim.client_id
+    settings.AI_GATEWAY_CLIENT_SECRET = sim.client_secret
+    settings.AI_GATEWAY_BASE_URL = sim.base_url
+    settings.AI_GATEWAY_TOKEN_URL = sim.token_url
+    return sim
+
+
+def _gateway_credential(owner, sim, *, secret=None, **fields) -> ProviderCredential:
+    values = dict(
+        owner=owner, provider="ai_gateway", client_id=sim.client_id, client_secret=secret or sim.client_secret,
+        client_id_hint="…ient", secret_hint="…", base_url=sim.base_url, token_url=sim.token_url, status="verified",
+    )
+    values.update(fields)
+    return ProviderCredential.objects.create(**values)
+
+
+def _run(*args: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def _assert_no_secrets(text: str, sim: GatewaySimulator) -> None:
+    assert sim.client_secret not in text
+    for token in sim.issued_tokens:
+        assert token not in text
+
+
+def test_refresh_tokens_refreshes_active_credentials_once(platform_gateway, alice, bob, django_user_model):
+    sim = platform_gateway
+    mine = _gateway_credential(alice, sim)
+    _gateway_credential(bob, sim, status="unverified")  # not active: never refreshed
+    carol = django_user_model.objects.create_user("carol", password="carol-password-123")
+    _gateway_credential(carol, sim, enabled=False)  # disabled: never refreshed
+
+    out, err = _run("providers_refresh_tokens")
+    assert sim.token_requests == 2  # alice's and the platform's, nothing else
+    assert re.search(rf"refreshed\s+cred:{mine.pk}\s+alice's AI Gateway", out)
+    assert re.search(r"refreshed\s+platform:ai_gateway", out)
+    assert "2 credential(s)" in out and "2 refreshed" in out and not err
+    _assert_no_secrets(out + err, sim)
+
+    # Everything is fresh now: a second pass asks for nothing.
+    out, _ = _run("providers_refresh_tokens")
+    assert sim.token_requests == 2
+    assert "2 fresh" in out
+
+
+def test_dry_run_requests_no_token(platform_gateway, alice):
+    sim = platform_gateway
+    _gateway_credential(alice, sim)
+    out, _ = _run("providers_refresh_tokens", "--dry-run")
+    assert sim.token_requests == 0
+    assert out.count("[dry run] would refresh") == 2 and "no token cached" in out
+
+
+def test_only_tokens_expiring_within_the_margin_are_refreshed(platform_gateway):
+    from providers.gateway.tokens import get_token_manager
+
+    sim = platform_gateway
+    config = platform_config("ai_gateway")
+    sim.token_lifetime = 200  # a short token: well inside the 300 s pre-refresh margin
+    get_token_manager().get_token(config)
+    assert sim.token_requests == 1
+
+    out, _ = _run("providers_refresh_tokens", "--dry-run")
+    assert "would refresh" in out and sim.token_requests == 1
+    out, _ = _run("providers_refresh_tokens", "--margin", "10")  # not within 10 s yet
+    assert "fresh" in out and sim.token_requests == 1
+
+    sim.token_lifetime = 3600
+    out, _ = _run("providers_refresh_tokens")
+    assert sim.token_requests == 2 and "refreshed" in out
+    assert get_token_manager().expires_in(config) > 3000
+
+
+def test_no_active_credentials(settings):
+    settings.AI_GATEWAY_CLIENT_ID = ""
+    out, _ = _run("providers_refresh_tokens")
+    assert "No active AI Gateway credentials" in out
+
+
+def test_rejected_credential_is_reported_and_the_others_still_refresh(platform_gateway, alice, bob):
+    sim = platform_gateway
+    bad = _gateway_credential(alice, sim, secret="wrong-secret-value")
+    good = _gateway_credential(bob, sim)
+    out, err = StringIO(), StringIO()
+    with pytest.raises(CommandError, match="1 gateway token refresh"):
+        call_command("providers_refresh_tokens", stdout=out, stderr=err)
+    assert re.search(rf"failed\s+cred:{bad.pk}", err.getvalue())
+    assert re.search(rf"refreshed\s+cred:{good.pk}", out.getvalue())
+    # invalid_client is permanent: asked once, not retried.
+    assert sim.token_requests == 3
+    assert "wrong-secret-value" not in out.getvalue() + err.getvalue()
+
+
+def test_undecryptable_credential_is_reported(settings, platform_gateway, alice):
+    from cryptography.fernet import Fernet
+
+    settings.CREDENTIALS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    cred = _gateway_credential(alice, platform_gateway)
+    settings.CREDENTIALS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the old key is gone
+    err = StringIO()
+    with pytest.raises(CommandError):
+        call_command("providers_refresh_tokens", stdout=StringIO(), stderr=err)
+    assert re.search(rf"failed\s+cred:{cred.pk}.*re-enter", err.getvalue())
+
+
+def test_list_models_platform_and_user(platform_gateway, alice):
+    sim = platform_gateway
+    out, _ = _run("providers_list_models", "--provider", "ai_gateway")
+    assert out.split() == list(sim.models)
+    own = GatewaySimulator(models=("own-a", "own-b"))
+    with own:
+        _gateway_credential(alice, own)
+        out, _ = _run("providers_list_models", "--provider", "ai_gateway", "--user", "alice")
+        assert out.split() == ["own-a", "own-b"]
+
+
+def test_list_models_errors_are_clear(settings, platform_gateway, alice):
+    with pytest.raises(CommandError, match="no ai_gateway credential"):
+        _run("providers_list_models", "--provider", "ai_gateway", "--user", "alice")
+    with pytest.raises(CommandError, match="No user 'nobody'"):
+        _run("providers_list_models", "--provider", "ai_gateway", "--user", "nobody")
+    with pytest.raises(CommandError, match="nope"):
+        _run("providers_list_models", "--provider", "nope")
+    settings.OPENAI_API_KEY = ""
+    with pytest.raises(CommandError, match="No platform credential for openai: set OPENAI_API_KEY"):
+        _run("providers_list_models", "--provider", "openai")
+    settings.AI_GATEWAY_CLIENT_SECRET = "not-the-secret"
+    with pytest.raises(CommandError, match="CredentialInvalid") as exc:
+        _run("providers_list_models", "--provider", "ai_gateway")
+    assert "not-the-secret" not in str(exc.value)
+
+
+def test_gateway_simulator_command_serves_until_interrupted():
+    env = {**os.environ, "DJANGO_DEBUG": "true", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "providers_gateway_simulator", "--port", "0", "--client-id", "demo-id",
+         "--client-secret", "demo-secret", "--token-lifetime", "120"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        lines: dict[str, str] = {}
+        deadline = time.monotonic() + 30
+        while "AI_GATEWAY_CLIENT_SECRET" not in lines and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            name, sep, value = line.strip().partition("=")
+            if sep:
+                lines[name] = value
+        assert lines["AI_GATEWAY_ENABLED"] == "true" and lines["AI_GATEWAY_CLIENT_ID"] == "demo-id"
+        token = httpx.post(lines["AI_GATEWAY_TOKEN_URL"], data={"grant_type": "client_credentials"}, auth=("demo-id", "demo-secret"))
+        assert token.status_code == 200 and token.json()["expires_in"] == 120
+        models = httpx.get(lines["AI_GATEWAY_BASE_URL"] + "/models", headers={"Authorization": "Bearer " + token.json()["access_token"]})
+        assert [m["id"] for m in models.json()["data"]] == [lines[f"AI_GATEWAY_{t}_MODEL"] for t in ("FAST", "STANDARD", "PREMIUM")]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "stopped after 1 token and 1 API request(s)" in out
