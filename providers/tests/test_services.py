@@ -165,3 +165,118 @@ def test_reverify_refuses_a_stored_url_the_policy_now_rejects(alice):
     assert result.outcome is VerificationOutcome.URL_NOT_ALLOWED
     credential.refresh_from_db()
     assert credential.status == VerificationStatus.FAILED
+
+
+# --- against the gateway simulator (real HTTP on 127.0.0.1) --------------------------------
+
+import base64  # noqa: E402
+from urllib.parse import unquote_plus  # noqa: E402
+
+from providers.testing.gateway_simulator import GatewaySimulator  # noqa: E402
+
+from .conftest import GATEWAY_CLIENT_ID, GATEWAY_CLIENT_SECRET  # noqa: E402
+
+
+def gateway_input(sim, **overrides) -> CredentialInput:
+    values = dict(client_id=GATEWAY_CLIENT_ID, client_secret=GATEWAY_CLIENT_SECRET, base_url=sim.base_url, token_url=sim.token_url)
+    values.update(overrides)
+    return CredentialInput(**values)
+
+
+def basic_credentials_seen(sim) -> list[tuple[str, str]]:
+    seen = []
+    for request in sim.requests:
+        header = {k.lower(): v for k, v in request.headers.items()}.get("authorization", "")
+        if request.path.startswith("/oauth/token") and header.lower().startswith("basic "):
+            raw_id, _, raw_secret = base64.b64decode(header[6:]).decode().partition(":")
+            seen.append((unquote_plus(raw_id), unquote_plus(raw_secret)))
+    return seen
+
+
+def test_verify_input_stores_nothing(alice, gateway):
+    result = services.credential_verify_input(user=alice, provider="ai_gateway", data=gateway_input(gateway))
+    assert result.ok and set(result.models) == set(gateway.models)
+    assert not ProviderCredential.objects.exists()
+
+
+def test_save_stores_a_verified_credential(alice, gateway):
+    credential, result = services.credential_save(user=alice, provider="ai_gateway", data=gateway_input(gateway, default_model="sim-standard"))
+    assert result.ok and credential is not None
+    assert credential.status == VerificationStatus.VERIFIED and credential.verified_at and credential.status_code == "verified"
+    assert credential.available_models == list(result.models)
+    assert credential.secret_hint == mask(GATEWAY_CLIENT_SECRET) and credential.client_id_hint == mask(GATEWAY_CLIENT_ID)
+    assert credential.client_secret.secret().reveal() == GATEWAY_CLIENT_SECRET
+    assert credential.base_url == gateway.base_url and credential.default_model == "sim-standard"
+    assert credential.last_error == ""
+
+
+def test_failed_verification_leaves_the_stored_row_alone(alice, gateway):
+    credential, _ = services.credential_save(user=alice, provider="ai_gateway", data=gateway_input(gateway))
+    before = row(credential)
+    saved, result = services.credential_save(user=alice, provider="ai_gateway", data=gateway_input(gateway, client_secret="wrong-secret-000000"))
+    assert saved is None and result.outcome is VerificationOutcome.INVALID_CREDENTIALS
+    assert row(credential) == before
+
+
+@pytest.mark.parametrize("wrong,status", [(True, VerificationStatus.FAILED), (False, VerificationStatus.UNVERIFIED)])
+def test_save_anyway(alice, gateway, wrong, status):
+    if wrong:
+        data = gateway_input(gateway, client_secret="wrong-secret-000000")
+    else:
+        gateway.rate_limit(retry_after=5, times=None)
+        data = gateway_input(gateway)
+    credential, result = services.credential_save(user=alice, provider="ai_gateway", data=data, save_unverified=True)
+    assert not result.ok and credential is not None
+    assert credential.status == status and credential.verified_at is None
+    assert credential.last_error and "wrong-secret" not in credential.last_error
+
+
+def test_blank_secret_keeps_the_stored_one(alice, gateway):
+    services.credential_save(user=alice, provider="ai_gateway", data=gateway_input(gateway))
+    gateway.requests.clear()
+    result = services.credential_verify_input(user=alice, provider="ai_gateway", data=gateway_input(gateway, client_id="", client_secret=None))
+    assert result.ok
+    assert basic_credentials_seen(gateway) == [(GATEWAY_CLIENT_ID, GATEWAY_CLIENT_SECRET)]
+    credential, result = services.credential_save(user=alice, provider="ai_gateway", data=gateway_input(gateway, client_id="", client_secret="", default_model="sim-fast"))
+    assert result.ok and credential.client_secret.secret().reveal() == GATEWAY_CLIENT_SECRET
+    assert credential.default_model == "sim-fast"
+
+
+@pytest.mark.parametrize("field", ["base_url", "token_url"])
+def test_url_change_without_the_secret_is_refused(alice, gateway, field):
+    credential, _ = services.credential_save(user=alice, provider="ai_gateway", data=gateway_input(gateway))
+    before = row(credential)
+    with GatewaySimulator(client_id=GATEWAY_CLIENT_ID, client_secret=GATEWAY_CLIENT_SECRET) as other:
+        new_url = other.base_url if field == "base_url" else other.token_url
+        for call in (services.credential_verify_input, services.credential_save):
+            with pytest.raises(ValidationError) as exc:
+                call(user=alice, provider="ai_gateway", data=gateway_input(gateway, client_secret="", **{field: new_url}))
+            assert field in exc.value.message_dict and "client_secret" in exc.value.message_dict
+        assert other.requests == []  # the stored secret never left for the new address
+        assert row(credential) == before
+        # Re-entering the secret makes the change acceptable.
+        saved, result = services.credential_save(user=alice, provider="ai_gateway", data=gateway_input(gateway, **{field: new_url}))
+        assert result.ok and getattr(saved, field) == new_url
+        assert other.requests
+
+
+def test_reverify_records_outcomes(alice, gateway):
+    credential, _ = services.credential_save(user=alice, provider="ai_gateway", data=gateway_input(gateway))
+    first_verified_at = credential.verified_at
+    # Transient: recorded, but a verified credential stays usable.
+    gateway.rate_limit(retry_after=5, times=None)
+    result = services.credential_verify(credential=credential)
+    assert result.outcome is VerificationOutcome.RATE_LIMITED
+    credential.refresh_from_db()
+    assert credential.status == VerificationStatus.VERIFIED and credential.status_code == "rate_limited"
+    assert credential.verified_at == first_verified_at and credential.last_error
+    gateway.clear_faults()
+    assert services.credential_verify(credential=credential).ok
+    credential.refresh_from_db()
+    assert credential.verified_at > first_verified_at and credential.last_error == ""
+    # Permanent: the gateway no longer knows this secret.
+    gateway.client_secret = "rotated-by-the-idp-000"
+    result = services.credential_verify(credential=credential)
+    assert result.outcome is VerificationOutcome.INVALID_CREDENTIALS
+    credential.refresh_from_db()
+    assert credential.status == VerificationStatus.FAILED and credential.last_error
