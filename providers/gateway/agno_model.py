@@ -1,0 +1,202 @@
+"""`AIGatewayModel`: an Agno model for the AI Gateway (OpenAI-compatible, OAuth2 bearer tokens).
+
+It subclasses Agno's `OpenAILike`, so tool calls (streamed fragments included), structured
+output, streaming and usage metrics are Agno's own code. What it changes, and why:
+
+* The bearer token comes from the token manager on every HTTP attempt: the openai SDK is given
+  a *callable* `api_key` (sync for `OpenAI`, async for `AsyncOpenAI`, so each client gets the
+  one it can call). A string would stick in the cached client after it expires.
+* `$OPENAI_API_KEY` is never read: `OpenAIChat._get_client_params` falls back to it when
+  `api_key` is empty, and the SDK does too, so both are bypassed here.
+* A 401 for the token we sent invalidates that token, fetches a fresh one and resends the request
+  once (an httpx auth flow on our client; neither Agno nor the SDK retries a 401).
+* One `AsyncOpenAI` per running event loop: an async client is bound to the loop that created
+  it, and one model instance is used from several loops (`asyncio.run`, `async_to_sync`).
+* The base URL passes `providers.netpolicy` when the model is built, and the HTTP clients come
+  from `providers.http` with `enforce_policy=True`: every connection is checked again, no
+  redirects, bounded timeouts.
+* Agno's own keys in tool schemas (`requires_confirmation`, ...) are stripped: gateways that
+  validate the OpenAI schema strictly reject them.
+* System messages keep the `"system"` role (`OpenAILike`'s map), which gateways expect.
+* `max_retries=0` in the SDK and `retries=0` in Agno: our fallback loop decides about retries.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import AsyncGenerator, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from agno.models.openai.like import OpenAILike
+
+from .. import http as provider_http
+from .. import netpolicy
+from ..secrets import Secret
+from ..types import CredentialConfig
+
+# Keys Agno adds to a function's schema for its own bookkeeping; not part of OpenAI's tool format.
+_TOOL_FUNCTION_KEYS = ("name", "description", "parameters", "strict")
+
+
+def _token_manager() -> Any:
+    # Imported late: the token manager pulls in Django's cache and settings.
+    from .tokens import get_token_manager
+
+    return get_token_manager()
+
+
+def _sent_token(request: httpx.Request) -> Secret | None:
+    header = request.headers.get("Authorization", "")
+    return Secret(header[7:].strip()) if header[:7].lower() == "bearer " else None
+
+
+class _RefreshOn401(httpx.Auth):
+    """Leaves the Authorization header the SDK set (from the callable api_key) alone; on a 401
+    for that token, invalidates it, asks for a fresh one and resends the request once."""
+
+    def __init__(self, config: CredentialConfig) -> None:
+        self.config = config
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        response = yield request
+        if response.status_code != 401:
+            return
+        manager = _token_manager()
+        sent = _sent_token(request)
+        if sent is not None:
+            manager.invalidate(self.config, sent)
+        fresh = manager.get_token(self.config)
+        request.headers["Authorization"] = f"Bearer {fresh.reveal()}"
+        yield request
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        response = yield request
+        if response.status_code != 401:
+            return
+        manager = _token_manager()
+        sent = _sent_token(request)
+        if sent is not None:
+            ainvalidate = getattr(manager, "ainvalidate", None)
+            if ainvalidate is not None:
+                await ainvalidate(self.config, sent)
+            else:
+                manager.invalidate(self.config, sent)
+        fresh = await manager.aget_token(self.config)
+        request.headers["Authorization"] = f"Bearer {fresh.reveal()}"
+        yield request
+
+
+@dataclass
+class AIGatewayModel(OpenAILike):
+    """`AIGatewayModel(id="model", config=<CredentialConfig for provider "ai_gateway">)`."""
+
+    id: str = "not-provided"
+    name: str = "AIGatewayModel"
+    provider: str = "AI Gateway"
+    # Never a real key: the callable token sources replace it (see get_client). Keeping it
+    # non-empty also stops OpenAIChat from reading $OPENAI_API_KEY.
+    api_key: str | None = "unused-see-token-manager"
+    max_retries: int | None = 0
+    config: CredentialConfig | None = None
+    # Optional httpx.Timeout for both clients (default: providers.http.default_timeout()).
+    http_timeout: Any = None
+
+    # Per-instance caches; dropped by __deepcopy__ (Agno copies models for memory/fallback).
+    _async_clients: dict[int, tuple[Any, Any]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _clients_lock: Any = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.config is None:
+            raise ValueError("AIGatewayModel needs a CredentialConfig (config=...)")
+        # Enforced when built, so a disallowed URL fails before any token is requested.
+        self.base_url = netpolicy.validate_url(self.config.base_url)
+
+    # -- clients --------------------------------------------------------------------------
+
+    def _get_client_params(self) -> dict[str, Any]:
+        # Not super(): OpenAIChat's version reads $OPENAI_API_KEY when api_key is empty.
+        params: dict[str, Any] = {
+            "base_url": self.base_url,
+            "max_retries": self.max_retries or 0,
+            "timeout": self.http_timeout or provider_http.default_timeout(),
+        }
+        if self.default_headers:
+            params["default_headers"] = self.default_headers
+        if self.default_query:
+            params["default_query"] = self.default_query
+        if self.client_params:
+            params.update(self.client_params)
+        return params
+
+    def _sync_token(self) -> str:
+        return _token_manager().get_token(self.config).reveal()
+
+    async def _async_token(self) -> str:
+        return (await _token_manager().aget_token(self.config)).reveal()
+
+    def get_client(self) -> Any:
+        from openai import OpenAI
+
+        client = self.client
+        if client is not None and not client.is_closed():
+            return client
+        with self._clients_lock:
+            if self.client is None or self.client.is_closed():
+                http_client = provider_http.new_client(
+                    enforce_policy=True, timeout=self.http_timeout, auth=_RefreshOn401(self.config)  # type: ignore[arg-type]
+                )
+                self.client = OpenAI(api_key=self._sync_token, http_client=http_client, **self._get_client_params())
+            return self.client
+
+    def get_async_client(self) -> Any:
+        from openai import AsyncOpenAI
+
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        key = id(loop)
+        with self._clients_lock:
+            entry = self._async_clients.get(key)
+            if entry is not None:
+                loop_ref, client = entry
+                if loop_ref() is loop and not client.is_closed():
+                    self.async_client = client
+                    return client
+            # Forget clients of loops that are gone or closed (their connections died with them).
+            for stale in [k for k, (ref, _) in self._async_clients.items() if ref() is None or ref().is_closed()]:
+                del self._async_clients[stale]
+            http_client = provider_http.new_async_client(
+                enforce_policy=True, timeout=self.http_timeout, auth=_RefreshOn401(self.config)  # type: ignore[arg-type]
+            )
+            client = AsyncOpenAI(api_key=self._async_token, http_client=http_client, **self._get_client_params())
+            self._async_clients[key] = (weakref.ref(loop) if loop is not None else (lambda: None), client)
+            self.async_client = client
+            return client
+
+    # -- requests -------------------------------------------------------------------------
+
+    def get_request_params(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        params = super().get_request_params(*args, **kwargs)
+        tools = params.get("tools")
+        if tools:
+            params["tools"] = [_clean_tool(tool) for tool in tools]
+        return params
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AIGatewayModel:
+        copied = super().__deepcopy__(memo)
+        copied._async_clients = {}
+        copied._clients_lock = threading.Lock()
+        copied.config = self.config  # immutable; Secrets are not copied needlessly
+        return copied
+
+
+def _clean_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    if tool.get("type") != "function" or not isinstance(tool.get("function"), dict):
+        return tool
+    function = {k: v for k, v in tool["function"].items() if k in _TOOL_FUNCTION_KEYS}
+    return {**tool, "function": function}
