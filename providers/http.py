@@ -1,0 +1,401 @@
+"""Outbound HTTP for the providers layer (backends and the AI Gateway client), on httpx.
+
+Every client made here has bounded connect/read timeouts, follows no redirects (a redirect could
+carry credentials elsewhere), and callers read bodies through `read_capped` so a hostile or
+broken server cannot make us buffer unbounded data. With `enforce_policy=True` the URL policy
+(`providers.netpolicy`) is applied to the address each connection actually goes to: the
+transport resolves the host itself, checks every address, and connects to a checked IP, so DNS
+rebinding between `validate_url()` and the request cannot reach a private address. TLS SNI and
+the Host header still use the hostname (httpcore passes the origin's host to `start_tls`).
+
+Errors map to the typed errors of `providers.exceptions` with sanitized messages: the status
+and the provider's own error type/message, never request headers or secrets.
+"""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import math
+import re
+import socket
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+import httpcore
+import httpx
+
+from . import netpolicy
+from .conf import app_settings
+from .exceptions import (
+    BadRequest,
+    CredentialInvalid,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    ResponseTooLarge,
+    UnexpectedResponse,
+)
+
+# How much of an error body we read to explain a failure (the full cap applies to success bodies).
+_ERROR_BODY_LIMIT = 64 * 1024
+_DETAIL_MAX = 200
+# Strings that look like keys or tokens are blanked out of provider messages before we show them.
+_SECRETISH = re.compile(r"(?:sk-|sk-ant-|AIza|ya29\.|Bearer\s+)[\w\-.~+/=]*|[A-Za-z0-9_\-+=]{32,}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def default_timeout() -> httpx.Timeout:
+    connect = float(app_settings.HTTP_CONNECT_TIMEOUT)
+    read = float(app_settings.HTTP_READ_TIMEOUT)
+    return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+
+# --- Connect-time URL policy ----------------------------------------------------------------
+
+
+def _resolve_checked(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return _checked_addresses(host, [info[4][0] for info in infos])
+
+
+def _checked_addresses(host: str, addresses: Iterable[str]) -> list[str]:
+    ordered = list(dict.fromkeys(addresses))  # keep resolver order, drop duplicates
+    for ip in ordered:  # every answer must pass, not just the first: the OS may pick any
+        netpolicy.check_address(host, ip)
+    if not ordered:
+        raise httpcore.ConnectError(f"{host} did not resolve to any address")
+    return ordered
+
+
+class PolicyNetworkBackend(httpcore.NetworkBackend):
+    """Wraps httpcore's network backend: resolve, check with netpolicy, connect to the checked IP."""
+
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        try:
+            addresses = _resolve_checked(host, port)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"could not resolve {host}: {exc}") from exc
+        last_error: Exception | None = None
+        for ip in addresses:
+            try:
+                return self._inner.connect_tcp(ip, port, timeout=timeout, local_address=local_address,
+                                               socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last_error = exc
+        assert last_error is not None
+        raise last_error
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("unix sockets are not allowed by the URL policy")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class AsyncPolicyNetworkBackend(httpcore.AsyncNetworkBackend):
+    """Async twin of PolicyNetworkBackend (resolution through the event loop's resolver)."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._inner = inner
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"could not resolve {host}: {exc}") from exc
+        last_error: Exception | None = None
+        for ip in _checked_addresses(host, [info[4][0] for info in infos]):
+            try:
+                return await self._inner.connect_tcp(ip, port, timeout=timeout, local_address=local_address,
+                                                     socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last_error = exc
+        assert last_error is not None
+        raise last_error
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not allowed by the URL policy")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class PolicyTransport(httpx.HTTPTransport):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        pool = self._pool
+        pool._network_backend = PolicyNetworkBackend(pool._network_backend)  # type: ignore[attr-defined]
+
+
+class AsyncPolicyTransport(httpx.AsyncHTTPTransport):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        pool = self._pool
+        pool._network_backend = AsyncPolicyNetworkBackend(pool._network_backend)  # type: ignore[attr-defined]
+
+
+def _client_kwargs(enforce_policy: bool, timeout: httpx.Timeout | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    if enforce_policy and ("transport" in kwargs or "mounts" in kwargs or "proxy" in kwargs):
+        # A custom transport or proxy would connect somewhere the policy never sees.
+        raise TypeError("enforce_policy=True cannot be combined with transport, mounts or proxy")
+    kwargs.setdefault("headers", {}).setdefault("User-Agent", "IdeaForge/1.0")
+    return {**kwargs, "timeout": timeout or default_timeout(), "follow_redirects": False}
+
+
+def new_client(*, enforce_policy: bool, timeout: httpx.Timeout | None = None, **kwargs: Any) -> httpx.Client:
+    """An httpx.Client with our timeouts and no redirects; `enforce_policy` for user-set URLs."""
+    options = _client_kwargs(enforce_policy, timeout, kwargs)
+    if enforce_policy:
+        # An explicit transport also disables env proxies (HTTP(S)_PROXY), which would bypass the check.
+        options["transport"] = PolicyTransport()
+    return httpx.Client(**options)
+
+
+def new_async_client(*, enforce_policy: bool, timeout: httpx.Timeout | None = None, **kwargs: Any) -> httpx.AsyncClient:
+    """Async twin of `new_client`."""
+    options = _client_kwargs(enforce_policy, timeout, kwargs)
+    if enforce_policy:
+        options["transport"] = AsyncPolicyTransport()
+    return httpx.AsyncClient(**options)
+
+
+# --- Error mapping --------------------------------------------------------------------------
+
+
+def sanitize(text: str, *, limit: int = _DETAIL_MAX) -> str:
+    """One line, no control characters, key-like strings blanked, at most `limit` characters."""
+    text = _CONTROL.sub(" ", text).strip()
+    text = _SECRETISH.sub("[redacted]", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def provider_error_detail(body: bytes) -> str:
+    """The provider's own error type and message from an error body, in the shapes we know:
+    OpenAI/gateway `{"error": {"type", "code", "message"}}`, Anthropic
+    `{"type": "error", "error": {"type", "message"}}`, Gemini `{"error": {"status", "message"}}`,
+    OAuth2 `{"error": "...", "error_description": "..."}`."""
+    try:
+        payload = json.loads(body.decode("utf-8", "replace")) if body else None
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        return ""
+    error = payload.get("error")
+    kind, message = "", ""
+    if isinstance(error, dict):
+        kind = str(error.get("type") or error.get("status") or error.get("code") or "")
+        message = str(error.get("message") or "")
+    elif isinstance(error, str):
+        kind = error
+        message = str(payload.get("error_description") or payload.get("message") or "")
+    elif payload.get("message"):
+        message = str(payload["message"])
+    return sanitize(": ".join(p for p in (kind, message) if p))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds (RFC 9110 §10.2.3: delay-seconds or an HTTP-date), None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return min(max(seconds, 0.0), 24 * 3600.0)
+
+
+def _body_if_read(response: httpx.Response) -> bytes:
+    try:
+        return response.content
+    except httpx.ResponseNotRead:
+        return b""
+
+
+def error_for_response(response: httpx.Response, *, provider: str, body: bytes | None = None) -> ProviderError | None:
+    """The typed error for a non-2xx response, or None for a 2xx. Pass `body` when the response
+    was streamed and read with `read_capped`; otherwise its content is used if it was read."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return None
+    detail = provider_error_detail(_body_if_read(response) if body is None else body)
+    suffix = f" ({detail})" if detail else ""
+    kwargs: dict[str, Any] = {"provider": provider, "status_code": status}
+    if 300 <= status < 400:
+        return UnexpectedResponse(f"HTTP {status} from {provider}: redirect not followed", **kwargs)
+    if status in (401, 403):
+        what = "rejected the credentials" if status == 401 else "refused access"
+        return CredentialInvalid(f"HTTP {status} from {provider}: {what}{suffix}", **kwargs)
+    if status == 429:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        when = f", retry after {retry_after:.0f}s" if retry_after is not None else ""
+        return RateLimited(f"HTTP 429 from {provider}: rate limited{when}{suffix}", retry_after=retry_after, **kwargs)
+    if status >= 500:
+        return ProviderUnavailable(f"HTTP {status} from {provider}: server error{suffix}", **kwargs)
+    if 400 <= status < 500:
+        return BadRequest(f"HTTP {status} from {provider}: request refused{suffix}", **kwargs)
+    return UnexpectedResponse(f"HTTP {status} from {provider}: unexpected status", **kwargs)
+
+
+def error_for_transport(exc: Exception, *, provider: str) -> ProviderError:
+    """The typed error for an httpx failure without a response (timeouts, connection errors)."""
+    reason = sanitize(str(exc) or type(exc).__name__, limit=120)
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderTimeout(f"{provider} did not answer in time ({type(exc).__name__})", provider=provider)
+    if isinstance(exc, (httpx.TransportError, httpx.InvalidURL)):
+        return ProviderUnavailable(f"could not reach {provider}: {reason}", provider=provider)
+    return UnexpectedResponse(f"bad response from {provider}: {reason}", provider=provider)
+
+
+# --- Capped reads and JSON requests ---------------------------------------------------------
+
+
+def _limit(limit: int | None) -> int:
+    return int(app_settings.HTTP_MAX_RESPONSE_BYTES) if limit is None else limit
+
+
+def _check_declared_length(response: httpx.Response, limit: int) -> None:
+    declared = response.headers.get("Content-Length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise ResponseTooLarge(f"the response is larger than the {limit}-byte limit", status_code=response.status_code)
+
+
+def _too_large(response: httpx.Response, limit: int) -> ResponseTooLarge:
+    return ResponseTooLarge(f"the response is larger than the {limit}-byte limit", status_code=response.status_code)
+
+
+def read_capped(response: httpx.Response, limit: int | None = None) -> bytes:
+    """Read a streamed response's (decoded) body, raising ResponseTooLarge past `limit` bytes
+    (default PROVIDERS_HTTP_MAX_RESPONSE_BYTES). Content-Length is checked before reading."""
+    limit = _limit(limit)
+    _check_declared_length(response, limit)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            raise _too_large(response, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def aread_capped(response: httpx.Response, limit: int | None = None) -> bytes:
+    """Async twin of `read_capped`."""
+    limit = _limit(limit)
+    _check_declared_length(response, limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            await response.aclose()
+            raise _too_large(response, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_error_body(response: httpx.Response) -> bytes:
+    """Up to 64 KiB of an error response, for `error_for_response` (never raises for size)."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= _ERROR_BODY_LIMIT:
+            break
+    return b"".join(chunks)[:_ERROR_BODY_LIMIT]
+
+
+async def aread_error_body(response: httpx.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= _ERROR_BODY_LIMIT:
+            break
+    return b"".join(chunks)[:_ERROR_BODY_LIMIT]
+
+
+def parse_json(body: bytes, *, provider: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise UnexpectedResponse(f"{provider} answered with something that is not JSON", provider=provider) from None
+
+
+def _tag(error: ProviderError, provider: str) -> ProviderError:
+    error.provider = error.provider or provider
+    return error
+
+
+def request_json(client: httpx.Client, method: str, url: str, *, provider: str,
+                 headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    """Send a request, read the capped body, map any failure to a typed error, parse JSON."""
+    try:
+        with client.stream(method, url, headers=headers, **kwargs) as response:
+            if not response.is_success:
+                error = error_for_response(response, provider=provider, body=read_error_body(response))
+                assert error is not None
+                raise error
+            body = read_capped(response)
+    except httpx.HTTPError as exc:
+        raise error_for_transport(exc, provider=provider) from exc
+    except ResponseTooLarge as exc:
+        raise _tag(exc, provider)
+    return parse_json(body, provider=provider)
+
+
+async def arequest_json(client: httpx.AsyncClient, method: str, url: str, *, provider: str,
+                        headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    """Async twin of `request_json`."""
+    try:
+        async with client.stream(method, url, headers=headers, **kwargs) as response:
+            if not response.is_success:
+                error = error_for_response(response, provider=provider, body=await aread_error_body(response))
+                assert error is not None
+                raise error
+            body = await aread_capped(response)
+    except httpx.HTTPError as exc:
+        raise error_for_transport(exc, provider=provider) from exc
+    except ResponseTooLarge as exc:
+        raise _tag(exc, provider)
+    return parse_json(body, provider=provider)
+
+
+def get_json(client: httpx.Client, url: str, *, headers: dict[str, str] | None = None, provider: str,
+             params: dict[str, Any] | None = None) -> Any:
+    """A streamed GET whose body is capped, errors mapped and JSON parsed."""
+    return request_json(client, "GET", url, provider=provider, headers=headers, params=params)
+
+
+async def aget_json(client: httpx.AsyncClient, url: str, *, headers: dict[str, str] | None = None, provider: str,
+                    params: dict[str, Any] | None = None) -> Any:
+    """Async twin of `get_json`."""
+    return await arequest_json(client, "GET", url, provider=provider, headers=headers, params=params)
+
+
+__all__ = [
+    "AsyncPolicyTransport", "PolicyTransport", "aget_json", "aread_capped", "arequest_json", "default_timeout",
+    "error_for_response", "error_for_transport", "get_json", "new_async_client", "new_client", "parse_retry_after",
+    "read_capped", "request_json", "sanitize",
+]

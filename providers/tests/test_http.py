@@ -1,0 +1,245 @@
+"""providers.http: connect-time URL policy, capped reads, error mapping (real HTTP on 127.0.0.1)."""
+from __future__ import annotations
+
+import asyncio
+from email.utils import format_datetime
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+
+from providers import http
+from providers.exceptions import (
+    BadRequest,
+    CredentialInvalid,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    ResponseTooLarge,
+    UnexpectedResponse,
+    URLNotAllowed,
+)
+from providers.testing.server import LocalServer, SimulatorHandler
+
+
+class _Handler(SimulatorHandler):
+    def do_GET(self) -> None:
+        self.record()
+        if self.apply_fault():
+            return
+        if self.path_only == "/chunked":
+            # No Content-Length: the cap must hold while streaming.
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                for _ in range(50):
+                    chunk = b" " * 1000
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return
+        if self.path_only == "/notjson":
+            body = b"<html>hello</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_json(200, {"ok": True, "path": self.path_only})
+
+
+class _Server(LocalServer):
+    handler_class = _Handler
+
+
+@pytest.fixture
+def server():
+    with _Server() as srv:
+        yield srv
+
+
+@pytest.fixture
+def production(settings):
+    settings.PROVIDERS_REQUIRE_HTTPS = True
+    settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
+    settings.AI_GATEWAY_ALLOWED_HOSTS = []
+    return settings
+
+
+def test_policy_transport_refuses_loopback_at_connect_time(server, production):
+    # validate_url() is skipped on purpose: the transport must still refuse.
+    with http.new_client(enforce_policy=True) as client:
+        with pytest.raises(URLNotAllowed, match="127.0.0.1"):
+            client.get(f"http://localhost:{server.port}/x")
+        with pytest.raises(URLNotAllowed):
+            client.get(f"{server.url}/x")
+    assert server.counts["/x"] == 0
+
+
+def test_policy_transport_async_refuses_loopback(server, production):
+    async def go():
+        async with http.new_async_client(enforce_policy=True) as client:
+            await client.get(f"http://localhost:{server.port}/x")
+
+    with pytest.raises(URLNotAllowed):
+        asyncio.run(go())
+    assert server.counts["/x"] == 0
+
+
+def test_policy_transport_connects_when_allowed(server, production):
+    production.AI_GATEWAY_ALLOWED_HOSTS = ["localhost"]
+    with http.new_client(enforce_policy=True) as client:
+        response = client.get(f"http://localhost:{server.port}/x")
+    assert response.json() == {"ok": True, "path": "/x"}
+    # The Host header stays the name even though we connected to the checked IP.
+    assert server.requests[-1].headers["Host"] == f"localhost:{server.port}"
+
+
+def test_policy_transport_under_debug_reaches_local_server(server):
+    with http.new_client(enforce_policy=True) as client:
+        assert client.get(f"{server.url}/x").status_code == 200
+
+    async def go():
+        async with http.new_async_client(enforce_policy=True) as client:
+            return (await client.get(f"http://localhost:{server.port}/x")).status_code
+
+    assert asyncio.run(go()) == 200
+
+
+def test_unenforced_client_reaches_loopback_in_production(server, production):
+    # Public providers' base URLs are operator settings: no address policy there.
+    with http.new_client(enforce_policy=False) as client:
+        assert client.get(f"{server.url}/x").status_code == 200
+
+
+def test_enforced_client_refuses_custom_transport():
+    with pytest.raises(TypeError):
+        http.new_client(enforce_policy=True, transport=httpx.HTTPTransport())
+
+
+def test_clients_use_configured_timeouts_and_no_redirects(settings):
+    settings.PROVIDERS_HTTP_CONNECT_TIMEOUT = 1.5
+    settings.PROVIDERS_HTTP_READ_TIMEOUT = 7.0
+    with http.new_client(enforce_policy=False) as client:
+        assert client.timeout.connect == 1.5 and client.timeout.read == 7.0
+        assert client.follow_redirects is False
+
+
+def test_get_json_ok(server):
+    with http.new_client(enforce_policy=False) as client:
+        assert http.get_json(client, f"{server.url}/a", provider="test") == {"ok": True, "path": "/a"}
+
+
+def test_aget_json_ok(server):
+    async def go():
+        async with http.new_async_client(enforce_policy=False) as client:
+            return await http.aget_json(client, f"{server.url}/a", provider="test")
+
+    assert asyncio.run(go())["ok"] is True
+
+
+def test_oversized_body_by_content_length(server, settings):
+    settings.PROVIDERS_HTTP_MAX_RESPONSE_BYTES = 1000
+    server.inject(path_prefix="/big", status=200, oversize=5000)
+    with http.new_client(enforce_policy=False) as client:
+        with pytest.raises(ResponseTooLarge) as info:
+            http.get_json(client, f"{server.url}/big", provider="test")
+    assert info.value.provider == "test"
+
+
+def test_oversized_chunked_body(server, settings):
+    settings.PROVIDERS_HTTP_MAX_RESPONSE_BYTES = 10_000
+    with http.new_client(enforce_policy=False) as client:
+        with pytest.raises(ResponseTooLarge):
+            http.get_json(client, f"{server.url}/chunked", provider="test")
+        with client.stream("GET", f"{server.url}/chunked") as response:
+            assert len(http.read_capped(response, limit=60_000)) == 50_000
+
+    async def go():
+        async with http.new_async_client(enforce_policy=False) as client:
+            await http.aget_json(client, f"{server.url}/chunked", provider="test")
+
+    with pytest.raises(ResponseTooLarge):
+        asyncio.run(go())
+
+
+def test_not_json(server):
+    with http.new_client(enforce_policy=False) as client:
+        with pytest.raises(UnexpectedResponse, match="not JSON"):
+            http.get_json(client, f"{server.url}/notjson", provider="test")
+
+
+@pytest.mark.parametrize("status, error_type", [
+    (401, CredentialInvalid), (403, CredentialInvalid), (429, RateLimited), (500, ProviderUnavailable),
+    (503, ProviderUnavailable), (400, BadRequest), (404, BadRequest), (302, UnexpectedResponse),
+])
+def test_status_mapping(server, status, error_type):
+    server.inject(path_prefix="/e", status=status,
+                  body={"error": {"type": "some_error", "message": "Incorrect API key provided: sk-abcdefghijklmnop1234"}})
+    with http.new_client(enforce_policy=False) as client:
+        with pytest.raises(error_type) as info:
+            http.get_json(client, f"{server.url}/e", provider="openai", headers={"Authorization": "Bearer sk-canary-9876"})
+    error = info.value
+    assert error.status_code == status and error.provider == "openai"
+    message = str(error)
+    assert f"HTTP {status}" in message
+    assert "sk-canary-9876" not in message and "sk-abcdefghijklmnop1234" not in message
+    if status != 302:
+        assert "some_error" in message
+
+
+def test_redirect_not_followed(server):
+    with _Server() as other:
+        server.inject(path_prefix="/r", redirect_to=f"{other.url}/stolen")
+        with http.new_client(enforce_policy=False) as client:
+            with pytest.raises(UnexpectedResponse, match="redirect not followed"):
+                http.get_json(client, f"{server.url}/r", provider="test", headers={"Authorization": "Bearer x"})
+        assert sum(other.counts.values()) == 0
+
+
+def test_retry_after_seconds_and_date(server):
+    server.inject(path_prefix="/s", status=429, headers={"Retry-After": "17"})
+    future = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=120), usegmt=True)
+    server.inject(path_prefix="/d", status=429, headers={"Retry-After": future})
+    with http.new_client(enforce_policy=False) as client:
+        with pytest.raises(RateLimited) as seconds:
+            http.get_json(client, f"{server.url}/s", provider="test")
+        with pytest.raises(RateLimited) as date:
+            http.get_json(client, f"{server.url}/d", provider="test")
+    assert seconds.value.retry_after == 17
+    assert 100 < date.value.retry_after <= 120
+    assert http.parse_retry_after("garbage") is None
+    assert http.parse_retry_after(None) is None
+
+
+def test_timeout(server, settings):
+    settings.PROVIDERS_HTTP_READ_TIMEOUT = 0.2
+    server.inject(path_prefix="/slow", status=200, delay=1.0)
+    with http.new_client(enforce_policy=False) as client:
+        with pytest.raises(ProviderTimeout):
+            http.get_json(client, f"{server.url}/slow", provider="test")
+
+
+def test_connection_refused():
+    with _Server() as probe:
+        port = probe.port
+    # Nothing listens there any more.
+    with http.new_client(enforce_policy=False) as client:
+        with pytest.raises(ProviderUnavailable) as info:
+            http.get_json(client, f"http://127.0.0.1:{port}/x", provider="test")
+    assert not isinstance(info.value, ProviderTimeout)
+
+
+def test_error_mapping_needs_no_read_body():
+    request = httpx.Request("GET", "https://example.invalid/")
+    assert http.error_for_response(httpx.Response(200, request=request), provider="p") is None
+    error = http.error_for_response(httpx.Response(401, json={"error": "invalid_client"}, request=request), provider="p")
+    assert isinstance(error, CredentialInvalid) and "invalid_client" in str(error)
+
+
+def test_sanitize_strips_control_characters_and_keys():
+    assert http.sanitize("bad\r\nkey AIzaSyA-very-secret-looking-value") == "bad key [redacted]"
+    assert len(http.sanitize("x" * 1000)) <= 200
