@@ -12,6 +12,7 @@ Rules kept here (see ARCHITECTURE.md "Security rules"):
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass, field
@@ -221,9 +222,16 @@ def _prepare(*, user: AbstractBaseUser, provider: str, data: CredentialInput) ->
 
 
 def _run_verify(backend: BaseBackend, config: CredentialConfig) -> VerificationResult:
-    """backend.verify(), with the URL policy and any unexpected exception mapped to an outcome."""
+    """backend.verify(), with the URL policy and any unexpected exception mapped to an outcome.
+
+    The detail is sanitized here too (defence in depth: a provider may echo the key it got).
+    """
     try:
-        return backend.verify(config)
+        result = backend.verify(config)
+        if result.detail:
+            detail = sanitize_error(result.detail, secrets=(config.api_key, config.client_id, config.client_secret))
+            result = dataclasses.replace(result, detail=detail)
+        return result
     except URLNotAllowed as exc:
         return VerificationResult(VerificationOutcome.URL_NOT_ALLOWED, detail=sanitize_error(str(exc)))
     except CredentialDecryptionError:
