@@ -1,0 +1,54 @@
+"""Operators' view of agent runs: every run, filters, and per-provider totals above the list."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Avg, Count, Q, Sum
+from django.http import HttpRequest, HttpResponse
+
+from .models import AgentRun, RunStatus
+
+
+def provider_totals(queryset: Any) -> list[dict[str, Any]]:
+    """Runs, outcomes, tokens and mean latency per provider for `queryset` (the filtered list)."""
+    return list(
+        queryset.order_by().values("provider").annotate(
+            runs=Count("id"),
+            succeeded=Count("id", filter=Q(status=RunStatus.SUCCEEDED)),
+            failed=Count("id", filter=Q(status=RunStatus.FAILED)),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            avg_latency_ms=Avg("latency_ms"),
+        ).order_by("-runs", "provider")
+    )
+
+
+@admin.register(AgentRun)
+class AgentRunAdmin(admin.ModelAdmin):
+    change_list_template = "agents/admin_change_list.html"
+    list_display = ("created_at", "user", "agent", "tier", "provider", "model_id", "status", "latency_ms",
+                    "time_to_first_token_ms", "input_tokens", "output_tokens", "fallback_count")
+    list_filter = ("provider", "status", "agent", "tier", "credential_source", "created_at")
+    search_fields = ("user__username", "agent", "model_id", "error")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+    readonly_fields = [f.name for f in AgentRun._meta.fields]
+
+    @admin.display(description="fallbacks")
+    def fallback_count(self, obj: AgentRun) -> int:
+        return len(obj.fallbacks or [])
+
+    # Records are written by the runner only.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AgentRun | None = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context is not None and "cl" in context:
+            context["provider_totals"] = provider_totals(context["cl"].queryset)
+        return response

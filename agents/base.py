@@ -1,0 +1,81 @@
+"""`ForgeAgent`: the base class every IdeaForge agent is one small subclass of.
+
+An agent is identity and instructions (class attributes) plus a default tier; the model comes
+from the user's providers at run time (`agents.resolution`), with fallback (`agents.runner`).
+Agno's `Agent` is built per run around the chosen model: building one costs ~0.01 ms, and a
+fresh one per run keeps nothing from one user's run in another's.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractBaseUser
+from pydantic import BaseModel
+
+from .exceptions import NoModelAvailable
+from .failures import sanitize
+from .resolution import resolve
+from .runner import Event, RunResult, arun_agent, astream_agent, run_agent, stream_agent
+
+
+class ForgeAgent:
+    #: Stable id: used in URLs, the command line and AgentRun.agent.
+    name: ClassVar[str]
+    #: Shown on the Forge page.
+    title: ClassVar[str]
+    description: ClassVar[str] = ""
+    instructions: ClassVar[tuple[str, ...]] = ()
+    #: "fast", "standard" or "premium"; the user may pick another per run.
+    default_tier: ClassVar[str] = "standard"
+    #: A pydantic model for structured answers (shown once complete, not streamed).
+    output_schema: ClassVar[type[BaseModel] | None] = None
+
+    def build_agno_agent(self, model: Any) -> Any:
+        """The Agno agent for one run around `model`. Override to add tools or knowledge."""
+        from agno.agent import Agent
+
+        return Agent(
+            model=model,
+            name=self.name,
+            description=self.description or None,
+            instructions=list(self.instructions),
+            output_schema=self.output_schema,
+            telemetry=False,
+        )
+
+    def render(self, content: Any) -> str:
+        """The answer as text for pages, the terminal and the run record."""
+        if isinstance(content, BaseModel):
+            return content.model_dump_json(indent=2)
+        return "" if content is None else str(content)
+
+    def get_agno_model(self, tier: str | None = None, *, user: AbstractBaseUser) -> Any:
+        """The model of the first healthy candidate for `tier` (the seed's `_get_agno_model()`).
+
+        For callers that drive Agno themselves; it cannot fall back once a request fails, which
+        `run()` / `stream()` do.
+        """
+        tier = tier or self.default_tier
+        tried: list[dict[str, str]] = []
+        for candidate in resolve(user, tier):
+            try:
+                return candidate.build_model()
+            except Exception as exc:
+                tried.append(candidate.describe(f"could not be used: {sanitize(str(exc) or type(exc).__name__)}"))
+        raise NoModelAvailable(tier, tried=tried)
+
+    def run(self, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> RunResult:
+        return run_agent(agent=self, user=user, prompt=prompt, tier=tier)
+
+    def stream(self, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> Iterator[Event]:
+        return stream_agent(agent=self, user=user, prompt=prompt, tier=tier)
+
+    async def arun(self, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> RunResult:
+        return await arun_agent(agent=self, user=user, prompt=prompt, tier=tier)
+
+    def astream(self, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> AsyncIterator[Event]:
+        return astream_agent(agent=self, user=user, prompt=prompt, tier=tier)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"

@@ -1,0 +1,173 @@
+"""Classify what went wrong with a candidate: fall back (retryable) or give the error back.
+
+Errors arrive in three shapes: our typed `providers.exceptions` (with `.retryable`), Agno's
+`ModelProviderError(status_code=...)` wrapping an SDK error (`raise ... from sdk_error`, so the
+HTTP response and its Retry-After are on the `__cause__` chain), and anything else. Agno's
+`Agent.run` does not raise at all (it returns status ERROR), so `ErrorTap` keeps the original
+exception from the model's invoke methods for us to classify.
+
+Retryable (fall back to the next candidate, cool this one down): connect errors, timeouts,
+408/409/425/429/529, every 5xx (Agno reports connection failures as 502) and the token endpoint
+being down. Anything else, 400-class above all, goes back to the caller.
+"""
+from __future__ import annotations
+
+import email.utils
+import functools
+import inspect
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from providers.exceptions import ProviderError, ProviderUnavailable, RateLimited
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 529})
+_MAX_REASON = 300
+
+
+@dataclass(frozen=True)
+class Failure:
+    # A transient outage of this candidate (cool it down; another candidate may answer). Whether
+    # the runner may still fall back also depends on whether output already reached the caller.
+    retryable: bool
+    reason: str  # sanitized, for records, events and pages
+    status_code: int | None = None
+    retry_after: float | None = None
+
+
+def sanitize(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Remove known secret values and credential-shaped fragments; one line, bounded length."""
+    from agno.exceptions import redact_secrets  # agno is imported lazily (0.35 s)
+
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    text = redact_secrets(text)
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[: _MAX_REASON - 1] + "…" if len(text) > _MAX_REASON else text
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _retry_after(chain: list[BaseException]) -> float | None:
+    for exc in chain:
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return exc.retry_after
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+        if headers is None:
+            continue
+        millis = headers.get("retry-after-ms")
+        if millis:
+            try:
+                return float(millis) / 1000
+            except ValueError:
+                pass
+        value = headers.get("retry-after")
+        if value:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                parsed = email.utils.parsedate_to_datetime(value) if value else None
+                if parsed is not None:
+                    return max(0.0, parsed.timestamp() - time.time())
+    return None
+
+
+def classify(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> Failure:
+    chain = _chain(exc)
+    names = " ".join(type(e).__name__ for e in chain)
+    message = sanitize(str(exc) or type(exc).__name__, secrets)
+    status = None
+    for e in chain:
+        code = getattr(e, "status_code", None)
+        if isinstance(code, int):
+            status = code
+            break
+    retry_after = _retry_after(chain)
+
+    if isinstance(exc, ProviderError):
+        # Not `exc.retryable`: StreamError answers False once a delta was yielded, but the
+        # provider still had an outage (the runner knows what reached the caller).
+        retryable = isinstance(exc, ProviderUnavailable)
+    elif "Timeout" in names:
+        return Failure(True, f"timed out: {message}", status, retry_after)
+    elif "Connect" in names or "RemoteProtocolError" in names:
+        return Failure(True, f"connection failed: {message}", status, retry_after)
+    elif type(exc).__name__ in ("ModelProviderError", "ModelRateLimitError"):
+        retryable = status is None or status in RETRYABLE_STATUS or status >= 500
+    else:
+        # Our own bug or an SDK surprise: not a provider outage, do not hide it behind a fallback.
+        retryable = False
+
+    if status == 429:
+        wait = f"; retry after {retry_after:g} s" if retry_after is not None else ""
+        reason = f"rate limited (HTTP 429{wait}): {message}"
+    elif status is not None:
+        reason = f"HTTP {status}: {message}"
+    else:
+        reason = message
+    return Failure(retryable, reason, status, retry_after)
+
+
+class ErrorTap:
+    """Keeps the last exception raised by a model's invoke methods (Agno swallows it).
+
+    Wraps the instance's `invoke`, `ainvoke`, `invoke_stream` and `ainvoke_stream`; Agno calls
+    them through `self.<name>`, so instance attributes take precedence over the class's.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.error: BaseException | None = None
+        for name in ("invoke", "ainvoke", "invoke_stream", "ainvoke_stream"):
+            original = getattr(model, name, None)
+            if original is not None:
+                setattr(model, name, self._wrap(original))
+
+    def _wrap(self, original: Any) -> Any:
+        tap = self
+        if inspect.isasyncgenfunction(original):
+            @functools.wraps(original)
+            async def agen(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    async for item in original(*args, **kwargs):
+                        yield item
+                except Exception as exc:
+                    tap.error = exc
+                    raise
+            return agen
+        if inspect.iscoroutinefunction(original):
+            @functools.wraps(original)
+            async def coro(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await original(*args, **kwargs)
+                except Exception as exc:
+                    tap.error = exc
+                    raise
+            return coro
+        if inspect.isgeneratorfunction(original):
+            @functools.wraps(original)
+            def gen(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    yield from original(*args, **kwargs)
+                except Exception as exc:
+                    tap.error = exc
+                    raise
+            return gen
+
+        @functools.wraps(original)
+        def plain(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = original(*args, **kwargs)
+            except Exception as exc:
+                tap.error = exc
+                raise
+            return result
+        return plain

@@ -1,0 +1,14 @@
+"""The Forge page (see agents.views)."""
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+app_name = "agents"
+
+urlpatterns = [
+    path("forge/", views.forge, name="forge"),
+    path("forge/stream", views.forge_stream, name="stream"),
+    path("forge/runs/<int:pk>/", views.run_detail, name="run"),
+]

@@ -1,0 +1,145 @@
+"""The Forge page: pick an agent (and a tier), give a prompt, watch the answer stream in.
+
+Two ways to get the answer, both streamed (`StreamingHttpResponse`):
+
+* `POST /forge/` (the plain form, no JavaScript): an HTML page sent in pieces; the answer grows
+  in the browser as it arrives and the run's details (provider, model, tier, fallbacks, error)
+  follow at the end. The page is complete when the run is.
+* `POST /forge/stream` (the page's small script): newline-delimited JSON events, which the
+  script appends to the page without reloading it.
+
+Views are thin: the runner does the work and records the run.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import escape
+from django.views.decorators.http import require_http_methods, require_POST
+
+from providers.selectors import effective_credentials_for_user
+
+from .catalog import AGENTS, agent_get
+from .exceptions import NoModelAvailable
+from .forms import ForgeForm
+from .models import AgentRun
+from .runner import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
+
+HISTORY_SIZE = 20
+_ANSWER = "<!--forge:answer-->"
+_SUMMARY = "<!--forge:summary-->"
+
+
+def _page_context(request: HttpRequest, form: ForgeForm) -> dict[str, Any]:
+    return {
+        "form": form,
+        "agents": list(AGENTS.values()),
+        "has_provider": bool(effective_credentials_for_user(user=request.user)),
+        "history": AgentRun.objects.filter(user=request.user)[:HISTORY_SIZE],
+        "settings_url": reverse("providers:settings"),
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def forge(request: HttpRequest) -> HttpResponse:
+    form = ForgeForm(request.POST or None, initial={"agent": request.GET.get("agent", "")})
+    if request.method == "POST" and form.is_valid():
+        return _html_stream(request, form.cleaned_data)
+    return render(request, "agents/forge.html", _page_context(request, form), status=400 if form.is_bound else 200)
+
+
+@login_required
+@require_POST
+def forge_stream(request: HttpRequest) -> HttpResponse:
+    form = ForgeForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"errors": {k: [str(e) for e in v] for k, v in form.errors.items()}}, status=400)
+    events = _events(request, form.cleaned_data)
+    response = StreamingHttpResponse((json.dumps(_event_json(e)) + "\n" for e in events), content_type="application/x-ndjson")
+    return _no_buffering(response)
+
+
+@login_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(AgentRun, pk=pk, user=request.user)
+    return render(request, "agents/run_detail.html", {"run": run, "agent": AGENTS.get(run.agent)})
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+def _events(request: HttpRequest, data: dict[str, Any]) -> Iterator[Event]:
+    agent = agent_get(data["agent"])
+    return agent.stream(request.user, data["prompt"], tier=data.get("tier") or None)
+
+
+def _no_buffering(response: StreamingHttpResponse) -> StreamingHttpResponse:
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass chunks on as they come
+    return response
+
+
+def _html_stream(request: HttpRequest, data: dict[str, Any]) -> StreamingHttpResponse:
+    agent = agent_get(data["agent"])
+    tier = data.get("tier") or agent.default_tier
+    page = render_to_string("agents/forge_run.html", {"agent": agent, "tier": tier, "prompt": data["prompt"]}, request=request)
+    head, rest = page.split(_ANSWER, 1)
+    middle, tail = rest.split(_SUMMARY, 1)
+    events = _events(request, data)
+
+    def chunks() -> Iterator[str]:
+        yield head
+        chosen: CandidateChosen | None = None
+        fallbacks: list[FallbackTaken] = []
+        for event in events:
+            if isinstance(event, Delta):
+                yield escape(event.text)
+            elif isinstance(event, CandidateChosen):
+                chosen = event
+            elif isinstance(event, FallbackTaken):
+                fallbacks.append(event)
+            elif isinstance(event, (Done, Failed)):
+                yield middle
+                yield render_to_string("agents/_run_summary.html", _summary_context(event, chosen, tier), request=request)
+        yield tail
+
+    return _no_buffering(StreamingHttpResponse(chunks(), content_type="text/html; charset=utf-8"))
+
+
+def _summary_context(event: Done | Failed, chosen: CandidateChosen | None, tier: str) -> dict[str, Any]:
+    error = event.error if isinstance(event, Failed) else None
+    return {
+        "run": event.run,
+        "tier": tier,
+        "chosen": chosen,
+        "error": str(error) if error else "",
+        "needs_provider": isinstance(error, NoModelAvailable) and error.nothing_configured,
+        "settings_url": reverse("providers:settings"),
+    }
+
+
+def _event_json(event: Event) -> dict[str, Any]:
+    if isinstance(event, Delta):
+        return {"kind": "delta", "text": event.text}
+    if isinstance(event, CandidateChosen):
+        return {"kind": "candidate", "provider": event.provider, "provider_name": event.provider_name,
+                "model": event.model, "tier": event.tier, "source": event.source}
+    if isinstance(event, FallbackTaken):
+        return {"kind": "fallback", "provider": event.provider, "model": event.model, "reason": event.reason}
+    run = event.run
+    base: dict[str, Any] = {"run_id": run.pk if run else None, "run_url": reverse("agents:run", args=[run.pk]) if run else ""}
+    if isinstance(event, Done):
+        return {"kind": "done", **base, "provider": run.provider, "model": run.model_id, "tier": run.tier,
+                "latency_ms": run.latency_ms, "time_to_first_token_ms": run.time_to_first_token_ms,
+                "input_tokens": run.input_tokens, "output_tokens": run.output_tokens, "fallbacks": run.fallbacks}
+    error = event.error
+    return {"kind": "error", **base, "message": str(error), "code": error.code,
+            "fallbacks": run.fallbacks if run else [],
+            "settings_url": reverse("providers:settings") if isinstance(error, NoModelAvailable) and error.nothing_configured else ""}
