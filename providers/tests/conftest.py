@@ -47,3 +47,57 @@ def alice_client(alice):
     client = Client()
     client.force_login(alice)
     return client
+
+
+# --- helper D1: gateway simulator, token manager, real redis-server ---------------------------
+
+
+@pytest.fixture
+def gateway_sim():
+    """A fresh AI Gateway simulator (default service account sim-client / sim-secret)."""
+    from providers.testing.gateway_simulator import GatewaySimulator
+
+    with GatewaySimulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+def gateway_config(gateway_sim):
+    """A platform-style CredentialConfig for `gateway_sim` (no credential_id: no URL policy)."""
+    from providers.secrets import Secret
+    from providers.types import CredentialConfig
+
+    return CredentialConfig(
+        provider="ai_gateway",
+        client_id=Secret(gateway_sim.client_id),
+        client_secret=Secret(gateway_sim.client_secret),
+        base_url=gateway_sim.base_url,
+        token_url=gateway_sim.token_url,
+    )
+
+
+@pytest.fixture
+def token_manager():
+    """The process token manager, emptied before and after the test."""
+    from providers.gateway.tokens import get_token_manager
+
+    manager = get_token_manager()
+    manager.clear()
+    yield manager
+    manager.clear()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A real redis-server for the session. Skips when it is not installed, except under
+    CI=true, where a missing Redis is a failure."""
+    import os
+
+    from providers.testing.redis_server import RedisServer, redis_server_binary
+
+    if redis_server_binary() is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("redis-server is required under CI=true")
+        pytest.skip("redis-server is not installed")
+    with RedisServer() as server:
+        yield server.url

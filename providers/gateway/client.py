@@ -1,0 +1,396 @@
+"""The AI Gateway's OpenAI-compatible API, sync (`GatewayClient`) and async (`AsyncGatewayClient`).
+
+* Connection pools are shared: one `httpx.Client` per process (per URL-policy kind), one
+  `httpx.AsyncClient` per running event loop (an async client is bound to the loop that first
+  used it, so it is never reused across loops). Client objects are cheap; make one per request.
+  `close_pools()` / `await aclose_pools()` close the shared pools at shutdown.
+* Every request asks the token manager for the token (a dict lookup when it is cached). A 401
+  invalidates that token (only if still current), fetches a fresh one and resends once; a
+  second 401 is `CredentialInvalid`.
+* Failures are the typed errors of `providers.exceptions`; retries follow `retry.RetryPolicy`.
+* Timeouts: connect and read (`PROVIDERS_HTTP_*`), the silence allowed between two stream
+  chunks (`PROVIDERS_STREAM_IDLE_TIMEOUT`) and a bound on the whole call, retries included
+  (`PROVIDERS_GATEWAY_TOTAL_TIMEOUT`; a stream may overrun it by at most one idle timeout).
+* Streams yield `choices[0].delta` dicts in order (with `finish_reason` added on the chunk that
+  has one) and finally `{"usage": {...}}` when the gateway sends usage. A stream is retried
+  (token refresh, 5xx, cut) only before its first delta reached the caller.
+
+URLs a user set (credentials with a `credential_id`) go through the connect-time URL policy;
+the operator's env-configured gateway does not (it may well live on a private network).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+
+from .. import http as provider_http
+from ..conf import app_settings
+from ..exceptions import ProviderError, StreamError, UnexpectedResponse
+from ..types import CredentialConfig
+from .retry import RetryPolicy
+from .sse import SSEDecoder, ServerSentEvent
+from .tokens import get_token_manager
+
+# --- shared pools ---------------------------------------------------------------------------
+
+_sync_pools: dict[tuple[int, bool], httpx.Client] = {}
+_async_pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, httpx.AsyncClient]]" = weakref.WeakKeyDictionary()
+_pool_lock = threading.Lock()
+
+
+def _limits() -> httpx.Limits:
+    return httpx.Limits(max_connections=int(app_settings.GATEWAY_MAX_CONNECTIONS), max_keepalive_connections=100)
+
+
+def shared_client(*, enforce_policy: bool) -> httpx.Client:
+    key = (os.getpid(), enforce_policy)  # a forked worker must not share its parent's sockets
+    client = _sync_pools.get(key)
+    if client is None or client.is_closed:
+        with _pool_lock:
+            client = _sync_pools.get(key)
+            if client is None or client.is_closed:
+                client = _sync_pools[key] = provider_http.new_client(enforce_policy=enforce_policy, limits=_limits())
+    return client
+
+
+def shared_async_client(*, enforce_policy: bool) -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    per_loop = _async_pools.get(loop)
+    if per_loop is None:
+        per_loop = _async_pools.setdefault(loop, {})
+    client = per_loop.get(enforce_policy)
+    if client is None or client.is_closed:
+        client = per_loop[enforce_policy] = provider_http.new_async_client(enforce_policy=enforce_policy, limits=_limits())
+    return client
+
+
+def close_pools() -> None:
+    """Close this process's sync pools (worker shutdown, tests)."""
+    with _pool_lock:
+        clients = list(_sync_pools.values())
+        _sync_pools.clear()
+    for client in clients:
+        client.close()
+
+
+async def aclose_pools() -> None:
+    """Close the running loop's async pools; call before the loop ends."""
+    per_loop = _async_pools.pop(asyncio.get_running_loop(), {})
+    for client in per_loop.values():
+        await client.aclose()
+
+
+# --- helpers shared by both clients ---------------------------------------------------------
+
+
+def _deadline() -> float:
+    return time.monotonic() + float(app_settings.GATEWAY_TOTAL_TIMEOUT)
+
+
+def _timeout(deadline: float) -> httpx.Timeout:
+    left = max(0.001, deadline - time.monotonic())
+    connect = min(float(app_settings.HTTP_CONNECT_TIMEOUT), left)
+    read = min(float(app_settings.HTTP_READ_TIMEOUT), left)
+    return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+
+def _set_idle_timeout(response: httpx.Response, deadline: float) -> None:
+    # httpcore reads the body's read timeout from the request's extensions when the body is
+    # first iterated (httpcore/_sync/http11.py `_receive_response_body`), so lowering it here,
+    # after the headers arrived, makes it the bound on silence between chunks, while the first
+    # byte keeps the ordinary read timeout.
+    timeouts = response.request.extensions.get("timeout")
+    if isinstance(timeouts, dict):
+        timeouts["read"] = max(0.001, min(float(app_settings.STREAM_IDLE_TIMEOUT), deadline - time.monotonic()))
+
+
+def _chat_body(messages: list[dict[str, Any]], model: str, params: dict[str, Any], *, stream: bool) -> dict[str, Any]:
+    body = {**params, "model": model, "messages": messages}
+    if stream:
+        body["stream"] = True
+        body.setdefault("stream_options", {"include_usage": True})
+    else:
+        body.pop("stream", None)
+    return body
+
+
+def _meaningful(item: dict[str, Any]) -> bool:
+    """A delta that carries part of the answer; a bare role announcement does not (so a stream
+    cut right after it can still be retried transparently)."""
+    return any(value for key, value in item.items() if key != "role")
+
+
+class _StreamState:
+    """Turns SSE events into the items we yield; tracks whether the caller got anything."""
+
+    __slots__ = ("decoder", "yielded", "done", "provider")
+
+    def __init__(self, provider: str) -> None:
+        self.decoder = SSEDecoder()
+        self.yielded = False
+        self.done = False
+        self.provider = provider
+
+    def error(self, message: str, reason: str, status_code: int | None = None) -> StreamError:
+        return StreamError(message, delta_yielded=self.yielded, reason=reason, provider=self.provider, status_code=status_code)
+
+    def items(self, event: ServerSentEvent) -> list[dict[str, Any]]:
+        if event.data == "[DONE]":
+            self.done = True
+            return []
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            if event.event == "error":
+                raise self.error(f"{self.provider} sent an error event: {provider_http.sanitize(event.data)}", "error_event") from None
+            raise self.error(f"{self.provider} sent a stream chunk that is not JSON", "incomplete") from None
+        if event.event == "error" or (isinstance(payload, dict) and payload.get("error")):
+            detail = provider_http.provider_error_detail(event.data.encode())
+            raise self.error(f"{self.provider} reported an error mid-stream{': ' + detail if detail else ''}", "error_event")
+        out: list[dict[str, Any]] = []
+        for choice in payload.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            delta = dict(choice.get("delta") or {})
+            if choice.get("finish_reason"):
+                delta["finish_reason"] = choice["finish_reason"]
+            if delta:
+                out.append(delta)
+        if payload.get("usage"):
+            out.append({"usage": payload["usage"]})
+        return out
+
+    def transport_error(self, exc: Exception) -> StreamError:
+        if isinstance(exc, httpx.TimeoutException):
+            return self.error(f"{self.provider} went silent mid-stream (idle timeout)", "idle")
+        return self.error(f"{self.provider} cut the stream: {provider_http.sanitize(str(exc) or type(exc).__name__, limit=120)}", "cut")
+
+    def finished(self) -> None:
+        if not self.done:
+            raise self.error(f"{self.provider} ended the stream without [DONE]", "incomplete")
+
+
+class _Base:
+    def __init__(self, config: CredentialConfig, *, retry: RetryPolicy | None = None) -> None:
+        self.config = config
+        self.provider = config.provider or "ai_gateway"
+        self._base = config.base_url.rstrip("/")
+        self._enforce = config.credential_id is not None
+        self._policy = retry or RetryPolicy.from_settings()
+        self._tokens = get_token_manager()
+        self._closed = False
+
+    def _url(self, path: str) -> str:
+        if self._closed:
+            raise RuntimeError("this gateway client is closed")
+        return self._base + path
+
+    @staticmethod
+    def _headers(token: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"}
+
+    def _models(self, payload: Any) -> list[dict[str, Any]]:
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list):
+            raise UnexpectedResponse(f"{self.provider} returned a model list in an unknown shape", provider=self.provider)
+        return [m for m in data if isinstance(m, dict) and m.get("id")]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(provider={self.provider!r}, base_url={self._base!r})"
+
+
+class GatewayClient(_Base):
+    """Sync client. `with GatewayClient(config) as gw: gw.chat_completion(messages, "model")`."""
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """The gateway's models, as OpenAI model objects (`id` at least)."""
+        return self._models(self._call("GET", "/models", None))
+
+    def chat_completion(self, messages: list[dict[str, Any]], model: str, **params: Any) -> dict[str, Any]:
+        """A non-streamed chat completion; the gateway's JSON answer as a dict."""
+        result = self._call("POST", "/chat/completions", _chat_body(messages, model, params, stream=False))
+        if not isinstance(result, dict):
+            raise UnexpectedResponse(f"{self.provider} returned a completion in an unknown shape", provider=self.provider)
+        return result
+
+    def _call(self, method: str, path: str, body: Any) -> Any:
+        deadline = _deadline()
+        url = self._url(path)
+        return self._policy.call(lambda: self._authorized(method, url, body, deadline), deadline=deadline)
+
+    def _authorized(self, method: str, url: str, body: Any, deadline: float) -> Any:
+        http = shared_client(enforce_policy=self._enforce)
+        for attempt in (0, 1):
+            token = self._tokens.get_token(self.config)
+            try:
+                with http.stream(method, url, json=body, headers=self._headers(token), timeout=_timeout(deadline)) as response:
+                    if response.status_code == 401 and attempt == 0:
+                        self._tokens.invalidate(self.config, token)
+                        continue
+                    if not response.is_success:
+                        error = provider_http.error_for_response(response, provider=self.provider, body=provider_http.read_error_body(response))
+                        assert error is not None
+                        raise error
+                    raw = provider_http.read_capped(response)
+            except httpx.HTTPError as exc:
+                raise provider_http.error_for_transport(exc, provider=self.provider) from exc
+            return provider_http.parse_json(raw, provider=self.provider)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def stream_chat_completion(self, messages: list[dict[str, Any]], model: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Deltas of a streamed chat completion, then `{"usage": ...}` (see the module doc)."""
+        body = _chat_body(messages, model, params, stream=True)
+        url = self._url("/chat/completions")
+        deadline = _deadline()
+        http = shared_client(enforce_policy=self._enforce)
+        retry, reauthorized = 0, False
+        while True:
+            state = _StreamState(self.provider)
+            try:
+                token = self._tokens.get_token(self.config)
+                try:
+                    with http.stream("POST", url, json=body, headers=self._headers(token), timeout=_timeout(deadline)) as response:
+                        if response.status_code == 401 and not reauthorized:
+                            reauthorized = True
+                            self._tokens.invalidate(self.config, token)
+                            continue
+                        if not response.is_success:
+                            error = provider_http.error_for_response(response, provider=self.provider, body=provider_http.read_error_body(response))
+                            assert error is not None
+                            raise error
+                        _set_idle_timeout(response, deadline)
+                        try:
+                            for line in response.iter_lines():
+                                event = state.decoder.feed(line)
+                                if event is None:
+                                    continue
+                                for item in state.items(event):
+                                    state.yielded = state.yielded or _meaningful(item)
+                                    yield item
+                                if state.done:
+                                    return
+                                if time.monotonic() > deadline:
+                                    raise state.error(f"{self.provider} stream exceeded the total time bound", "deadline")
+                        except httpx.HTTPError as exc:
+                            raise state.transport_error(exc) from exc
+                        state.finished()
+                        return
+                except httpx.HTTPError as exc:
+                    raise provider_http.error_for_transport(exc, provider=self.provider) from exc
+            except ProviderError as error:
+                delay = None if state.yielded else self._policy.next_wait(error, retry, deadline)
+                if delay is None:
+                    raise
+            time.sleep(delay)
+            retry += 1
+
+    def close(self) -> None:
+        """Mark this client closed; the shared pool stays open for others (`close_pools()`)."""
+        self._closed = True
+
+    def __enter__(self) -> "GatewayClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncGatewayClient(_Base):
+    """Async client; safe to use from any event loop (pools are per loop)."""
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        return self._models(await self._call("GET", "/models", None))
+
+    async def chat_completion(self, messages: list[dict[str, Any]], model: str, **params: Any) -> dict[str, Any]:
+        result = await self._call("POST", "/chat/completions", _chat_body(messages, model, params, stream=False))
+        if not isinstance(result, dict):
+            raise UnexpectedResponse(f"{self.provider} returned a completion in an unknown shape", provider=self.provider)
+        return result
+
+    async def _call(self, method: str, path: str, body: Any) -> Any:
+        deadline = _deadline()
+        url = self._url(path)
+        return await self._policy.acall(lambda: self._authorized(method, url, body, deadline), deadline=deadline)
+
+    async def _authorized(self, method: str, url: str, body: Any, deadline: float) -> Any:
+        http = shared_async_client(enforce_policy=self._enforce)
+        for attempt in (0, 1):
+            token = await self._tokens.aget_token(self.config)
+            try:
+                async with http.stream(method, url, json=body, headers=self._headers(token), timeout=_timeout(deadline)) as response:
+                    if response.status_code == 401 and attempt == 0:
+                        self._tokens.invalidate(self.config, token)
+                        continue
+                    if not response.is_success:
+                        error = provider_http.error_for_response(response, provider=self.provider, body=await provider_http.aread_error_body(response))
+                        assert error is not None
+                        raise error
+                    raw = await provider_http.aread_capped(response)
+            except httpx.HTTPError as exc:
+                raise provider_http.error_for_transport(exc, provider=self.provider) from exc
+            return provider_http.parse_json(raw, provider=self.provider)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def stream_chat_completion(self, messages: list[dict[str, Any]], model: str, **params: Any) -> AsyncIterator[dict[str, Any]]:
+        body = _chat_body(messages, model, params, stream=True)
+        url = self._url("/chat/completions")
+        deadline = _deadline()
+        http = shared_async_client(enforce_policy=self._enforce)
+        retry, reauthorized = 0, False
+        while True:
+            state = _StreamState(self.provider)
+            try:
+                token = await self._tokens.aget_token(self.config)
+                try:
+                    async with http.stream("POST", url, json=body, headers=self._headers(token), timeout=_timeout(deadline)) as response:
+                        if response.status_code == 401 and not reauthorized:
+                            reauthorized = True
+                            self._tokens.invalidate(self.config, token)
+                            continue
+                        if not response.is_success:
+                            error = provider_http.error_for_response(response, provider=self.provider, body=await provider_http.aread_error_body(response))
+                            assert error is not None
+                            raise error
+                        _set_idle_timeout(response, deadline)
+                        try:
+                            async for line in response.aiter_lines():
+                                event = state.decoder.feed(line)
+                                if event is None:
+                                    continue
+                                for item in state.items(event):
+                                    state.yielded = state.yielded or _meaningful(item)
+                                    yield item
+                                if state.done:
+                                    return
+                                if time.monotonic() > deadline:
+                                    raise state.error(f"{self.provider} stream exceeded the total time bound", "deadline")
+                        except httpx.HTTPError as exc:
+                            raise state.transport_error(exc) from exc
+                        state.finished()
+                        return
+                except httpx.HTTPError as exc:
+                    raise provider_http.error_for_transport(exc, provider=self.provider) from exc
+            except ProviderError as error:
+                delay = None if state.yielded else self._policy.next_wait(error, retry, deadline)
+                if delay is None:
+                    raise
+            await asyncio.sleep(delay)
+            retry += 1
+
+    async def aclose(self) -> None:
+        """Mark this client closed; the loop's shared pool stays open (`aclose_pools()`)."""
+        self._closed = True
+
+    async def __aenter__(self) -> "AsyncGatewayClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,382 @@
+"""The AI Gateway's OAuth2 client-credentials token manager (one per process).
+
+Guarantees, and the peer bugs they answer (see shared/notes/oauth2.md):
+
+* One cached token per (token URL, client id, scope, secret fingerprint). The key holds only
+  HMAC fingerprints, never a raw secret or client id.
+* Expiry from the *send* time of the token request plus `expires_in` (RFC 6749 §5.1), refreshed
+  `margin = min(max(60 s, 10 % of lifetime), lifetime / 2)` early; a default lifetime when
+  `expires_in` is missing; absurd values clamped. Inside the margin callers keep the still-valid
+  token while one background refresh runs; only an expired token makes callers wait.
+* Single flight: however many threads and asyncio tasks (on any event loops) want a token, one
+  token request runs, in a thread of its own, and publishes its result through one
+  `concurrent.futures.Future`. Async callers await it with `asyncio.wrap_future` behind
+  `asyncio.shield`; the future is marked running first, so a cancelled waiter can never cancel
+  it for the others (an `asyncio.Lock` would be bound to one loop; Authlib #266/#673).
+  A failure resolves the future too, so every waiter gets the error at once (no never-set
+  Event), and a short negative cache answers the next callers with the same error.
+* Across processes (`token_store`, when Redis is configured) one process fetches under a lease;
+  the others read the encrypted token from Redis.
+* `invalid_client` (and other rejections of the client) is not retried and marks the stored
+  credential failed.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import copy
+import hashlib
+import hmac
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import asyncio
+
+from django.conf import settings
+
+from ..conf import app_settings
+from ..exceptions import CredentialInvalid, ProviderError, ProviderTimeout, ProviderUnavailable
+from ..secrets import Secret
+from ..types import CredentialConfig
+from . import token_store
+
+logger = logging.getLogger(__name__)
+
+MIN_LIFETIME = 1.0
+MAX_LIFETIME = 24 * 3600.0
+
+
+def refresh_margin(lifetime: float) -> float:
+    return min(max(60.0, 0.1 * lifetime), lifetime / 2)
+
+
+def clamp_lifetime(expires_in: float | None) -> float:
+    """Seconds a token may be used: the server's `expires_in`, the default when it is missing
+    or not a number, bounded to [1 s, 24 h] (a zero, negative or ten-year value is a bug)."""
+    if expires_in is None or not isinstance(expires_in, (int, float)) or math.isnan(expires_in):
+        return float(app_settings.TOKEN_DEFAULT_LIFETIME)
+    return min(max(float(expires_in), MIN_LIFETIME), MAX_LIFETIME)
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class TokenInfo:
+    """A token and its timing, in wall-clock seconds (shared across processes)."""
+
+    access_token: Secret
+    token_type: str
+    expires_at: float
+    refresh_at: float
+    obtained_at: float
+    lifetime: float
+    scope: str = ""
+
+    @classmethod
+    def issued(cls, access_token: Secret, token_type: str, expires_in: float | None, sent_at: float, scope: str = "") -> "TokenInfo":
+        lifetime = clamp_lifetime(expires_in)
+        expires_at = sent_at + lifetime
+        return cls(access_token, token_type, expires_at, expires_at - refresh_margin(lifetime), sent_at, lifetime, scope)
+
+    def expires_in(self, now: float | None = None) -> float:
+        return self.expires_at - (time.time() if now is None else now)
+
+    def __repr__(self) -> str:
+        when = datetime.fromtimestamp(self.expires_at, tz=timezone.utc).isoformat(timespec="seconds")
+        return f"TokenInfo(token_type={self.token_type!r}, expires_at={when!r}, lifetime={self.lifetime:.0f})"
+
+
+@dataclass(frozen=True)
+class TokenKey:
+    token_url: str
+    client: str  # HMAC fingerprint of the client id
+    scope: str
+    secret: str  # HMAC fingerprint of the client secret
+
+    @property
+    def cache_id(self) -> str:
+        """One opaque string for shared storage keys."""
+        raw = "\n".join((self.token_url, self.client, self.scope, self.secret)).encode()
+        return hashlib.sha256(raw).hexdigest()[:40]
+
+
+def _fingerprint_key() -> bytes:
+    return hmac.new(settings.SECRET_KEY.encode(), b"ideaforge:gateway-token-cache", hashlib.sha256).digest()
+
+
+def token_url_for(config: CredentialConfig) -> str:
+    if config.token_url:
+        return config.token_url
+    from ..oauth2 import default_token_url
+
+    return default_token_url(config.base_url)
+
+
+def token_key(config: CredentialConfig) -> TokenKey:
+    if not config.client_id or not config.client_secret:
+        raise CredentialInvalid("The gateway credential has no client id or client secret.", provider=config.provider)
+    key = _fingerprint_key()
+    return TokenKey(token_url_for(config), config.client_id.fingerprint(key), config.scope, config.client_secret.fingerprint(key))
+
+
+class _Slot:
+    __slots__ = ("info", "refresh_mono", "expire_mono", "flight", "failure", "failure_until")
+
+    def __init__(self) -> None:
+        self.info: TokenInfo | None = None
+        self.refresh_mono = 0.0
+        self.expire_mono = 0.0
+        self.flight: concurrent.futures.Future[TokenInfo] | None = None
+        self.failure: BaseException | None = None
+        self.failure_until = 0.0
+
+    def set(self, info: TokenInfo) -> None:
+        # Wall-clock times -> this process's monotonic clock, once.
+        offset = time.monotonic() - time.time()
+        self.info, self.refresh_mono, self.expire_mono = info, info.refresh_at + offset, info.expires_at + offset
+
+
+def _copy_error(error: BaseException) -> BaseException:
+    """A fresh exception per waiter: one instance raised in many threads shares a traceback."""
+    try:
+        clone = copy.copy(error)
+        clone.__traceback__ = None
+        return clone
+    except Exception:  # noqa: BLE001 - an exotic exception type: raise the original
+        return error
+
+
+class TokenManager:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._slots: dict[TokenKey, _Slot] = {}
+
+    # -- public API -----------------------------------------------------------------------
+
+    def get_token(self, config: CredentialConfig) -> Secret:
+        """A valid access token; waits for a refresh only when the cached one has expired."""
+        result = self._begin(token_key(config), config, force=False)
+        if isinstance(result, TokenInfo):
+            return result.access_token
+        return self._wait(result).access_token
+
+    async def aget_token(self, config: CredentialConfig) -> Secret:
+        result = self._begin(token_key(config), config, force=False)
+        if isinstance(result, TokenInfo):
+            return result.access_token
+        return (await self._await(result)).access_token
+
+    def refresh(self, config: CredentialConfig, *, force: bool = False) -> TokenInfo:
+        """The current token, fetched now if stale (or always with `force`, joining a refresh
+        already in flight). For the Celery pre-refresh and `providers_refresh_tokens`."""
+        result = self._begin(token_key(config), config, force=force)
+        return result if isinstance(result, TokenInfo) else self._wait(result)
+
+    def invalidate(self, config: CredentialConfig, token: Secret) -> None:
+        """Forget `token` after a 401, but only if it is still the current one (another
+        thread or process may already have replaced it)."""
+        key = token_key(config)
+        with self._lock:
+            slot = self._slots.get(key)
+            if slot is not None and slot.info is not None and slot.info.access_token == token:
+                slot.info = None
+        store = token_store.get_store()
+        if store is not None:
+            store.discard(key.cache_id, token)
+
+    def expires_in(self, config: CredentialConfig) -> float | None:
+        """Seconds left on the cached token (this process, else the shared store); None when
+        there is no usable token."""
+        key = token_key(config)
+        with self._lock:
+            slot = self._slots.get(key)
+            info = slot.info if slot is not None else None
+        if info is None:
+            store = token_store.get_store()
+            info = store.get(key.cache_id) if store is not None else None
+            if info is not None:
+                with self._lock:
+                    self._slots.setdefault(key, _Slot()).set(info)
+        left = info.expires_in() if info is not None else None
+        return left if left is not None and left > 0 else None
+
+    def clear(self) -> None:
+        """Forget every cached token and failure (tests, key rotation)."""
+        with self._lock:
+            self._slots.clear()
+
+    # -- single flight --------------------------------------------------------------------
+
+    def _begin(self, key: TokenKey, config: CredentialConfig, *, force: bool) -> TokenInfo | concurrent.futures.Future[TokenInfo]:
+        now = time.monotonic()
+        with self._lock:
+            slot = self._slots.get(key)
+            if slot is None:
+                slot = self._slots[key] = _Slot()
+            info = slot.info
+            if not force and info is not None and now < slot.expire_mono:
+                if now < slot.refresh_mono or slot.flight is not None or now < slot.failure_until:
+                    return info
+                # Inside the margin: refresh in the background, keep using the valid token.
+                self._start(key, slot, config, force=False)
+                return info
+            if slot.flight is not None:
+                return slot.flight
+            if not force and slot.failure is not None and now < slot.failure_until:
+                raise _copy_error(slot.failure)
+            return self._start(key, slot, config, force=force)
+
+    def _start(self, key: TokenKey, slot: _Slot, config: CredentialConfig, *, force: bool) -> concurrent.futures.Future[TokenInfo]:
+        """Called with the lock held."""
+        future: concurrent.futures.Future[TokenInfo] = concurrent.futures.Future()
+        future.set_running_or_notify_cancel()  # from now on cancel() is a no-op
+        slot.flight = future
+        thread = threading.Thread(target=self._fly, args=(key, slot, config, future, force), name="gateway-token-refresh", daemon=True)
+        thread.start()
+        return future
+
+    def _fly(self, key: TokenKey, slot: _Slot, config: CredentialConfig, future: concurrent.futures.Future[TokenInfo], force: bool) -> None:
+        try:
+            info = self._obtain(key, config, force=force)
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the waiters
+            with self._lock:
+                slot.flight = None
+                slot.failure = exc
+                slot.failure_until = time.monotonic() + float(app_settings.TOKEN_NEGATIVE_CACHE_SECONDS)
+            future.set_exception(exc)
+            logger.warning("gateway token refresh failed for %s: %s", config.provider, exc)
+            if isinstance(exc, CredentialInvalid) and config.credential_id is not None:
+                _mark_failed(config.credential_id, exc)
+        else:
+            with self._lock:
+                slot.set(info)
+                slot.flight = None
+                slot.failure = None
+                slot.failure_until = 0.0
+            future.set_result(info)
+        finally:
+            _close_db_connection()
+
+    def _wait_bound(self) -> float:
+        return token_store.lease_seconds() * 2 + 1.0
+
+    def _wait(self, future: concurrent.futures.Future[TokenInfo]) -> TokenInfo:
+        try:
+            return future.result(timeout=self._wait_bound())
+        except concurrent.futures.TimeoutError:
+            raise ProviderTimeout("The gateway's token endpoint did not answer in time.", provider="ai_gateway") from None
+        except ProviderError as exc:
+            raise _copy_error(exc) from None
+
+    async def _await(self, future: concurrent.futures.Future[TokenInfo]) -> TokenInfo:
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self._wait_bound())
+        except asyncio.TimeoutError:
+            raise ProviderTimeout("The gateway's token endpoint did not answer in time.", provider="ai_gateway") from None
+        except ProviderError as exc:
+            raise _copy_error(exc) from None
+
+    # -- fetching -------------------------------------------------------------------------
+
+    def _obtain(self, key: TokenKey, config: CredentialConfig, *, force: bool) -> TokenInfo:
+        store = token_store.get_store()
+        if store is None:
+            return fetch_token(config)
+        started = time.time()
+
+        def usable(info: TokenInfo) -> bool:
+            now = time.time()
+            return now < info.refresh_at and (not force or info.obtained_at >= started)
+
+        return store.obtain(key.cache_id, lambda: fetch_token(config), accept=usable)
+
+
+def fetch_token(config: CredentialConfig) -> TokenInfo:
+    """One client-credentials grant (RFC 6749 §4.4), timed from its send time."""
+    from ..oauth2 import request_token
+
+    assert config.client_id is not None and config.client_secret is not None
+    client = _token_http(enforce_policy=config.credential_id is not None)
+    sent_at = time.time()
+    response = request_token(
+        client,
+        token_url=token_url_for(config),
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        scope=config.scope,
+        auth_method=config.token_auth_method,
+        provider=config.provider,
+    )
+    return TokenInfo.issued(response.access_token, response.token_type, response.expires_in, sent_at, response.scope or config.scope)
+
+
+_http_clients: dict[tuple[int, bool], Any] = {}
+_http_lock = threading.Lock()
+
+
+def _token_http(*, enforce_policy: bool) -> Any:
+    """This process's pooled client for token requests. Its timeouts are the token timeout, so
+    a token request always ends before the cross-process lease (3x that) runs out."""
+    from ..http import new_client
+    import httpx
+
+    key = (os.getpid(), enforce_policy)
+    client = _http_clients.get(key)
+    if client is None or client.is_closed:
+        with _http_lock:
+            client = _http_clients.get(key)
+            if client is None or client.is_closed:
+                limit = float(app_settings.TOKEN_REQUEST_TIMEOUT)
+                timeout = httpx.Timeout(limit, connect=min(limit, float(app_settings.HTTP_CONNECT_TIMEOUT)))
+                client = _http_clients[key] = new_client(enforce_policy=enforce_policy, timeout=timeout)
+    return client
+
+
+def _mark_failed(credential_id: int, error: CredentialInvalid) -> None:
+    try:
+        from ..services import credential_mark_failed
+
+        credential_mark_failed(credential_id=credential_id, code=error.code or "invalid_client", message=str(error))
+    except Exception:  # noqa: BLE001 - the request already failed with the real error
+        logger.exception("could not mark gateway credential %s failed", credential_id)
+
+
+def _close_db_connection() -> None:
+    # The flight thread may have touched the database (credential_mark_failed).
+    try:
+        from django.db import connections
+
+        connections.close_all()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+_manager: TokenManager | None = None
+_manager_lock = threading.Lock()
+
+
+def get_token_manager() -> TokenManager:
+    """The process's token manager (a forked child starts with its own)."""
+    global _manager
+    if _manager is None:
+        with _manager_lock:
+            if _manager is None:
+                _manager = TokenManager()
+    return _manager
+
+
+def _after_fork() -> None:
+    # A child must not inherit a held lock or a flight whose thread did not survive the fork.
+    global _manager, _manager_lock
+    _manager = None
+    _manager_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+__all__ = ["TokenInfo", "TokenKey", "TokenManager", "clamp_lifetime", "fetch_token", "get_token_manager", "refresh_margin", "token_key"]
