@@ -201,3 +201,119 @@ def test_order_of_preference(client, alice):
     bad = client.post(f"{PAGE}order", {"position_openai": "x"})
     assert bad.status_code == 400
     assert dict(ProviderCredential.objects.filter(owner=alice).values_list("provider", "priority")) == {"gemini": 0, "anthropic": 1, "openai": 2}
+
+
+# --- real verification against the gateway simulator ---------------------------------------
+
+import socket  # noqa: E402
+
+from .conftest import GATEWAY_CLIENT_ID, GATEWAY_CLIENT_SECRET  # noqa: E402
+
+
+@pytest.fixture
+def fast_failures(settings):
+    """Short timeouts and no retries, so failure outcomes show up quickly."""
+    settings.PROVIDERS_HTTP_READ_TIMEOUT = 0.5
+    settings.PROVIDERS_TOKEN_REQUEST_TIMEOUT = 0.5
+    settings.PROVIDERS_GATEWAY_MAX_RETRIES = 0
+    settings.PROVIDERS_GATEWAY_TOTAL_TIMEOUT = 3.0
+
+
+def gateway_form(sim, **overrides) -> dict:
+    data = {"ai_gateway-client_id": GATEWAY_CLIENT_ID, "ai_gateway-client_secret": GATEWAY_CLIENT_SECRET,
+            "ai_gateway-base_url": sim.base_url, "ai_gateway-token_url": sim.token_url,
+            "ai_gateway-token_auth_method": "client_secret_basic", "ai_gateway-default_model": ""}
+    data.update({f"ai_gateway-{k}": v for k, v in overrides.items()})
+    return data
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("verified", "Verified: the provider offers 3 models."),
+    ("invalid", "Invalid credentials"),
+    ("unreachable", "Provider unreachable"),
+    ("timeout", "Provider timed out"),
+    ("rate_limited", "Rate limited by the provider (the key may be fine"),
+    ("unexpected", "Unexpected response from the provider"),
+])
+def test_each_outcome_is_shown_on_the_page(alice_client, gateway, fast_failures, case, expected):
+    form = gateway_form(gateway)
+    if case == "invalid":
+        form["ai_gateway-client_secret"] = "not-the-secret-0000"
+    elif case == "unreachable":
+        dead = closed_port_url()
+        form.update({"ai_gateway-base_url": dead + "/v1", "ai_gateway-token_url": dead + "/oauth/token"})
+    elif case == "timeout":
+        gateway.inject(path_prefix="/v1/models", delay=2.0, status=200, body={"object": "list", "data": []})
+    elif case == "rate_limited":
+        gateway.rate_limit(retry_after=30, times=None, path_prefix="/v1/models")
+    elif case == "unexpected":
+        gateway.inject(path_prefix="/v1/models", status=200, body=b"<html>not json</html>")
+    response = alice_client.post(f"{PAGE}ai_gateway/verify", form, follow=True)
+    assert response.status_code == 200
+    shown = messages_of(response) or [m.message for m in response.context["messages"]]
+    html = response.content.decode()
+    assert expected in html, (case, shown)
+    assert "Nothing was saved" in html
+    assert not ProviderCredential.objects.exists()  # Verify never stores
+
+
+def test_save_then_blank_secret_keeps_it_and_failed_save_changes_nothing(alice_client, alice, gateway):
+    response = alice_client.post(f"{PAGE}ai_gateway/save", gateway_form(gateway, default_model="sim-standard"), follow=True)
+    assert "AI Gateway (service account): saved. Verified: the provider offers 3 models." in response.content.decode()
+    credential = ProviderCredential.objects.get(owner=alice, provider="ai_gateway")
+    assert credential.status == VerificationStatus.VERIFIED and credential.default_model == "sim-standard"
+    page = alice_client.get(PAGE).content.decode()
+    assert mask(GATEWAY_CLIENT_SECRET) in page and "sim-standard" in page
+    before = snapshot(credential)
+
+    # Wrong secret: nothing changes.
+    response = alice_client.post(f"{PAGE}ai_gateway/save", gateway_form(gateway, client_secret="wrong-secret-000000"), follow=True)
+    assert "Nothing was saved; your stored credential is unchanged." in response.content.decode()
+    assert snapshot(credential) == before
+
+    # Blank secret fields: the gateway sees the stored ones again.
+    gateway.requests.clear()
+    response = alice_client.post(f"{PAGE}ai_gateway/verify", gateway_form(gateway, client_id="", client_secret=""), follow=True)
+    assert "Verified: the provider offers 3 models." in response.content.decode()
+    sent = [r for r in gateway.requests if r.path.startswith("/oauth/token")]
+    assert sent, "the stored secret was not used"
+    auth = {k.lower(): v for k, v in sent[-1].headers.items()}["authorization"]
+    import base64
+
+    assert base64.b64decode(auth.split()[1]).decode() == f"{GATEWAY_CLIENT_ID}:{GATEWAY_CLIENT_SECRET}"
+
+
+def test_url_change_without_secret_is_refused_on_the_page(alice_client, alice, gateway):
+    alice_client.post(f"{PAGE}ai_gateway/save", gateway_form(gateway))
+    credential = ProviderCredential.objects.get(owner=alice, provider="ai_gateway")
+    before = snapshot(credential)
+    from providers.testing.gateway_simulator import GatewaySimulator
+
+    with GatewaySimulator(client_id=GATEWAY_CLIENT_ID, client_secret=GATEWAY_CLIENT_SECRET) as other:
+        response = alice_client.post(f"{PAGE}ai_gateway/save", gateway_form(gateway, client_secret="", base_url=other.base_url))
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert "Re-enter the client secret to use a new URL" in html and "Nothing was changed" in html
+        assert other.requests == []
+    assert snapshot(credential) == before
+
+
+def test_save_anyway_stores_unverified(alice_client, alice, gateway, fast_failures):
+    gateway.rate_limit(retry_after=30, times=None, path_prefix="/v1/models")
+    response = alice_client.post(f"{PAGE}ai_gateway/save", {**gateway_form(gateway), "save_unverified": "1"}, follow=True)
+    html = response.content.decode()
+    assert "saved without verification. Rate limited by the provider" in html
+    credential = ProviderCredential.objects.get(owner=alice, provider="ai_gateway")
+    assert credential.status == VerificationStatus.UNVERIFIED and credential.last_error.startswith("Rate limited")
+    assert "Unverified: Rate limited" in html
+    # Without "save anyway" the same failure stores nothing.
+    credential.delete()
+    alice_client.post(f"{PAGE}ai_gateway/save", gateway_form(gateway))
+    assert not ProviderCredential.objects.exists()

@@ -1,0 +1,113 @@
+"""A planted canary secret never comes back: not in a page, a JSON response, an error, or a log line.
+
+Secrets are planted through the real flows (the settings page form and the JSON API), verified
+against local servers over real HTTP, then every page and API response is collected, with all
+log output captured at DEBUG from every logger (including the non-propagating ones).
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from django.test import Client
+
+from providers.models import ProviderCredential
+from providers.testing.gateway_simulator import GatewaySimulator
+
+pytestmark = pytest.mark.django_db
+
+CANARY = "sk-CANARY-7f3e9a1b2c4d"
+GW_ID = "gw-CANARY-id-0a1b2c3d4e"
+GW_SECRET = "gw-CANARY-secret-5f6a7b8c9d"
+PAGE = "/settings/providers/"
+
+
+def forbidden(secret: str) -> list[str]:
+    # The whole value, and its first 8 characters (a prefix identifies a key too).
+    return [secret, secret[:8]]
+
+
+@pytest.fixture
+def all_logs(caplog):
+    """caplog at DEBUG on the root logger and on every logger that does not propagate."""
+    caplog.set_level(logging.DEBUG)
+    attached = []
+    for name in list(logging.root.manager.loggerDict):
+        logger = logging.getLogger(name)
+        if not logger.propagate:
+            logger.addHandler(caplog.handler)
+            attached.append(logger)
+    yield caplog
+    for logger in attached:
+        logger.removeHandler(caplog.handler)
+
+
+def log_text(caplog) -> str:
+    parts = []
+    for record in caplog.records:
+        parts.append(record.getMessage())
+        if record.exc_info:
+            parts.append(logging.Formatter().formatException(record.exc_info))
+        parts.append(repr(getattr(record, "args", "")))
+    return "\n".join(parts)
+
+
+def csrf_client(user) -> Client:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get(PAGE)
+    return client
+
+
+def api_post(client: Client, url: str, payload) -> object:
+    return client.post(url, json.dumps(payload), content_type="application/json", HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+
+
+def page_post(client: Client, url: str, data: dict) -> object:
+    return client.post(url, {**data, "csrfmiddlewaretoken": client.cookies["csrftoken"].value}, follow=True)
+
+
+def body(response) -> str:
+    content = b"".join(response.streaming_content) if getattr(response, "streaming", False) else response.content
+    return content.decode("utf-8", "replace") + "\n" + "\n".join(f"{k}: {v}" for k, v in response.items())
+
+
+def assert_clean(texts: list[str], secrets: list[str]) -> None:
+    for index, text in enumerate(texts):
+        for secret in secrets:
+            for needle in forbidden(secret):
+                assert needle not in text, f"{needle!r} leaked in collected text #{index}"
+
+
+def test_gateway_canary_never_leaks(alice, all_logs):
+    with GatewaySimulator(client_id=GW_ID, client_secret=GW_SECRET) as sim:
+        client = csrf_client(alice)
+        texts = []
+        form = {"ai_gateway-client_id": GW_ID, "ai_gateway-client_secret": GW_SECRET,
+                "ai_gateway-base_url": sim.base_url, "ai_gateway-token_url": sim.token_url}
+        # Through the page: verify, save, then a wrong secret, then a refused URL change.
+        texts.append(body(page_post(client, f"{PAGE}ai_gateway/verify", form)))
+        texts.append(body(page_post(client, f"{PAGE}ai_gateway/save", form)))
+        assert ProviderCredential.objects.get(owner=alice, provider="ai_gateway").status == "verified"
+        texts.append(body(page_post(client, f"{PAGE}ai_gateway/save", {**form, "ai_gateway-client_secret": GW_SECRET + "x"})))
+        texts.append(body(page_post(client, f"{PAGE}ai_gateway/save", {**form, "ai_gateway-client_secret": "", "ai_gateway-base_url": sim.url + "/v2"})))
+        texts.append(body(page_post(client, f"{PAGE}ai_gateway/save", {**form, "save_unverified": "1", "ai_gateway-client_secret": GW_SECRET + "y"})))
+        texts.append(body(page_post(client, f"{PAGE}ai_gateway/save", form)))
+        # Through the API.
+        payload = {"provider": "ai_gateway", "client_id": GW_ID, "client_secret": GW_SECRET, "base_url": sim.base_url, "token_url": sim.token_url}
+        texts.append(body(api_post(client, "/api/providers/verify", payload)))
+        texts.append(body(api_post(client, "/api/providers/configure", {**payload, "models": {"fast": "sim-fast"}})))
+        texts.append(body(api_post(client, "/api/providers/configure", {**payload, "client_secret": GW_SECRET + "z"})))
+        texts.append(body(api_post(client, "/api/providers/configure", {**payload, "priority": "high"})))
+        texts.append(body(api_post(client, "/api/providers/verify", {**payload, "client_secret": "", "base_url": sim.url + "/v3"})))
+        texts.append(body(api_post(client, "/api/providers/verify", {**payload, "base_url": "http://" + GW_SECRET + "@127.0.0.1/v1"})))
+        # Everything a user can look at afterwards.
+        for url in (PAGE, f"{PAGE}ai_gateway/delete", "/api/providers"):
+            texts.append(body(client.get(url)))
+        sim.client_secret = "rotated"  # the stored secret is now rejected: error pages and status
+        texts.append(body(page_post(client, f"{PAGE}ai_gateway/verify", {**form, "ai_gateway-client_id": "", "ai_gateway-client_secret": ""})))
+        texts.append(body(client.get(PAGE)))
+    texts.append(log_text(all_logs))
+    assert "Verified" in texts[1]  # the flows really ran
+    assert_clean(texts, [GW_ID, GW_SECRET])
