@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from . import registry
+from . import netpolicy, registry
 from .backends.base import BaseBackend
 from .conf import app_settings
 from .exceptions import CredentialDecryptionError, URLNotAllowed
@@ -111,12 +111,9 @@ def _backend(provider: str) -> BaseBackend:
 
 
 def _validate_url(name: str, url: str) -> str:
-    # Imported here so services stay importable while netpolicy evolves; the check itself is
-    # repeated on the address actually connected to by the HTTP transport.
-    from .netpolicy import validate_url
-
+    # The same check is repeated on the address actually connected to (providers.http).
     try:
-        return validate_url(url)
+        return netpolicy.validate_url(url)
     except URLNotAllowed as exc:
         raise ValidationError({name: [sanitize_error(str(exc)) or "This URL is not allowed."]}) from None
 
