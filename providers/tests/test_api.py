@@ -153,3 +153,72 @@ def test_user_b_gets_404_for_user_a_credential(alice, bob):
     assert client.delete("/api/providers/openai").status_code == 404
     assert ProviderCredential.objects.filter(pk=credential.pk).exists()
     assert client.get(LIST).json()["providers"] == []
+
+
+# --- against the gateway simulator (real HTTP on 127.0.0.1) --------------------------------
+
+from providers.testing.gateway_simulator import GatewaySimulator  # noqa: E402
+
+from .conftest import GATEWAY_CLIENT_ID, GATEWAY_CLIENT_SECRET  # noqa: E402
+
+
+def gateway_payload(sim, **overrides) -> dict:
+    payload = {"provider": "ai_gateway", "client_id": GATEWAY_CLIENT_ID, "client_secret": GATEWAY_CLIENT_SECRET,
+               "base_url": sim.base_url, "token_url": sim.token_url}
+    payload.update(overrides)
+    return payload
+
+
+def test_verify_reports_the_outcome_and_stores_nothing(api, gateway):
+    response = post(api, VERIFY, gateway_payload(gateway))
+    assert response.status_code == 200
+    data = response.json()
+    assert data["ok"] is True and data["outcome"] == "verified"
+    assert data["models"] == list(gateway.models) and data["message"] == "Verified: the provider offers 3 models."
+    wrong = post(api, VERIFY, gateway_payload(gateway, client_secret="wrong-secret-000000")).json()
+    assert wrong["ok"] is False and wrong["outcome"] == "invalid_credentials" and wrong["models"] == []
+    assert not ProviderCredential.objects.exists()
+
+
+def test_configure_saves_masked_with_preferences(api, alice, gateway):
+    response = post(api, CONFIGURE, gateway_payload(gateway, default_model="sim-standard",
+                                                  models={"fast": "sim-fast", "premium": "sim-premium"}, priority=3, enabled=False))
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert data["ok"] is True and data["saved"] is True
+    credential = data["credential"]
+    assert credential["hint"] == mask(GATEWAY_CLIENT_SECRET) and credential["client_id_hint"] == mask(GATEWAY_CLIENT_ID)
+    assert credential["status"] == "verified" and credential["models"] == list(gateway.models)
+    assert credential["tier_models"] == {"fast": "sim-fast", "standard": "", "premium": "sim-premium"}
+    assert credential["priority"] == 3 and credential["enabled"] is False and credential["default_model"] == "sim-standard"
+    assert GATEWAY_CLIENT_SECRET not in response.content.decode() and GATEWAY_CLIENT_ID not in response.content.decode()
+    stored = ProviderCredential.objects.get(owner=alice)
+    assert stored.fast_model == "sim-fast" and stored.enabled is False
+
+
+def test_configure_failure_changes_nothing_unless_save_unverified(api, alice, gateway):
+    post(api, CONFIGURE, gateway_payload(gateway))
+    credential = ProviderCredential.objects.get(owner=alice)
+    before = ProviderCredential.objects.filter(pk=credential.pk).values().get()
+    response = post(api, CONFIGURE, gateway_payload(gateway, client_secret="wrong-secret-000000", priority=1))
+    assert response.status_code == 422
+    assert response.json()["saved"] is False and response.json()["credential"] is None
+    assert ProviderCredential.objects.filter(pk=credential.pk).values().get() == before
+    response = post(api, CONFIGURE, gateway_payload(gateway, client_secret="wrong-secret-000000", save_unverified=True))
+    assert response.status_code == 200 and response.json()["saved"] is True
+    assert response.json()["credential"]["status"] == "failed"
+
+
+def test_blank_secret_keeps_stored_and_url_change_needs_it(api, alice, gateway):
+    post(api, CONFIGURE, gateway_payload(gateway))
+    credential = ProviderCredential.objects.get(owner=alice)
+    before = ProviderCredential.objects.filter(pk=credential.pk).values().get()
+    ok = post(api, VERIFY, {"provider": "ai_gateway"})  # everything omitted: the stored values
+    assert ok.json()["ok"] is True
+    with GatewaySimulator(client_id=GATEWAY_CLIENT_ID, client_secret=GATEWAY_CLIENT_SECRET) as other:
+        for url in (VERIFY, CONFIGURE):
+            response = post(api, url, {"provider": "ai_gateway", "base_url": other.base_url})
+            assert response.status_code == 400
+            assert set(response.json()["errors"]) >= {"base_url", "client_secret"}
+        assert other.requests == []
+    assert ProviderCredential.objects.filter(pk=credential.pk).values().get() == before
