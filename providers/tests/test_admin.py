@@ -5,6 +5,7 @@ import logging
 import re
 
 import pytest
+from cryptography.fernet import Fernet
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from django.utils.html import escape
@@ -231,3 +232,65 @@ def test_only_provider_credential_is_registered_by_providers():
 
     registered = {model._meta.label for model in admin.site._registry if model._meta.app_label == "providers"}
     assert registered == {"providers.ProviderCredential"}
+
+
+def test_private_gateway_url_refused_in_production_mode(admin_client, creds, settings):
+    _, gateway = creds
+    settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
+    settings.PROVIDERS_REQUIRE_HTTPS = True
+    for url in ("https://169.254.169.254/v1", "http://gateway.example.com/v1", "https://user:pw@gateway.example.com/v1"):
+        data = form_data(gateway, base_url=url, new_client_secret="replacement-secret-000")
+        response = admin_client.post(reverse(CHANGE, args=[gateway.pk]), data)
+        assert response.status_code == 200, url
+        assert "errorlist" in response.content.decode()
+    gateway.refresh_from_db()
+    assert gateway.base_url == "https://gateway.example.com/v1"
+    assert gateway.client_secret.secret().reveal() == GW_SECRET
+
+
+# --- "Verify selected" ---------------------------------------------------------------------------
+
+
+def run_verify_action(admin_client, pks) -> list[str]:
+    response = admin_client.post(
+        reverse(CHANGELIST), {"action": "verify_selected", "_selected_action": [str(pk) for pk in pks]}, follow=True
+    )
+    assert response.status_code == 200
+    assert_no_secret(response.content)
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_verify_action_against_the_gateway_simulator(admin_client, alice, bob, gateway, settings, caplog):
+    from providers.tests.conftest import GATEWAY_CLIENT_ID, GATEWAY_CLIENT_SECRET
+
+    settings.PROVIDERS_ALLOW_PRIVATE_URLS = True
+    common = {"provider": "ai_gateway", "base_url": gateway.url + "/v1", "token_url": gateway.url + "/oauth/token"}
+    good = ProviderCredential.objects.create(
+        owner=alice, client_id=GATEWAY_CLIENT_ID, client_secret=GATEWAY_CLIENT_SECRET, **common
+    )
+    bad = ProviderCredential.objects.create(
+        owner=bob, client_id=GATEWAY_CLIENT_ID, client_secret="wrong-secret-CANARY-0000",
+        status=VerificationStatus.VERIFIED, **common,
+    )
+    with caplog.at_level(logging.DEBUG):
+        messages = run_verify_action(admin_client, [good.pk, bad.pk])
+    assert messages == ["Verified 1 of 2 credential(s); failed: 1 invalid_credentials."]
+    good.refresh_from_db()
+    bad.refresh_from_db()
+    assert good.status == VerificationStatus.VERIFIED and good.verified_at is not None
+    assert good.available_models  # the simulator's model list was recorded
+    assert bad.status == VerificationStatus.FAILED and bad.status_code == "invalid_credentials"
+    assert GATEWAY_CLIENT_SECRET not in caplog.text and "CANARY" not in caplog.text
+
+
+def test_verify_action_reports_undecryptable_rows(admin_client, alice, settings):
+    settings.CREDENTIALS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    lost = ProviderCredential.objects.create(owner=alice, provider="gemini", api_key=CANARY)
+    settings.CREDENTIALS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    messages = run_verify_action(admin_client, [lost.pk])
+    assert messages == ["Verified 0 of 1 credential(s); failed: 1 decryption_failed."]
+    lost.refresh_from_db()
+    assert lost.status == VerificationStatus.FAILED
+    # The changelist shows the "re-enter" error, not the value.
+    body = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert "re-enter" in body
