@@ -186,7 +186,7 @@ def token_refresh_one(*, key: str, margin: float | None = None, dry_run: bool = 
             return RefreshResult(key, label, RefreshAction.FRESH, left)
         started = time.monotonic()
         try:
-            manager.refresh(config, force=True)
+            info = manager.refresh(config, force=True)
         except ProviderUnavailable:
             raise
         except ProviderError as exc:
@@ -194,9 +194,8 @@ def token_refresh_one(*, key: str, margin: float | None = None, dry_run: bool = 
             # marked the credential failed where that applies; retrying would not help.
             logger.warning("providers: gateway token refresh failed for %s: %s", key, exc)
             return RefreshResult(key, label, RefreshAction.FAILED, left, error=str(exc))
-        left = manager.expires_in(config)
-        if left:
-            cache.set(_LIFETIME_PREFIX + key, left, timeout=24 * 3600)
+        left = info.expires_in()
+        cache.set(_LIFETIME_PREFIX + key, info.lifetime, timeout=24 * 3600)
         logger.info("providers: refreshed gateway token for %s in %.0f ms", key, (time.monotonic() - started) * 1000)
         return RefreshResult(key, label, RefreshAction.REFRESHED, left)
     finally:

@@ -181,9 +181,11 @@ def _fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def worker(redis_url, db_file, module_sim, tmp_path_factory):
-    """A real `celery worker` (solo pool) plus the env a "web" process needs to share its Redis."""
+    """A real `celery worker` (solo pool) plus the env a "web" process needs to share its Redis.
+
+    One per test: a worker process keeps tokens in memory too, and each test starts from none."""
     import redis as redis_lib
     from celery import Celery
 
@@ -209,6 +211,7 @@ def worker(redis_url, db_file, module_sim, tmp_path_factory):
         sender = Celery("d2-test-sender", broker=env["CELERY_BROKER_URL"], backend=env["CELERY_RESULT_BACKEND"])
         sender.conf.task_default_queue = queue
         cache_redis = redis_lib.Redis.from_url(env["REDIS_URL"])
+        cache_redis.flushdb()
         yield {"env": env, "sender": sender, "queue": queue, "log": log, "cache": cache_redis, "proc": proc}
         cache_redis.close()
     finally:
@@ -236,7 +239,6 @@ def _wait_for(predicate, timeout: float = 30) -> bool:
 @pytest.mark.celery
 def test_beat_task_refreshes_an_expiring_token_through_the_worker(worker, module_sim):
     sim = module_sim
-    worker["cache"].flushdb()
     # A "web" process takes a short token: it lands in the shared cache, inside the margin.
     sim.token_lifetime = 200
     web = _shell(_FINGERPRINT, worker["env"])
@@ -264,8 +266,7 @@ def test_beat_task_refreshes_an_expiring_token_through_the_worker(worker, module
 @pytest.mark.redis
 @pytest.mark.celery
 def test_redelivered_refresh_task_refreshes_once(worker, module_sim):
-    sim = module_sim
-    worker["cache"].flushdb()  # nothing cached: the platform credential is due
+    sim = module_sim  # nothing cached yet (fresh worker, empty Redis): the platform credential is due
     before = sim.token_requests
     task_id = str(uuid.uuid4())
     first = _send(worker, "providers.refresh_gateway_token", PLATFORM, task_id=task_id)

@@ -35,6 +35,9 @@ def platform_gateway(settings, sim):
     settings.AI_GATEWAY_CLIENT_SECRET = sim.client_secret
     settings.AI_GATEWAY_BASE_URL = sim.base_url
     settings.AI_GATEWAY_TOKEN_URL = sim.token_url
+    # A scope of its own, so the platform's token is not the one users' credentials share
+    # (the token cache key is token URL, client id, scope and secret).
+    settings.AI_GATEWAY_SCOPE = "platform"
     return sim
 
 
@@ -113,6 +116,7 @@ def test_no_active_credentials(settings):
     assert "No active AI Gateway credentials" in out
 
 
+@pytest.mark.django_db(transaction=True)  # the token manager marks the credential failed from its own thread
 def test_rejected_credential_is_reported_and_the_others_still_refresh(platform_gateway, alice, bob):
     sim = platform_gateway
     bad = _gateway_credential(alice, sim, secret="wrong-secret-value")
@@ -125,6 +129,11 @@ def test_rejected_credential_is_reported_and_the_others_still_refresh(platform_g
     # invalid_client is permanent: asked once, not retried.
     assert sim.token_requests == 3
     assert "wrong-secret-value" not in out.getvalue() + err.getvalue()
+    bad.refresh_from_db()
+    assert bad.status == "failed"  # visible on the settings page and in admin
+    # A failed credential is no longer active: the next pass leaves it alone.
+    out, _ = _run("providers_refresh_tokens")
+    assert f"cred:{bad.pk}" not in out and sim.token_requests == 3
 
 
 def test_undecryptable_credential_is_reported(settings, platform_gateway, alice):
@@ -176,9 +185,9 @@ def test_gateway_simulator_command_serves_until_interrupted():
     try:
         lines: dict[str, str] = {}
         deadline = time.monotonic() + 30
-        while "AI_GATEWAY_CLIENT_SECRET" not in lines and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
             line = proc.stdout.readline()
-            if not line:
+            if not line or line.startswith("Ctrl-C"):
                 break
             name, sep, value = line.strip().partition("=")
             if sep:
