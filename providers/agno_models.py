@@ -17,11 +17,71 @@ Shared choices, and why:
 """
 from __future__ import annotations
 
+import asyncio
+import functools
+import threading
+import weakref
 from typing import Any
 
 from .conf import app_settings
 from .secrets import Secret
 from .types import CredentialConfig
+
+
+_loop_clients_lock = threading.Lock()
+
+
+class PerLoopAsyncClients:
+    """Mixin for Agno model classes that cache one async SDK client in `self.async_client`.
+
+    An async client is bound to the event loop it was first used on; Agno keeps one per model
+    instance, so the same instance used from a second loop (`asyncio.run` per call, Django's
+    `async_to_sync`) fails with "Event loop is closed". This keeps one client per running loop
+    and forgets the clients of loops that have closed.
+    """
+
+    def get_async_client(self) -> Any:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with _loop_clients_lock:
+            clients: dict[int, tuple[Any, Any]] = self.__dict__.setdefault("_loop_clients", {})
+            entry = clients.get(id(loop))
+            if entry is not None and entry[0]() is loop and not entry[1].is_closed():
+                self.async_client = entry[1]  # type: ignore[attr-defined]
+                return entry[1]
+            for key, (ref, _) in list(clients.items()):
+                alive = ref()
+                if alive is None or alive.is_closed():
+                    del clients[key]
+            client = self._new_async_client()
+            clients[id(loop)] = (weakref.ref(loop) if loop is not None else _no_loop, client)
+            self.async_client = client  # type: ignore[attr-defined]
+            return client
+
+    def _new_async_client(self) -> Any:
+        self.async_client = None  # type: ignore[attr-defined]
+        return super().get_async_client()  # type: ignore[misc]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        # Agno's Model.__deepcopy__ drops `async_client`; our per-loop clients must go too.
+        saved = self.__dict__.pop("_loop_clients", None)
+        try:
+            return super().__deepcopy__(memo)  # type: ignore[misc]
+        finally:
+            if saved is not None:
+                self.__dict__["_loop_clients"] = saved
+
+
+def _no_loop() -> None:
+    return None
+
+
+@functools.cache
+def _per_loop(cls: type) -> type:
+    """`cls` with `PerLoopAsyncClients` mixed in, under the same name (isinstance still holds)."""
+    return type(cls.__name__, (PerLoopAsyncClients, cls), {"__module__": __name__, "__doc__": cls.__doc__})
 
 
 def _api_key(config: CredentialConfig) -> str:
@@ -40,10 +100,11 @@ def _timeouts(options: dict[str, Any]) -> Any:
 def build_openai_model(config: CredentialConfig, model_id: str, **options: Any) -> Any:
     """Agno `OpenAIChat` for the public OpenAI API (or the operator's OpenAI-compatible proxy)."""
     from agno.models.openai import OpenAIChat
+    from openai import Timeout
 
-    timeout = _timeouts(options)
+    timeout = Timeout(**_timeouts(options).as_dict())
     client_params = {"timeout": timeout, **(options.pop("client_params", None) or {})}
-    return OpenAIChat(
+    return _per_loop(OpenAIChat)(
         id=model_id,
         api_key=_api_key(config),
         base_url=app_settings.OPENAI_BASE_URL,
@@ -56,8 +117,10 @@ def build_openai_model(config: CredentialConfig, model_id: str, **options: Any) 
 def build_anthropic_model(config: CredentialConfig, model_id: str, **options: Any) -> Any:
     """Agno `Claude`; the base URL goes through `client_params` (Claude has no base_url field)."""
     from agno.models.anthropic import Claude
+    from anthropic import Timeout
 
-    timeout = _timeouts(options)
+    # The anthropic SDK runs on httpx2 and refuses an `httpx.Timeout`.
+    timeout = Timeout(**_timeouts(options).as_dict())
     client_params = {
         "base_url": app_settings.ANTHROPIC_BASE_URL,
         # Agno fills auth_token from $ANTHROPIC_AUTH_TOKEN when unset; the key is the credential.
@@ -66,7 +129,7 @@ def build_anthropic_model(config: CredentialConfig, model_id: str, **options: An
         "timeout": timeout,
         **(options.pop("client_params", None) or {}),
     }
-    return Claude(id=model_id, api_key=_api_key(config), client_params=client_params, **options)
+    return _per_loop(Claude)(id=model_id, api_key=_api_key(config), client_params=client_params, **options)
 
 
 def build_gemini_model(config: CredentialConfig, model_id: str, **options: Any) -> Any:

@@ -10,8 +10,8 @@ output, streaming and usage metrics are Agno's own code. What it changes, and wh
   `api_key` is empty, and the SDK does too, so both are bypassed here.
 * A 401 for the token we sent invalidates that token, fetches a fresh one and resends the request
   once (an httpx auth flow on our client; neither Agno nor the SDK retries a 401).
-* One `AsyncOpenAI` per running event loop: an async client is bound to the loop that created
-  it, and one model instance is used from several loops (`asyncio.run`, `async_to_sync`).
+* One `AsyncOpenAI` per running event loop (`PerLoopAsyncClients`): an async client is bound to
+  the loop that created it, and one model instance is used from several loops.
 * The base URL passes `providers.netpolicy` when the model is built, and the HTTP clients come
   from `providers.http` with `enforce_policy=True`: every connection is checked again, no
   redirects, bounded timeouts.
@@ -22,9 +22,7 @@ output, streaming and usage metrics are Agno's own code. What it changes, and wh
 """
 from __future__ import annotations
 
-import asyncio
 import threading
-import weakref
 from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +32,7 @@ from agno.models.openai.like import OpenAILike
 
 from .. import http as provider_http
 from .. import netpolicy
+from ..agno_models import PerLoopAsyncClients
 from ..secrets import Secret
 from ..types import CredentialConfig
 
@@ -90,7 +89,7 @@ class _RefreshOn401(httpx.Auth):
 
 
 @dataclass
-class AIGatewayModel(OpenAILike):
+class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
     """`AIGatewayModel(id="model", config=<CredentialConfig for provider "ai_gateway">)`."""
 
     id: str = "not-provided"
@@ -104,8 +103,7 @@ class AIGatewayModel(OpenAILike):
     # Optional httpx.Timeout for both clients (default: providers.http.default_timeout()).
     http_timeout: Any = None
 
-    # Per-instance caches; dropped by __deepcopy__ (Agno copies models for memory/fallback).
-    _async_clients: dict[int, tuple[Any, Any]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # Guards the sync client's creation; replaced by __deepcopy__ (Agno copies models).
     _clients_lock: Any = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -152,31 +150,14 @@ class AIGatewayModel(OpenAILike):
                 self.client = OpenAI(api_key=self._sync_token, http_client=http_client, **self._get_client_params())
             return self.client
 
-    def get_async_client(self) -> Any:
+    def _new_async_client(self) -> Any:
+        # Called by PerLoopAsyncClients once per running event loop.
         from openai import AsyncOpenAI
 
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        key = id(loop)
-        with self._clients_lock:
-            entry = self._async_clients.get(key)
-            if entry is not None:
-                loop_ref, client = entry
-                if loop_ref() is loop and not client.is_closed():
-                    self.async_client = client
-                    return client
-            # Forget clients of loops that are gone or closed (their connections died with them).
-            for stale in [k for k, (ref, _) in self._async_clients.items() if ref() is None or ref().is_closed()]:
-                del self._async_clients[stale]
-            http_client = provider_http.new_async_client(
-                enforce_policy=True, timeout=self.http_timeout, auth=_RefreshOn401(self.config)  # type: ignore[arg-type]
-            )
-            client = AsyncOpenAI(api_key=self._async_token, http_client=http_client, **self._get_client_params())
-            self._async_clients[key] = (weakref.ref(loop) if loop is not None else (lambda: None), client)
-            self.async_client = client
-            return client
+        http_client = provider_http.new_async_client(
+            enforce_policy=True, timeout=self.http_timeout, auth=_RefreshOn401(self.config)  # type: ignore[arg-type]
+        )
+        return AsyncOpenAI(api_key=self._async_token, http_client=http_client, **self._get_client_params())
 
     # -- requests -------------------------------------------------------------------------
 
@@ -189,9 +170,8 @@ class AIGatewayModel(OpenAILike):
 
     def __deepcopy__(self, memo: dict[int, Any]) -> AIGatewayModel:
         copied = super().__deepcopy__(memo)
-        copied._async_clients = {}
         copied._clients_lock = threading.Lock()
-        copied.config = self.config  # immutable; Secrets are not copied needlessly
+        copied.config = self.config  # frozen; no need to copy the Secrets inside
         return copied
 
 

@@ -1,0 +1,296 @@
+"""AIGatewayModel with real Agno agents over real HTTP to the gateway simulator.
+
+The token manager is the real one (providers.gateway.tokens); nothing is mocked.
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+
+import pytest
+from agno.agent import Agent, RunOutput
+from agno.run.base import RunStatus
+from pydantic import BaseModel
+
+from providers.agno_models import build_model
+from providers.exceptions import URLNotAllowed
+from providers.gateway.agno_model import AIGatewayModel
+from providers.secrets import Secret
+from providers.testing.gateway_simulator import GatewaySimulator
+from providers.types import CredentialConfig
+
+CHAT = "/v1/chat/completions"
+CANARY_ENV_KEY = "sk-should-never-be-sent"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, monkeypatch):
+    from django.core.cache import cache
+
+    from providers.gateway.tokens import get_token_manager
+
+    cache.clear()
+    get_token_manager().clear()
+    # A real OpenAI key in the environment must never reach the gateway (asserted below).
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY_ENV_KEY)
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def sim():
+    with GatewaySimulator() as server:
+        yield server
+
+
+def _config(sim: GatewaySimulator) -> CredentialConfig:
+    return CredentialConfig(
+        provider="ai_gateway",
+        client_id=Secret(sim.client_id),
+        client_secret=Secret(sim.client_secret),
+        base_url=sim.base_url,
+        token_url=sim.token_url,
+    )
+
+
+@pytest.fixture
+def model(sim):
+    return build_model(_config(sim), "sim-fast")
+
+
+def _chat_requests(sim: GatewaySimulator):
+    return [r for r in sim.requests if r.path.startswith(CHAT)]
+
+
+def _bearer(request) -> str:
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    value = headers.get("authorization", "")
+    assert value.startswith("Bearer ")
+    return value[len("Bearer "):]
+
+
+def _assert_no_env_key(sim: GatewaySimulator) -> None:
+    for request in sim.requests:
+        assert CANARY_ENV_KEY not in json.dumps(request.headers)
+        assert CANARY_ENV_KEY.encode() not in request.body
+
+
+def _stream_text(events) -> tuple[str, int, RunOutput]:
+    pieces = [e.content for e in events if type(e).__name__ == "RunContentEvent" and e.content]
+    outputs = [e for e in events if isinstance(e, RunOutput)]
+    assert len(outputs) == 1
+    return "".join(pieces), len(pieces), outputs[0]
+
+
+def test_builder_returns_gateway_model_with_system_role_and_no_retries(model):
+    assert isinstance(model, AIGatewayModel)
+    assert model.id == "sim-fast"
+    assert model.max_retries == 0 and model.retries == 0
+    assert model.default_role_map["system"] == "system"
+
+
+def test_run_answers_with_token_from_manager_and_usage(sim, model):
+    agent = Agent(model=model, instructions="Be brief.")
+    result = agent.run("hello gateway")
+    assert result.status == RunStatus.completed, result.content
+    assert result.content == "Echo: hello gateway"
+    (request,) = _chat_requests(sim)
+    assert _bearer(request) in sim.valid_tokens()
+    body = sim.chat_bodies[0]
+    assert body["model"] == "sim-fast"
+    assert body["messages"][0]["role"] == "system"
+    # Usage numbers come from the simulator's response, through Agno's metrics.
+    prompt = sum(len(str(m["content"]).split()) + 3 for m in body["messages"])
+    assert result.metrics.input_tokens == prompt
+    assert result.metrics.output_tokens == 3
+    assert result.metrics.total_tokens == prompt + 3
+    _assert_no_env_key(sim)
+
+
+def test_arun(sim, model):
+    result = asyncio.run(Agent(model=model).arun("hello async"))
+    assert result.status == RunStatus.completed, result.content
+    assert result.content == "Echo: hello async"
+    assert result.metrics.output_tokens == 3
+    assert sim.chat_requests == 1
+    _assert_no_env_key(sim)
+
+
+def test_stream_sync(sim, model):
+    events = list(Agent(model=model).run("one two three four", stream=True, yield_run_output=True))
+    text, chunks, output = _stream_text(events)
+    assert text == "Echo: one two three four"
+    assert chunks >= 5  # word deltas arrive one by one
+    assert output.status == RunStatus.completed
+    assert output.metrics.output_tokens == 5 and output.metrics.input_tokens > 0
+    assert sim.counter("stream") == 1
+    assert sim.chat_bodies[0]["stream"] is True
+
+
+def test_stream_async(sim, model):
+    async def collect():
+        return [e async for e in Agent(model=model).arun("async stream please", stream=True, yield_run_output=True)]
+
+    text, chunks, output = _stream_text(asyncio.run(collect()))
+    assert text == "Echo: async stream please"
+    assert chunks >= 4
+    assert output.metrics.output_tokens == 4
+    assert sim.counter("stream") == 1
+    _assert_no_env_key(sim)
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def test_tool_call_round(sim, model):
+    sim.script_tool_call("add", {"a": 2, "b": 40})
+    result = Agent(model=model, tools=[add]).run("what is 2 + 40?")
+    assert result.status == RunStatus.completed, result.content
+    assert result.content == "Tool result: 42"
+    assert sim.chat_requests == 2
+    tool_message = sim.chat_bodies[1]["messages"][-1]
+    assert tool_message == {"role": "tool", "content": "42", "tool_call_id": "call_1"}
+    assert [t.tool_name for t in result.tools] == ["add"]
+    # Only OpenAI's own function keys go to the gateway.
+    (tool,) = sim.chat_bodies[0]["tools"]
+    assert set(tool["function"]) <= {"name", "description", "parameters", "strict"}
+
+
+def test_streamed_tool_call_fragments_are_merged(sim, model):
+    sim.script_tool_call("add", {"a": 7, "b": 8}, then="The sum is 15.")
+
+    async def collect():
+        agent = Agent(model=model, tools=[add])
+        return [e async for e in agent.arun("7 + 8?", stream=True, yield_run_output=True)]
+
+    text, _, output = _stream_text(asyncio.run(collect()))
+    assert text == "The sum is 15."
+    assert sim.chat_bodies[1]["messages"][-1]["content"] == "15"
+    assert output.tools[0].tool_args == {"a": 7, "b": 8}
+
+
+def test_agno_tool_keys_are_stripped(model):
+    tools = [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"},
+                                               "requires_confirmation": True, "external_execution": False}}]
+    params = model.get_request_params(tools=tools)
+    assert params["tools"] == [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}}}]
+    assert "requires_confirmation" in tools[0]["function"]  # the caller's dict is left alone
+
+
+class Assessment(BaseModel):
+    verdict: str
+    score: int
+    risks: list[str]
+
+
+def test_structured_output(sim, model):
+    result = Agent(model=model, output_schema=Assessment).run("assess this idea")
+    assert result.status == RunStatus.completed, result.content
+    assert isinstance(result.content, Assessment)
+    fmt = sim.chat_bodies[0]["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "Assessment"
+
+
+def test_same_instance_across_event_loops(sim, model):
+    agent = Agent(model=model)
+    answers = [asyncio.run(agent.arun(f"loop {i}")) for i in range(3)]
+    assert [a.status for a in answers] == [RunStatus.completed] * 3
+    assert [a.content for a in answers] == [f"Echo: loop {i}" for i in range(3)]
+    # ... and the sync path still works on the same instance.
+    assert agent.run("sync after").content == "Echo: sync after"
+    assert sim.token_requests == 1  # one token, shared through the manager
+
+
+def test_revoked_token_refreshes_once_then_succeeds(sim, model):
+    agent = Agent(model=model)
+    assert agent.run("first").status == RunStatus.completed
+    first_token = _bearer(_chat_requests(sim)[0])
+    sim.revoke_tokens()
+    sim.reset_counters()
+    result = agent.run("after revocation")
+    assert result.status == RunStatus.completed, result.content
+    assert sim.unauthorized_requests == 1
+    assert sim.token_requests == 1
+    assert sim.counts[CHAT] == 2
+    retried = _chat_requests(sim)[-1]
+    assert _bearer(retried) != first_token and _bearer(retried) in sim.valid_tokens()
+
+
+def test_revoked_token_refreshes_once_async_stream(sim, model):
+    agent = Agent(model=model)
+    asyncio.run(agent.arun("warm up"))
+    sim.revoke_tokens()
+    sim.reset_counters()
+
+    async def collect():
+        return [e async for e in agent.arun("stream after revocation", stream=True, yield_run_output=True)]
+
+    text, _, output = _stream_text(asyncio.run(collect()))
+    assert text == "Echo: stream after revocation"
+    assert (sim.unauthorized_requests, sim.token_requests, sim.counts[CHAT]) == (1, 1, 2)
+
+
+def test_persistent_401_is_retried_only_once(sim, model):
+    sim.inject(path_prefix=CHAT, status=401, body={"error": {"message": "nope", "type": "invalid_request_error"}})
+    result = Agent(model=model).run("hello")
+    assert result.status == RunStatus.error
+    assert sim.counts[CHAT] == 2  # the request and one retry with a fresh token, no loop
+
+
+def test_server_error_surfaces_without_sdk_retries(sim, model):
+    sim.fail(503, times=1)
+    result = Agent(model=model).run("hello")
+    assert result.status == RunStatus.error
+    assert sim.counts[CHAT] == 1  # max_retries=0: the fallback loop decides, not the SDK
+    assert Agent(model=model).run("again").status == RunStatus.completed
+
+
+def test_token_expiry_during_long_stream():
+    with GatewaySimulator(token_lifetime=1) as sim:
+        sim.chunk_delay = 0.12
+        agent = Agent(model=build_model(_config(sim), "sim-fast"))
+        words = " ".join(f"w{i}" for i in range(12))
+        text, chunks, output = _stream_text(list(agent.run(words, stream=True, yield_run_output=True)))
+        # The stream outlived its token (about 1.5 s for a 1 s token) and still arrived whole.
+        assert text == "Echo: " + words and chunks == 13
+        assert sim.valid_tokens() == []  # the token used for the stream has expired by now
+        follow_up = agent.run("next")
+        assert follow_up.status == RunStatus.completed, follow_up.content
+        assert sim.unauthorized_requests == 0  # refreshed before use, not after a 401
+        first, second = (_bearer(r) for r in _chat_requests(sim))
+        assert first != second
+
+
+def test_deepcopy_drops_clients_and_keeps_working(sim, model):
+    assert Agent(model=model).run("warm").status == RunStatus.completed
+    assert model.client is not None
+    clone = copy.deepcopy(model)
+    assert clone.client is None and "_loop_clients" not in clone.__dict__
+    assert clone.config is model.config
+    assert asyncio.run(Agent(model=clone).arun("clone")).content == "Echo: clone"
+
+
+def test_base_url_must_pass_netpolicy(settings, sim):
+    settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
+    with pytest.raises(URLNotAllowed):
+        build_model(_config(sim), "sim-fast")
+    assert sim.requests == []
+
+
+def test_policy_is_enforced_per_connection(settings, sim, model):
+    # Built while allowed, then the operator turns private addresses off: no request goes out.
+    settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
+    result = Agent(model=model).run("hello")
+    assert result.status == RunStatus.error
+    assert _chat_requests(sim) == []
+
+
+def test_repr_has_no_secret(sim, model):
+    Agent(model=model).run("hello")
+    text = repr(model)
+    assert sim.client_secret not in text
+    for token in sim.issued_tokens:
+        assert token not in text
