@@ -1,7 +1,29 @@
-"""AI Gateway (service account) backend (stub: verify() is being written)."""
+"""AI Gateway (service account): OAuth2 client credentials, then `GET {base_url}/models`.
+
+The base URL and token URL are user-set, so both pass `netpolicy.validate_url()` and every
+connection goes through the policy transport (the check happens on the address connected to).
+Verification always runs a fresh grant: it must prove these credentials, not a cached token.
+"""
 from __future__ import annotations
 
+from typing import ClassVar
+
+from .. import http, netpolicy, oauth2
+from ..conf import app_settings
+from ..exceptions import BadRequest, CredentialInvalid
+from ..types import CredentialConfig
 from .base import BaseBackend
+from .openai import model_ids
+
+
+def gateway_urls(config: CredentialConfig) -> tuple[str, str]:
+    """(base URL, token URL), validated; the token URL defaults to the base URL's origin + /oauth/token."""
+    base = config.base_url or app_settings.AI_GATEWAY_BASE_URL
+    if not base:
+        raise CredentialInvalid("No AI Gateway base URL is configured", provider="ai_gateway", code="missing_base_url")
+    base_url = netpolicy.validate_url(base).rstrip("/")
+    token_url = netpolicy.validate_url(config.token_url or oauth2.default_token_url(base_url))
+    return base_url, token_url
 
 
 class AIGatewayBackend(BaseBackend):
@@ -9,3 +31,26 @@ class AIGatewayBackend(BaseBackend):
     name = "AI Gateway (service account)"
     secret_fields = ("client_id", "client_secret")
     user_urls = True
+    # Models come from the credential or AI_GATEWAY_*_MODEL: a gateway's catalogue is its own.
+    default_tier_models: ClassVar[dict[str, str]] = {}
+    help_text = (
+        "A service account of your AI Gateway: client ID and client secret (OAuth2 client credentials). "
+        "The token URL defaults to the base URL's origin + /oauth/token."
+    )
+
+    def list_models(self, config: CredentialConfig) -> list[str]:
+        if not config.client_id or not config.client_secret:
+            raise CredentialInvalid("The client ID and client secret are both required", provider=self.id, code="missing_key")
+        auth_method = config.token_auth_method or "client_secret_basic"
+        if auth_method not in oauth2.AUTH_METHODS:
+            raise BadRequest(f"Unsupported token auth method {auth_method!r}", provider=self.id, code="invalid_auth_method")
+        base_url, token_url = gateway_urls(config)
+        with http.new_client(enforce_policy=True) as client:
+            token = oauth2.request_token(
+                client, token_url=token_url, client_id=config.client_id, client_secret=config.client_secret,
+                scope=config.scope, auth_method=auth_method, provider=self.id,
+            )
+            payload = http.get_json(client, base_url + "/models",
+                                    headers={"Authorization": f"Bearer {token.access_token.reveal()}"}, provider=self.id)
+        data = payload.get("data") if isinstance(payload, dict) else None
+        return model_ids(data, key="id", provider=self.id)

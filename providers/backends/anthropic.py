@@ -1,9 +1,48 @@
-"""Anthropic backend (stub: verify() is being written)."""
+"""Anthropic: `GET {ANTHROPIC_BASE_URL}/v1/models` with `x-api-key` and `anthropic-version`.
+
+The list is paginated (`has_more`, `last_id`, `after_id`); we ask for the largest page and
+follow a bounded number of pages.
+"""
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
+from .. import http
+from ..conf import app_settings
+from ..exceptions import UnexpectedResponse
+from ..types import CredentialConfig
 from .base import BaseBackend
+from .openai import model_ids, require_api_key
+
+ANTHROPIC_VERSION = "2023-06-01"
+_PAGE_SIZE = 1000
+_MAX_PAGES = 10
 
 
 class AnthropicBackend(BaseBackend):
     id = "anthropic"
     name = "Anthropic"
+    default_tier_models: ClassVar[dict[str, str]] = {
+        "fast": "claude-3-5-haiku-latest",
+        "standard": "claude-sonnet-4-0",
+        "premium": "claude-opus-4-1",
+    }
+    help_text = "An API key from console.anthropic.com (starts with sk-ant-). It is verified by listing your models."
+
+    def list_models(self, config: CredentialConfig) -> list[str]:
+        key = require_api_key(config, self.id)
+        url = app_settings.ANTHROPIC_BASE_URL.rstrip("/") + "/v1/models"
+        headers = {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
+        models: list[str] = []
+        params: dict[str, Any] = {"limit": _PAGE_SIZE}
+        with http.new_client(enforce_policy=False) as client:
+            for _ in range(_MAX_PAGES):
+                payload = http.get_json(client, url, headers=headers, provider=self.id, params=params)
+                if not isinstance(payload, dict):
+                    raise UnexpectedResponse(f"{self.id}: the model list is not a JSON object", provider=self.id)
+                models += model_ids(payload.get("data"), key="id", provider=self.id)
+                last_id = payload.get("last_id")
+                if not payload.get("has_more") or not isinstance(last_id, str) or not last_id:
+                    break
+                params = {"limit": _PAGE_SIZE, "after_id": last_id}
+        return models

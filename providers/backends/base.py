@@ -7,7 +7,49 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..types import CredentialConfig, VerificationResult
+from ..exceptions import (
+    CredentialInvalid,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    URLNotAllowed,
+)
+from ..types import CredentialConfig, VerificationOutcome, VerificationResult
+
+
+def result_for_error(exc: ProviderError) -> VerificationResult:
+    """The one mapping from a typed provider error to a verification outcome (all backends).
+
+    Order matters: RateLimited and ProviderTimeout are ProviderUnavailable subclasses.
+    The detail is the error's message, which the raisers keep sanitized (no secrets).
+    """
+    if isinstance(exc, CredentialInvalid):
+        outcome = VerificationOutcome.INVALID_CREDENTIALS
+    elif isinstance(exc, RateLimited):
+        outcome = VerificationOutcome.RATE_LIMITED
+    elif isinstance(exc, ProviderTimeout):
+        outcome = VerificationOutcome.TIMEOUT
+    elif isinstance(exc, ProviderUnavailable):
+        outcome = VerificationOutcome.UNREACHABLE
+    elif isinstance(exc, URLNotAllowed):
+        outcome = VerificationOutcome.URL_NOT_ALLOWED
+    else:
+        outcome = VerificationOutcome.UNEXPECTED_RESPONSE
+    extra = {"code": exc.code} if exc.code else {}
+    if exc.status_code is not None:
+        extra["status"] = str(exc.status_code)
+    return VerificationResult(
+        outcome=outcome,
+        detail=_short(str(exc)),
+        retry_after=getattr(exc, "retry_after", None),
+        extra=extra,
+    )
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class BaseBackend:
@@ -28,8 +70,13 @@ class BaseBackend:
         """Check the credential against the provider without storing anything.
 
         Never raises for provider-side outcomes: every one maps to a VerificationOutcome.
+        The default lists the models (the cheapest authenticated call every provider has).
         """
-        raise NotImplementedError
+        try:
+            models = self.list_models(config)
+        except ProviderError as exc:
+            return result_for_error(exc)
+        return VerificationResult(outcome=VerificationOutcome.VERIFIED, models=tuple(models))
 
     def list_models(self, config: CredentialConfig) -> list[str]:
         """Model ids the credential can use; raises CredentialInvalid / ProviderUnavailable."""

@@ -1,9 +1,42 @@
-"""OpenAI backend (stub: verify() is being written)."""
+"""OpenAI: `GET {OPENAI_BASE_URL}/models` with `Authorization: Bearer <key>`."""
 from __future__ import annotations
 
+from typing import ClassVar
+
+from .. import http
+from ..conf import app_settings
+from ..exceptions import CredentialInvalid, UnexpectedResponse
+from ..types import CredentialConfig
 from .base import BaseBackend
+
+
+def require_api_key(config: CredentialConfig, provider: str) -> str:
+    """The revealed API key, for the one header it goes into; a clear error when it is missing."""
+    if not config.api_key:
+        raise CredentialInvalid("No API key was given", provider=provider, code="missing_key")
+    return config.api_key.reveal()
+
+
+def model_ids(items: object, *, key: str, provider: str) -> list[str]:
+    """`[item[key] for item in items]`, refusing anything that is not a list of objects with that key."""
+    if not isinstance(items, list):
+        raise UnexpectedResponse(f"{provider}: the model list is missing", provider=provider)
+    ids = [item[key] for item in items if isinstance(item, dict) and isinstance(item.get(key), str)]
+    if len(ids) != len(items):
+        raise UnexpectedResponse(f"{provider}: the model list has entries without {key!r}", provider=provider)
+    return ids
 
 
 class OpenAIBackend(BaseBackend):
     id = "openai"
     name = "OpenAI"
+    default_tier_models: ClassVar[dict[str, str]] = {"fast": "gpt-4o-mini", "standard": "gpt-4o", "premium": "gpt-4.1"}
+    help_text = "An API key from platform.openai.com (starts with sk-). It is verified by listing your models."
+
+    def list_models(self, config: CredentialConfig) -> list[str]:
+        key = require_api_key(config, self.id)
+        url = app_settings.OPENAI_BASE_URL.rstrip("/") + "/models"
+        with http.new_client(enforce_policy=False) as client:
+            payload = http.get_json(client, url, headers={"Authorization": f"Bearer {key}"}, provider=self.id)
+        data = payload.get("data") if isinstance(payload, dict) else None
+        return model_ids(data, key="id", provider=self.id)
