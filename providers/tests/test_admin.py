@@ -294,3 +294,20 @@ def test_verify_action_reports_undecryptable_rows(admin_client, alice, settings)
     # The changelist shows the "re-enter" error, not the value.
     body = admin_client.get(reverse(CHANGELIST)).content.decode()
     assert "re-enter" in body
+
+
+def test_verify_action_against_fake_openai(admin_client, alice, bob, settings):
+    from providers.testing.fake_providers import FakeOpenAI
+
+    good_key = "sk-admin-verify-good-key-0001"
+    with FakeOpenAI(valid_key=good_key, models=["gpt-a", "gpt-b"]) as server:
+        settings.PROVIDERS_OPENAI_BASE_URL = server.base_url
+        good = ProviderCredential.objects.create(owner=alice, provider="openai", api_key=good_key)
+        bad = ProviderCredential.objects.create(owner=bob, provider="openai", api_key=CANARY)
+        messages = run_verify_action(admin_client, [good.pk, bad.pk])
+    assert messages == ["Verified 1 of 2 credential(s); failed: 1 invalid_credentials."]
+    good.refresh_from_db()
+    bad.refresh_from_db()
+    assert (good.status, good.available_models) == (VerificationStatus.VERIFIED, ["gpt-a", "gpt-b"])
+    assert bad.status == VerificationStatus.FAILED
+    assert CANARY not in bad.last_error
