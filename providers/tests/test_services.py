@@ -255,7 +255,8 @@ def test_url_change_without_the_secret_is_refused(alice, gateway, field):
         assert other.requests == []  # the stored secret never left for the new address
         assert row(credential) == before
         # Re-entering the secret makes the change acceptable.
-        saved, result = services.credential_save(user=alice, provider="ai_gateway", data=gateway_input(gateway, **{field: new_url}))
+        moved = gateway_input(gateway, base_url=other.base_url, token_url=other.token_url)
+        saved, result = services.credential_save(user=alice, provider="ai_gateway", data=moved)
         assert result.ok and getattr(saved, field) == new_url
         assert other.requests
 
