@@ -82,6 +82,8 @@ def _retry_after(chain: list[BaseException]) -> float | None:
 
 
 def classify(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> Failure:
+    from agno.exceptions import ModelProviderError
+
     chain = _chain(exc)
     names = " ".join(type(e).__name__ for e in chain)
     message = sanitize(str(exc) or type(exc).__name__, secrets)
@@ -93,15 +95,19 @@ def classify(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> Failure:
             break
     retry_after = _retry_after(chain)
 
-    if isinstance(exc, ProviderError):
-        # Not `exc.retryable`: StreamError answers False once a delta was yielded, but the
+    # Our typed error may be the cause of Agno's ModelProviderError (e.g. the token endpoint
+    # failing inside the SDK's api_key callable): it knows best.
+    typed = next((e for e in chain if isinstance(e, ProviderError)), None)
+    if typed is not None:
+        # Not `typed.retryable`: StreamError answers False once a delta was yielded, but the
         # provider still had an outage (the runner knows what reached the caller).
-        retryable = isinstance(exc, ProviderUnavailable)
+        retryable = isinstance(typed, ProviderUnavailable)
+        status = typed.status_code if typed.status_code is not None else status
     elif "Timeout" in names:
         return Failure(True, f"timed out: {message}", status, retry_after)
     elif "Connect" in names or "RemoteProtocolError" in names:
         return Failure(True, f"connection failed: {message}", status, retry_after)
-    elif type(exc).__name__ in ("ModelProviderError", "ModelRateLimitError"):
+    elif isinstance(exc, ModelProviderError):
         retryable = status is None or status in RETRYABLE_STATUS or status >= 500
     else:
         # Our own bug or an SDK surprise: not a provider outage, do not hide it behind a fallback.
@@ -110,7 +116,7 @@ def classify(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> Failure:
     if status == 429:
         wait = f"; retry after {retry_after:g} s" if retry_after is not None else ""
         reason = f"rate limited (HTTP 429{wait}): {message}"
-    elif status is not None:
+    elif status is not None and f"HTTP {status}" not in message:
         reason = f"HTTP {status}: {message}"
     else:
         reason = message

@@ -16,10 +16,7 @@ class ForgeForm(forms.Form):
         choices=[("", "Agent's default")] + [(t, t.capitalize()) for t in TIERS], required=False,
         help_text="Fast is cheapest; premium is the most capable model your providers offer.",
     )
-    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), max_length=MAX_PROMPT, strip=True)
-
-    def clean_prompt(self) -> str:
-        prompt = self.cleaned_data["prompt"]
-        if not prompt:
-            raise forms.ValidationError("Say what the agent should work on.")
-        return prompt
+    prompt = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}), max_length=MAX_PROMPT, strip=True,
+        error_messages={"required": "Say what the agent should work on."},
+    )

@@ -34,6 +34,7 @@ from providers import registry
 from .cooldown import cooldown_start
 from .exceptions import AgentError, NoModelAvailable, RequestRefused, StreamInterrupted
 from .failures import ErrorTap, classify, sanitize
+from .logsafety import secrets_register, secrets_unregister
 from .models import AgentRun, RunStatus
 from .resolution import Candidate, resolve
 
@@ -122,6 +123,7 @@ class _Loop:
         self.tried: list[dict[str, str]] = []
         self.run: AgentRun | None = None
         self.finished = False
+        self._secrets: list[str] = []
 
     def begin(self) -> list[Candidate]:
         candidates = resolve(self.user, self.tier, include_cooling=True)
@@ -140,6 +142,8 @@ class _Loop:
         try:
             config = candidate.credential.config()
             secrets = tuple(s.reveal() for s in (config.api_key, config.client_id, config.client_secret) if s)
+            secrets_register(secrets)
+            self._secrets.extend(secrets)
             model = registry.get(candidate.provider).build_model(config, candidate.model_id)
         except Exception as exc:  # a broken credential or backend: nothing was sent, the next one is safe
             reason = f"could not be used: {sanitize(str(exc) or type(exc).__name__, secrets)}"
@@ -219,8 +223,13 @@ class _Loop:
             setattr(run, name, value)
         run.save()
 
+    def release(self) -> None:
+        secrets_unregister(self._secrets)
+        self._secrets = []
+
     def abandon(self, attempt: _Attempt | None, text: str) -> None:
         """The caller stopped reading mid-stream (closed page, broken pipe)."""
+        self.release()
         if not self.finished:
             self.fail(AgentError("The run was abandoned before it finished (the client went away)."), attempt, text)
 
@@ -244,21 +253,24 @@ def _error_of(output: Any, tap: ErrorTap) -> BaseException | None:
 def run_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True) -> RunResult:
     """Run to completion with fallback; raises NoModelAvailable, RequestRefused or AgentError."""
     loop = _Loop(agent, user, prompt, tier, streamed=False, record=record)
-    for candidate in loop.begin():
-        attempt = loop.prepare(candidate)
-        if attempt is None:
-            continue
-        output = attempt.agno_agent.run(prompt)
-        exc = _error_of(output, attempt.tap)
-        if exc is None:
-            text = agent.render(output.content)
-            loop.succeed(attempt, output, text)
-            return RunResult(loop.run, output.content, text, loop.tried)  # type: ignore[arg-type]
-        error = loop.failed(attempt, exc, delivered=False)
-        if error is not None:
-            loop.fail(error, attempt)
-            raise error
-    raise loop.no_model()
+    try:
+        for candidate in loop.begin():
+            attempt = loop.prepare(candidate)
+            if attempt is None:
+                continue
+            output = attempt.agno_agent.run(prompt)
+            exc = _error_of(output, attempt.tap)
+            if exc is None:
+                text = agent.render(output.content)
+                loop.succeed(attempt, output, text)
+                return RunResult(loop.run, output.content, text, loop.tried)  # type: ignore[arg-type]
+            error = loop.failed(attempt, exc, delivered=False)
+            if error is not None:
+                loop.fail(error, attempt)
+                raise error
+        raise loop.no_model()
+    finally:
+        loop.release()
 
 
 def stream_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> Iterator[Event]:
@@ -311,21 +323,24 @@ def stream_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier
 async def arun_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True) -> RunResult:
     """`run_agent` for async callers (the ORM and decryption run in Django's sync thread)."""
     loop = _Loop(agent, user, prompt, tier, streamed=False, record=record)
-    for candidate in await sync_to_async(loop.begin)():
-        attempt = await sync_to_async(loop.prepare)(candidate)
-        if attempt is None:
-            continue
-        output = await attempt.agno_agent.arun(prompt)
-        exc = _error_of(output, attempt.tap)
-        if exc is None:
-            text = agent.render(output.content)
-            await sync_to_async(loop.succeed)(attempt, output, text)
-            return RunResult(loop.run, output.content, text, loop.tried)  # type: ignore[arg-type]
-        error = loop.failed(attempt, exc, delivered=False)
-        if error is not None:
-            await sync_to_async(loop.fail)(error, attempt)
-            raise error
-    raise await sync_to_async(loop.no_model)()
+    try:
+        for candidate in await sync_to_async(loop.begin)():
+            attempt = await sync_to_async(loop.prepare)(candidate)
+            if attempt is None:
+                continue
+            output = await attempt.agno_agent.arun(prompt)
+            exc = _error_of(output, attempt.tap)
+            if exc is None:
+                text = agent.render(output.content)
+                await sync_to_async(loop.succeed)(attempt, output, text)
+                return RunResult(loop.run, output.content, text, loop.tried)  # type: ignore[arg-type]
+            error = loop.failed(attempt, exc, delivered=False)
+            if error is not None:
+                await sync_to_async(loop.fail)(error, attempt)
+                raise error
+        raise await sync_to_async(loop.no_model)()
+    finally:
+        loop.release()
 
 
 async def astream_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> AsyncIterator[Event]:
@@ -370,5 +385,6 @@ async def astream_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: st
             yield loop.fallback_event()
         yield Failed(loop.run, await sync_to_async(loop.no_model)())
     finally:
+        loop.release()
         if not loop.finished:
             await sync_to_async(loop.abandon)(attempt, text)

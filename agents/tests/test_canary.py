@@ -1,0 +1,72 @@
+"""A canary secret never appears in pages, run records or logs, whatever happens to the run."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+from django.core import serializers
+from django.core.management import CommandError, call_command
+
+from agents.models import AgentRun
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CANARY_KEY = "sk-canary-7f3a9c2e5b1d-OPENAI-SECRET"
+CANARIES = (CANARY_KEY, "platform-secret-canary-0001", "alice-secret-canary-0002")
+
+
+@pytest.fixture
+def all_logs(caplog):
+    """Everything logged at any level, Agno's loggers included (they do not propagate)."""
+    caplog.set_level(logging.DEBUG)
+    agno = logging.getLogger("agno")
+    agno.addHandler(caplog.handler)
+    yield caplog
+    agno.removeHandler(caplog.handler)
+
+
+def body_of(response) -> str:
+    if hasattr(response, "streaming_content"):
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
+
+
+def test_canary_never_leaks(client, alice, platform_gateway, gateway2, alice_gateway, openai_fake, make_credential, settings, all_logs):
+    openai_fake.valid_key = CANARY_KEY
+    make_credential(alice, "openai", api_key=CANARY_KEY, priority=200, fast_model="gpt-fast", premium_model="gpt-premium")
+    client.force_login(alice)
+    seen: list[str] = []
+
+    # 1. A normal streamed run through the user's own gateway.
+    seen.append(body_of(client.post("/forge/", {"agent": "idea_generator", "prompt": "hello"})))
+    # 2. Both gateways fail; OpenAI answers (NDJSON).
+    platform_gateway.fail(503, times=None)
+    gateway2.fail(500, times=None)
+    seen.append(body_of(client.post("/forge/stream", {"agent": "concept_brief", "prompt": "fallback"})))
+    # 3. OpenAI refuses and echoes the key it was sent (some providers do): a 400 goes back.
+    openai_fake.inject(path_prefix="/v1/chat", status=400, times=None,
+                       body={"error": {"message": f"Bad request for key {CANARY_KEY}", "type": "invalid_request_error"}})
+    seen.append(body_of(client.post("/forge/", {"agent": "idea_generator", "tier": "premium", "prompt": "refused"})))
+    seen.append(body_of(client.post("/forge/stream", {"agent": "idea_generator", "tier": "premium", "prompt": "refused"})))
+    # 4. The command, failing the same way.
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("agents_run", "idea_generator", "cmd", user="alice", tier="premium", stdout=out, stderr=err)
+    seen += [out.getvalue(), err.getvalue(), str(caught.value)]
+    # 5. The history and the run pages.
+    seen.append(body_of(client.get("/forge/")))
+    for run in AgentRun.objects.all():
+        seen.append(body_of(client.get(f"/forge/runs/{run.pk}/")))
+    seen.append(serializers.serialize("json", AgentRun.objects.all()))
+    seen.append(all_logs.text)
+    seen.append(json.dumps([r.getMessage() for r in all_logs.records]))
+
+    everything = "\n".join(seen)
+    # The runs happened as described (so the test exercised the leak paths it claims to).
+    assert AgentRun.objects.filter(status="succeeded").count() == 2
+    assert "Bad request for key [redacted]" in everything
+    assert "refused the request" in everything
+    for canary in CANARIES:
+        assert canary not in everything
