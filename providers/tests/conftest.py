@@ -101,3 +101,16 @@ def redis_url():
         pytest.skip("redis-server is not installed")
     with RedisServer() as server:
         yield server.url
+
+
+OPENAI_KEY = "sk-openai-valid-key-0123abcd"
+
+
+@pytest.fixture
+def fake_openai(settings):
+    """A running fake OpenAI (real HTTP) that the OpenAI backend is pointed at."""
+    from providers.testing.fake_providers import FakeOpenAI
+
+    with FakeOpenAI(valid_key=OPENAI_KEY, models=["gpt-4o-mini", "gpt-4o", "o3"]) as fake:
+        settings.PROVIDERS_OPENAI_BASE_URL = fake.base_url
+        yield fake

@@ -109,5 +109,57 @@ def test_gateway_canary_never_leaks(alice, all_logs):
         texts.append(body(page_post(client, f"{PAGE}ai_gateway/verify", {**form, "ai_gateway-client_id": "", "ai_gateway-client_secret": ""})))
         texts.append(body(client.get(PAGE)))
     texts.append(log_text(all_logs))
+    assert "credential stored" in texts[-1] and "Bad Request" in texts[-1]  # logs really were captured
     assert "Verified" in texts[1]  # the flows really ran
     assert_clean(texts, [GW_ID, GW_SECRET])
+
+
+# --- API keys: OpenAI through the page, Anthropic and Gemini through the API ----------------
+
+from providers.testing.fake_providers import FakeAnthropic, FakeGemini, FakeOpenAI, FakeOpenAIHandler  # noqa: E402
+
+
+class EchoingOpenAIHandler(FakeOpenAIHandler):
+    """Worst case: a provider that quotes the rejected key back in its error message."""
+
+    def send_error_json(self, status: int, message: str, *, kind: str = "") -> None:
+        super().send_error_json(status, f"{message} You provided: {self.presented_key()}", kind=kind)
+
+
+class EchoingOpenAI(FakeOpenAI):
+    handler_class = EchoingOpenAIHandler
+
+
+def test_api_key_canary_never_leaks(alice, settings, all_logs):
+    texts = []
+    with EchoingOpenAI(valid_key=CANARY) as openai, FakeAnthropic(valid_key=CANARY + "-ant") as anthropic, \
+            FakeGemini(valid_key=CANARY + "-gem") as gemini:
+        settings.PROVIDERS_OPENAI_BASE_URL = openai.base_url
+        settings.PROVIDERS_ANTHROPIC_BASE_URL = anthropic.base_url
+        settings.PROVIDERS_GEMINI_BASE_URL = gemini.base_url
+        client = csrf_client(alice)
+        # The page: a rejected canary first (the fake echoes it), then the right one.
+        texts.append(body(page_post(client, f"{PAGE}openai/verify", {"openai-api_key": CANARY + "0"})))
+        texts.append(body(page_post(client, f"{PAGE}openai/save", {"openai-api_key": CANARY + "0", "save_unverified": "1"})))
+        texts.append(body(page_post(client, f"{PAGE}openai/save", {"openai-api_key": CANARY})))
+        assert ProviderCredential.objects.get(owner=alice, provider="openai").status == "verified"
+        texts.append(body(page_post(client, f"{PAGE}openai/preferences", {"openai-prefs-priority": "bad"})))
+        texts.append(body(page_post(client, f"{PAGE}openai/save", {"openai-api_key": "", "openai-default_model": "x" * 300})))
+        # A form re-rendered with errors must not put the submitted key back into the page.
+        texts.append(body(page_post(client, f"{PAGE}openai/save", {"openai-api_key": CANARY, "openai-default_model": "x" * 300})))
+        # The API.
+        for provider, key in (("anthropic", CANARY + "-ant"), ("gemini", CANARY + "-gem")):
+            texts.append(body(api_post(client, "/api/providers/verify", {"provider": provider, "api_key": key})))
+            texts.append(body(api_post(client, "/api/providers/verify", {"provider": provider, "api_key": key + "x"})))
+            texts.append(body(api_post(client, "/api/providers/configure", {"provider": provider, "api_key": key, "priority": 2})))
+            texts.append(body(api_post(client, "/api/providers/configure", {"provider": provider, "api_key": key, "priority": -2})))
+        texts.append(body(api_post(client, "/api/providers/configure", {"provider": "openai", "api_key": CANARY + "1"})))
+        texts.append(body(api_post(client, "/api/providers/configure", {"provider": "nope", "api_key": CANARY})))
+        texts.append(body(api_post(client, "/api/providers/verify", '{"provider": "openai", "api_key": "' + CANARY)))
+        texts.append(body(client.post("/api/providers/verify", {"api_key": CANARY})))  # no CSRF header: 403
+        for url in (PAGE, f"{PAGE}openai/delete", f"{PAGE}gemini/delete", "/api/providers"):
+            texts.append(body(client.get(url)))
+        assert openai.requests and anthropic.requests and gemini.requests  # the flows really ran
+    texts.append(log_text(all_logs))
+    assert_clean(texts, [CANARY])
+    assert ProviderCredential.objects.filter(owner=alice).count() == 3

@@ -317,3 +317,41 @@ def test_save_anyway_stores_unverified(alice_client, alice, gateway, fast_failur
     credential.delete()
     alice_client.post(f"{PAGE}ai_gateway/save", gateway_form(gateway))
     assert not ProviderCredential.objects.exists()
+
+
+# --- an API-key provider against the fake OpenAI -------------------------------------------
+
+from .conftest import OPENAI_KEY  # noqa: E402
+
+
+def bearer_keys(fake) -> list[str]:
+    keys = []
+    for request in fake.requests:
+        auth = {k.lower(): v for k, v in request.headers.items()}.get("authorization", "")
+        keys.append(auth.removeprefix("Bearer "))
+    return keys
+
+
+def test_openai_key_flow(alice_client, alice, fake_openai):
+    response = alice_client.post(f"{PAGE}openai/save", {"openai-api_key": OPENAI_KEY, "openai-default_model": "gpt-4o"}, follow=True)
+    html = response.content.decode()
+    assert "OpenAI: saved. Verified: the provider offers 3 models." in html
+    assert mask(OPENAI_KEY) in html and OPENAI_KEY not in html
+    credential = ProviderCredential.objects.get(owner=alice, provider="openai")
+    assert credential.available_models == ["gpt-4o-mini", "gpt-4o", "o3"]
+    # Suggestions for the tier models come from what the provider reported.
+    assert '<option value="o3">' in html
+
+    # Blank key on edit: the fake sees the stored key again, and the row keeps it.
+    fake_openai.requests.clear()
+    response = alice_client.post(f"{PAGE}openai/save", {"openai-api_key": "", "openai-default_model": "o3"}, follow=True)
+    assert "OpenAI: saved. Verified" in response.content.decode()
+    assert bearer_keys(fake_openai) == [OPENAI_KEY]
+    credential.refresh_from_db()
+    assert credential.api_key.secret().reveal() == OPENAI_KEY and credential.default_model == "o3"
+
+    # A wrong key: the message says so and the stored key stays.
+    before = snapshot(credential)
+    response = alice_client.post(f"{PAGE}openai/save", {"openai-api_key": "sk-wrong-key-000000000000"}, follow=True)
+    assert "Invalid credentials" in response.content.decode()
+    assert snapshot(credential) == before
