@@ -6,7 +6,7 @@ Verification always runs a fresh grant: it must prove these credentials, not a c
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .. import http, netpolicy, oauth2
 from ..conf import app_settings
@@ -37,6 +37,11 @@ class AIGatewayBackend(BaseBackend):
         "A service account of your AI Gateway: client ID and client secret (OAuth2 client credentials). "
         "The token URL defaults to the base URL's origin + /oauth/token."
     )
+
+    def build_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
+        from ..agno_models import build_gateway_model
+
+        return build_gateway_model(config, model_id, **options)
 
     def list_models(self, config: CredentialConfig) -> list[str]:
         if not config.client_id or not config.client_secret:

@@ -29,6 +29,11 @@ class AnthropicBackend(BaseBackend):
     }
     help_text = "An API key from console.anthropic.com (starts with sk-ant-). It is verified by listing your models."
 
+    def build_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
+        from ..agno_models import build_anthropic_model
+
+        return build_anthropic_model(config, model_id, **options)
+
     def list_models(self, config: CredentialConfig) -> list[str]:
         key = require_api_key(config, self.id)
         url = app_settings.ANTHROPIC_BASE_URL.rstrip("/") + "/v1/models"

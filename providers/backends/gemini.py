@@ -33,6 +33,11 @@ class GeminiBackend(BaseBackend):
     }
     help_text = "An API key from aistudio.google.com. It is sent in a header (never in the URL) to list your models."
 
+    def build_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
+        from ..agno_models import build_gemini_model
+
+        return build_gemini_model(config, model_id, **options)
+
     def list_models(self, config: CredentialConfig) -> list[str]:
         key = require_api_key(config, self.id)
         url = app_settings.GEMINI_BASE_URL.rstrip("/") + "/v1beta/models"

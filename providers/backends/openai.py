@@ -1,7 +1,7 @@
 """OpenAI: `GET {OPENAI_BASE_URL}/models` with `Authorization: Bearer <key>`."""
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .. import http
 from ..conf import app_settings
@@ -32,6 +32,11 @@ class OpenAIBackend(BaseBackend):
     name = "OpenAI"
     default_tier_models: ClassVar[dict[str, str]] = {"fast": "gpt-4o-mini", "standard": "gpt-4o", "premium": "gpt-4.1"}
     help_text = "An API key from platform.openai.com (starts with sk-). It is verified by listing your models."
+
+    def build_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
+        from ..agno_models import build_openai_model
+
+        return build_openai_model(config, model_id, **options)
 
     def list_models(self, config: CredentialConfig) -> list[str]:
         key = require_api_key(config, self.id)

@@ -12,9 +12,11 @@ output, streaming and usage metrics are Agno's own code. What it changes, and wh
   once (an httpx auth flow on our client; neither Agno nor the SDK retries a 401).
 * One `AsyncOpenAI` per running event loop (`PerLoopAsyncClients`): an async client is bound to
   the loop that created it, and one model instance is used from several loops.
-* The base URL passes `providers.netpolicy` when the model is built, and the HTTP clients come
-  from `providers.http` with `enforce_policy=True`: every connection is checked again, no
-  redirects, bounded timeouts.
+* The HTTP clients come from `providers.http`: bounded timeouts, no redirects. For a user's
+  credential (`config.credential_id` set) the base URL passes `providers.netpolicy` when the
+  model is built and every connection is checked again (`enforce_policy=True`). The platform's
+  gateway (env settings, `credential_id=None`) is the operator's own URL and may be internal,
+  the same rule the token manager applies to its token URL.
 * Agno's own keys in tool schemas (`requires_confirmation`, ...) are stripped: gateways that
   validate the OpenAI schema strictly reject them.
 * System messages keep the `"system"` role (`OpenAILike`'s map), which gateways expect.
@@ -110,8 +112,14 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
         super().__post_init__()
         if self.config is None:
             raise ValueError("AIGatewayModel needs a CredentialConfig (config=...)")
-        # Enforced when built, so a disallowed URL fails before any token is requested.
-        self.base_url = netpolicy.validate_url(self.config.base_url)
+        # Checked when built, so a disallowed URL fails before any token is requested.
+        base_url = self.config.base_url
+        self.base_url = netpolicy.validate_url(base_url) if self.enforce_policy else base_url
+
+    @property
+    def enforce_policy(self) -> bool:
+        """User-set URLs only (see the module docstring)."""
+        return self.config is not None and self.config.credential_id is not None
 
     # -- clients --------------------------------------------------------------------------
 
@@ -145,7 +153,7 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
         with self._clients_lock:
             if self.client is None or self.client.is_closed():
                 http_client = provider_http.new_client(
-                    enforce_policy=True, timeout=self.http_timeout, auth=_RefreshOn401(self.config)  # type: ignore[arg-type]
+                    enforce_policy=self.enforce_policy, timeout=self.http_timeout, auth=_RefreshOn401(self.config)  # type: ignore[arg-type]
                 )
                 self.client = OpenAI(api_key=self._sync_token, http_client=http_client, **self._get_client_params())
             return self.client
@@ -155,7 +163,7 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
         from openai import AsyncOpenAI
 
         http_client = provider_http.new_async_client(
-            enforce_policy=True, timeout=self.http_timeout, auth=_RefreshOn401(self.config)  # type: ignore[arg-type]
+            enforce_policy=self.enforce_policy, timeout=self.http_timeout, auth=_RefreshOn401(self.config)  # type: ignore[arg-type]
         )
         return AsyncOpenAI(api_key=self._async_token, http_client=http_client, **self._get_client_params())
 

@@ -168,6 +168,28 @@ def test_unknown_model_is_an_error(spec, fake):
     assert Agent(model=model).run("hello").status == RunStatus.error
 
 
+def test_backend_build_model_delegates(spec, fake):
+    from providers import registry
+
+    model = registry.get(spec.provider).build_model(CredentialConfig(provider=spec.provider, api_key=Secret(KEY)), spec.model)
+    assert type(model).__name__ == spec.agno_class
+    assert Agent(model=model).run("via the registry").content == "Echo: via the registry"
+
+
+def test_gateway_backend_build_model():
+    from providers import registry
+    from providers.gateway.agno_model import AIGatewayModel
+    from providers.testing.gateway_simulator import GatewaySimulator
+
+    with GatewaySimulator() as sim:
+        config = CredentialConfig(provider="ai_gateway", client_id=Secret(sim.client_id),
+                                  client_secret=Secret(sim.client_secret), base_url=sim.base_url, token_url=sim.token_url)
+        model = registry.get("ai_gateway").build_model(config, "sim-standard", temperature=0.2)
+        assert isinstance(model, AIGatewayModel) and model.temperature == 0.2
+        assert Agent(model=model).run("gateway via registry").content == "Echo: gateway via registry"
+        assert sim.chat_bodies[0]["temperature"] == 0.2
+
+
 def test_build_model_rejects_missing_key_and_unknown_provider():
     with pytest.raises(ValueError):
         build_model(CredentialConfig(provider="openai"), "gpt-4o-mini")

@@ -44,8 +44,9 @@ def sim():
         yield server
 
 
-def _config(sim: GatewaySimulator) -> CredentialConfig:
+def _config(sim: GatewaySimulator, credential_id: int | None = None) -> CredentialConfig:
     return CredentialConfig(
+        credential_id=credential_id,
         provider="ai_gateway",
         client_id=Secret(sim.client_id),
         client_secret=Secret(sim.client_secret),
@@ -273,19 +274,31 @@ def test_deepcopy_drops_clients_and_keeps_working(sim, model):
     assert asyncio.run(Agent(model=clone).arun("clone")).content == "Echo: clone"
 
 
-def test_base_url_must_pass_netpolicy(settings, sim):
+def test_users_base_url_must_pass_netpolicy(settings, sim):
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
     with pytest.raises(URLNotAllowed):
-        build_model(_config(sim), "sim-fast")
+        build_model(_config(sim, credential_id=7), "sim-fast")
     assert sim.requests == []
+    settings.AI_GATEWAY_ALLOWED_HOSTS = ["127.0.0.1"]  # the operator allow-lists the host
+    model = build_model(_config(sim, credential_id=7), "sim-fast")
+    assert Agent(model=model).run("allowed").status == RunStatus.completed
 
 
-def test_policy_is_enforced_per_connection(settings, sim, model):
-    # Built while allowed, then the operator turns private addresses off: no request goes out.
+def test_policy_is_enforced_per_connection_for_users_url(settings, sim):
+    model = build_model(_config(sim, credential_id=7), "sim-fast")
+    # Built while allowed, then private addresses are refused: no request goes out.
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
     result = Agent(model=model).run("hello")
     assert result.status == RunStatus.error
     assert _chat_requests(sim) == []
+
+
+def test_platform_gateway_url_is_the_operators_own(settings, sim):
+    # The env-configured gateway (credential_id None) may live on an internal network, as
+    # for the token manager's token URL.
+    settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
+    model = build_model(_config(sim), "sim-fast")
+    assert Agent(model=model).run("internal").status == RunStatus.completed
 
 
 def test_repr_has_no_secret(sim, model):
