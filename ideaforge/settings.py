@@ -215,5 +215,8 @@ LOGGING = {
         # httpx logs every request URL at INFO; our own code logs what matters.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # The openai/anthropic/google-genai SDKs run on httpx2, which logs the same way.
+        "httpx2": {"level": "WARNING"},
+        "httpcore2": {"level": "WARNING"},
     },
 }

@@ -205,6 +205,16 @@ def test_same_instance_across_event_loops(sim, model):
     assert sim.token_requests == 1  # one token, shared through the manager
 
 
+def test_one_instance_shared_by_threads(sim, model):
+    from concurrent.futures import ThreadPoolExecutor
+
+    agent_answers = []
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        agent_answers = list(pool.map(lambda i: Agent(model=model).run(f"thread {i}"), range(16)))
+    assert [a.content for a in agent_answers] == [f"Echo: thread {i}" for i in range(16)]
+    assert sim.token_requests == 1 and sim.unauthorized_requests == 0
+
+
 def test_revoked_token_refreshes_once_then_succeeds(sim, model):
     agent = Agent(model=model)
     assert agent.run("first").status == RunStatus.completed
