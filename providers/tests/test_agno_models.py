@@ -157,10 +157,12 @@ def test_wrong_key_is_an_error(spec, fake):
     assert "wrong-key-000000" not in str(result.content)
 
 
-def test_stream_error_mid_way_is_an_error(spec, model, fake):
-    fake.stream_fault(cut_after=3)
+@pytest.mark.parametrize("fault", [{"cut_after": 3}, {"error_after": 3}], ids=["cut", "error-event"])
+def test_stream_broken_mid_way_is_an_error(spec, model, fake, fault):
+    fake.stream_fault(**fault)
     events = list(Agent(model=model).run("one two three four five six", stream=True, yield_run_output=True))
-    assert any(type(e).__name__ == "RunErrorEvent" for e in events) or events[-1].status == RunStatus.error
+    assert type(events[-1]).__name__ == "RunErrorEvent"
+    assert not any(isinstance(e, RunOutput) for e in events)
 
 
 def test_unknown_model_is_an_error(spec, fake):

@@ -259,6 +259,14 @@ def test_server_error_surfaces_without_sdk_retries(sim, model):
     assert Agent(model=model).run("again").status == RunStatus.completed
 
 
+def test_stream_cut_mid_way_is_an_error(sim, model):
+    sim.stream_fault(cut_after=3)
+    events = list(Agent(model=model).run("one two three four five", stream=True, yield_run_output=True))
+    assert [type(e).__name__ for e in events][-1] == "RunErrorEvent"
+    assert sum(1 for e in events if type(e).__name__ == "RunContentEvent") >= 1  # output had started
+    assert sim.counts[CHAT] == 1  # never retried after output began
+
+
 def test_token_expiry_during_long_stream():
     with GatewaySimulator(token_lifetime=1) as sim:
         sim.chunk_delay = 0.12
