@@ -16,7 +16,8 @@ output, streaming and usage metrics are Agno's own code. What it changes, and wh
   credential (`config.credential_id` set) the base URL passes `providers.netpolicy` when the
   model is built and every connection is checked again (`enforce_policy=True`). The platform's
   gateway (env settings, `credential_id=None`) is the operator's own URL and may be internal,
-  the same rule the token manager applies to its token URL.
+  the same rule the token manager applies to its token URL. A response declaring more than
+  `PROVIDERS_HTTP_MAX_RESPONSE_BYTES` is refused before the SDK reads it.
 * Agno's own keys in tool schemas (`requires_confirmation`, ...) are stripped: gateways that
   validate the OpenAI schema strictly reject them.
 * System messages keep the `"system"` role (`OpenAILike`'s map), which gateways expect.
@@ -35,6 +36,8 @@ from agno.models.openai.like import OpenAILike
 from .. import http as provider_http
 from .. import netpolicy
 from ..agno_models import PerLoopAsyncClients
+from ..conf import app_settings
+from ..exceptions import ResponseTooLarge
 from ..secrets import Secret
 from ..types import CredentialConfig
 
@@ -88,6 +91,27 @@ class _RefreshOn401(httpx.Auth):
         fresh = await manager.aget_token(self.config)
         request.headers["Authorization"] = f"Bearer {fresh.reveal()}"
         yield request
+
+
+def _check_declared_size(response: httpx.Response) -> None:
+    """Refuse a response that declares more than PROVIDERS_HTTP_MAX_RESPONSE_BYTES before the SDK
+    buffers it (a user-set URL may point at a hostile server). Streams are chunked, without a
+    length, and bounded by the read timeout between chunks instead."""
+    declared = response.headers.get("Content-Length", "")
+    limit = int(app_settings.HTTP_MAX_RESPONSE_BYTES)
+    if declared.strip().isdigit() and int(declared) > limit:
+        response.close()
+        raise ResponseTooLarge(f"the gateway's response is larger than the {limit}-byte limit",
+                               provider="ai_gateway", status_code=response.status_code)
+
+
+async def _acheck_declared_size(response: httpx.Response) -> None:
+    declared = response.headers.get("Content-Length", "")
+    limit = int(app_settings.HTTP_MAX_RESPONSE_BYTES)
+    if declared.strip().isdigit() and int(declared) > limit:
+        await response.aclose()
+        raise ResponseTooLarge(f"the gateway's response is larger than the {limit}-byte limit",
+                               provider="ai_gateway", status_code=response.status_code)
 
 
 @dataclass
@@ -153,7 +177,8 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
         with self._clients_lock:
             if self.client is None or self.client.is_closed():
                 http_client = provider_http.new_client(
-                    enforce_policy=self.enforce_policy, timeout=self.http_timeout, auth=_RefreshOn401(self.config)  # type: ignore[arg-type]
+                    enforce_policy=self.enforce_policy, timeout=self.http_timeout, auth=_RefreshOn401(self.config),  # type: ignore[arg-type]
+                    event_hooks={"response": [_check_declared_size]},
                 )
                 self.client = OpenAI(api_key=self._sync_token, http_client=http_client, **self._get_client_params())
             return self.client
@@ -163,7 +188,8 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
         from openai import AsyncOpenAI
 
         http_client = provider_http.new_async_client(
-            enforce_policy=self.enforce_policy, timeout=self.http_timeout, auth=_RefreshOn401(self.config)  # type: ignore[arg-type]
+            enforce_policy=self.enforce_policy, timeout=self.http_timeout, auth=_RefreshOn401(self.config),  # type: ignore[arg-type]
+            event_hooks={"response": [_acheck_declared_size]},
         )
         return AsyncOpenAI(api_key=self._async_token, http_client=http_client, **self._get_client_params())
 

@@ -311,6 +311,19 @@ def test_policy_is_enforced_per_connection_for_users_url(settings, sim):
     assert _chat_requests(sim) == []
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_oversized_response_is_refused(settings, sim, model, mode):
+    settings.PROVIDERS_HTTP_MAX_RESPONSE_BYTES = 4096
+    completion = {"id": "c1", "object": "chat.completion", "created": 1, "model": "sim-fast",
+                  "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "padded"}}]}
+    sim.inject(path_prefix=CHAT, status=200, body=completion, oversize=50_000, times=1)
+    agent = Agent(model=model)
+    result = agent.run("big") if mode == "sync" else asyncio.run(agent.arun("big"))
+    assert result.status == RunStatus.error
+    assert sim.counts[CHAT] == 1
+    assert agent.run("normal").status == RunStatus.completed  # ordinary answers are well below
+
+
 def test_platform_gateway_url_is_the_operators_own(settings, sim):
     # The env-configured gateway (credential_id None) may live on an internal network, as
     # for the token manager's token URL.
