@@ -17,6 +17,7 @@ import functools
 import inspect
 import re
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,57 +124,78 @@ def classify(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> Failure:
     return Failure(retryable, reason, status, retry_after)
 
 
-class ErrorTap:
-    """Keeps the last exception raised by a model's invoke methods (Agno swallows it).
+_current_tap: ContextVar[ErrorTap | None] = ContextVar("agents_error_tap", default=None)
+_TAPPED = "_forge_error_tap_installed"
 
-    Wraps the instance's `invoke`, `ainvoke`, `invoke_stream` and `ainvoke_stream`; Agno calls
-    them through `self.<name>`, so instance attributes take precedence over the class's.
+
+class ErrorTap:
+    """Keeps the exception raised by a model's invoke methods during one attempt (Agno swallows it).
+
+    The model's `invoke`, `ainvoke`, `invoke_stream` and `ainvoke_stream` are wrapped once per
+    model instance (Agno calls them through `self.<name>`, so instance attributes win); the
+    wrappers report to the tap active in the current context. Models are cached and shared by
+    concurrent runs, so the tap lives in a ContextVar (per thread / asyncio task), not on the model.
+    Use as `with ErrorTap(model) as tap: ...`.
     """
 
     def __init__(self, model: Any) -> None:
         self.error: BaseException | None = None
-        for name in ("invoke", "ainvoke", "invoke_stream", "ainvoke_stream"):
-            original = getattr(model, name, None)
-            if original is not None:
-                setattr(model, name, self._wrap(original))
+        if not getattr(model, _TAPPED, False):
+            for name in ("invoke", "ainvoke", "invoke_stream", "ainvoke_stream"):
+                original = getattr(model, name, None)
+                if original is not None:
+                    setattr(model, name, _wrap(original))
+            setattr(model, _TAPPED, True)
 
-    def _wrap(self, original: Any) -> Any:
-        tap = self
-        if inspect.isasyncgenfunction(original):
-            @functools.wraps(original)
-            async def agen(*args: Any, **kwargs: Any) -> Any:
-                try:
-                    async for item in original(*args, **kwargs):
-                        yield item
-                except Exception as exc:
-                    tap.error = exc
-                    raise
-            return agen
-        if inspect.iscoroutinefunction(original):
-            @functools.wraps(original)
-            async def coro(*args: Any, **kwargs: Any) -> Any:
-                try:
-                    return await original(*args, **kwargs)
-                except Exception as exc:
-                    tap.error = exc
-                    raise
-            return coro
-        if inspect.isgeneratorfunction(original):
-            @functools.wraps(original)
-            def gen(*args: Any, **kwargs: Any) -> Any:
-                try:
-                    yield from original(*args, **kwargs)
-                except Exception as exc:
-                    tap.error = exc
-                    raise
-            return gen
+    def activate(self) -> None:
+        self.error = None
+        _current_tap.set(self)
 
+    def deactivate(self) -> None:
+        _current_tap.set(None)
+
+
+def _report(exc: Exception) -> None:
+    tap = _current_tap.get()
+    if tap is not None:
+        tap.error = exc
+
+
+def _wrap(original: Any) -> Any:
+    if inspect.isasyncgenfunction(original):
         @functools.wraps(original)
-        def plain(*args: Any, **kwargs: Any) -> Any:
+        async def agen(*args: Any, **kwargs: Any) -> Any:
             try:
-                result = original(*args, **kwargs)
+                async for item in original(*args, **kwargs):
+                    yield item
             except Exception as exc:
-                tap.error = exc
+                _report(exc)
                 raise
-            return result
-        return plain
+        return agen
+    if inspect.iscoroutinefunction(original):
+        @functools.wraps(original)
+        async def coro(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await original(*args, **kwargs)
+            except Exception as exc:
+                _report(exc)
+                raise
+        return coro
+    if inspect.isgeneratorfunction(original):
+        @functools.wraps(original)
+        def gen(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from original(*args, **kwargs)
+            except Exception as exc:
+                _report(exc)
+                raise
+        return gen
+
+    @functools.wraps(original)
+    def plain(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(*args, **kwargs)
+        except Exception as exc:
+            _report(exc)
+            raise
+    return plain

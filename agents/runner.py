@@ -29,12 +29,11 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from providers import registry
-
 from .cooldown import cooldown_start
 from .exceptions import AgentError, NoModelAvailable, RequestRefused, StreamInterrupted
 from .failures import ErrorTap, classify, sanitize
 from .logsafety import secrets_register, secrets_unregister
+from .modelcache import model_for
 from .models import AgentRun, RunStatus
 from .resolution import Candidate, resolve
 
@@ -138,20 +137,16 @@ class _Loop:
         if candidate.cooling_for > 0:
             self.tried.append(candidate.describe(f"cooling down after a failure ({math.ceil(candidate.cooling_for)} s left)"))
             return None
-        secrets: tuple[str, ...] = ()
         try:
-            config = candidate.credential.config()
-            secrets = tuple(s.reveal() for s in (config.api_key, config.client_id, config.client_secret) if s)
-            secrets_register(secrets)
-            self._secrets.extend(secrets)
-            model = registry.get(candidate.provider).build_model(config, candidate.model_id)
+            model, secrets = model_for(candidate)
         except Exception as exc:  # a broken credential or backend: nothing was sent, the next one is safe
-            reason = f"could not be used: {sanitize(str(exc) or type(exc).__name__, secrets)}"
+            reason = f"could not be used: {sanitize(str(exc) or type(exc).__name__)}"
             logger.warning("agent %s: skipping %s %s: %s", self.agent.name, candidate.provider, candidate.model_id, reason)
             self.tried.append(candidate.describe(reason))
             return None
-        tap = ErrorTap(model)
-        return _Attempt(candidate, self.agent.build_agno_agent(model), tap, secrets)
+        secrets_register(secrets)
+        self._secrets.extend(secrets)
+        return _Attempt(candidate, self.agent.build_agno_agent(model), ErrorTap(model), secrets)
 
     def chosen(self, attempt: _Attempt) -> CandidateChosen:
         c = attempt.candidate
@@ -258,6 +253,7 @@ def run_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: s
             attempt = loop.prepare(candidate)
             if attempt is None:
                 continue
+            attempt.tap.activate()
             output = attempt.agno_agent.run(prompt)
             exc = _error_of(output, attempt.tap)
             if exc is None:
@@ -287,6 +283,7 @@ def stream_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier
                 yield loop.fallback_event()
                 continue
             yield loop.chosen(attempt)
+            attempt.tap.activate()
             if agent.output_schema is not None:
                 output = attempt.agno_agent.run(prompt)
             else:
@@ -328,6 +325,7 @@ async def arun_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, 
             attempt = await sync_to_async(loop.prepare)(candidate)
             if attempt is None:
                 continue
+            attempt.tap.activate()
             output = await attempt.agno_agent.arun(prompt)
             exc = _error_of(output, attempt.tap)
             if exc is None:
@@ -357,6 +355,7 @@ async def astream_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: st
                 yield loop.fallback_event()
                 continue
             yield loop.chosen(attempt)
+            attempt.tap.activate()
             if agent.output_schema is not None:
                 output = await attempt.agno_agent.arun(prompt)
             else:

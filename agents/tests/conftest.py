@@ -7,6 +7,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.cache import cache
 
+from agents.modelcache import model_cache_clear
 from providers.models import ProviderCredential, VerificationStatus
 
 
@@ -18,6 +19,7 @@ def _clean_state(settings):
     """Cooldowns live in the cache: start every test without any. Platform credentials come from
     settings: start without any, so a developer's .env never leaks into a test."""
     cache.clear()
+    model_cache_clear()
     settings.CREDENTIALS_ENCRYPTION_KEYS = [TEST_KEY]
     settings.AI_GATEWAY_ENABLED = False
     for name in ("AI_GATEWAY_CLIENT_ID", "AI_GATEWAY_CLIENT_SECRET", "AI_GATEWAY_BASE_URL", "AI_GATEWAY_TOKEN_URL",
@@ -27,6 +29,7 @@ def _clean_state(settings):
     settings.AGENTS_COOLDOWN_SECONDS = 30.0
     yield
     cache.clear()
+    model_cache_clear()
 
 
 @pytest.fixture
@@ -93,15 +96,6 @@ def alice_gateway(alice, gateway2, make_credential):
         base_url=gateway2.base_url, token_url=gateway2.token_url,
         fast_model="alice-fast", standard_model="alice-standard", premium_model="alice-premium",
     )
-
-
-@pytest.fixture(autouse=True)
-def _wire_builders_until_backends_do(monkeypatch):  # TEMPORARY: remove once backends call providers.agno_models
-    from providers import agno_models, registry
-
-    for backend in registry.all_backends():
-        if type(backend).build_model.__qualname__.startswith("BaseBackend."):
-            monkeypatch.setattr(backend, "build_model", agno_models.build_model)
 
 
 @pytest.fixture

@@ -1,0 +1,90 @@
+"""Built Agno models, kept per process and shared by runs.
+
+Building a model per run would cost more than the provider layer is allowed to add (a fresh
+HTTP client, TLS context and TCP connection each time), and Agno models are meant to be shared
+by concurrent runs. An entry is keyed by the credential's cache key, the model id and the
+credential's *version*: for a stored credential its `updated_at` (every edit, re-verification
+or key change saves it), for the platform's a digest of the operator settings it was built
+from, plus the provider endpoint setting. A changed credential therefore gets a new model on its
+next run; stale entries fall out of the LRU. Deleting a credential drops its models at once.
+
+An entry keeps the credential's secrets (as strings) beside the model so that the runner can
+scrub them from error messages without decrypting again; they live only in this process's memory.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from django.core.signals import setting_changed
+from django.db.models.signals import post_delete
+
+from providers import registry
+from providers.conf import app_settings
+from providers.models import ProviderCredential
+
+from .resolution import Candidate
+
+MAX_MODELS = 256
+_lock = threading.Lock()
+_models: OrderedDict[tuple[str, str, str], tuple[Any, tuple[str, ...]]] = OrderedDict()
+
+_PLATFORM_SETTINGS = {
+    "ai_gateway": ("AI_GATEWAY_CLIENT_ID", "AI_GATEWAY_CLIENT_SECRET", "AI_GATEWAY_BASE_URL", "AI_GATEWAY_TOKEN_URL",
+                   "AI_GATEWAY_SCOPE", "AI_GATEWAY_TOKEN_AUTH_METHOD"),
+}
+
+
+def _version(candidate: Candidate) -> str:
+    provider = candidate.provider
+    endpoint = getattr(app_settings, f"{provider.upper()}_BASE_URL", "") if provider != "ai_gateway" else ""
+    stored = candidate.credential.credential
+    if stored is not None:
+        raw = f"db\0{stored.pk}\0{stored.updated_at.isoformat() if stored.updated_at else ''}\0{endpoint}"
+    else:
+        names = _PLATFORM_SETTINGS.get(provider, (f"{provider.upper()}_API_KEY",))
+        raw = "platform\0" + "\0".join(str(getattr(app_settings, n)) for n in names) + "\0" + endpoint
+    # Hashed: the key of a dict that outlives the run should not hold the platform's secret in clear.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def model_for(candidate: Candidate) -> tuple[Any, tuple[str, ...]]:
+    """The candidate's Agno model (built on first use) and its credential's secret strings."""
+    key = (candidate.key, candidate.model_id, _version(candidate))
+    with _lock:
+        hit = _models.get(key)
+        if hit is not None:
+            _models.move_to_end(key)
+            return hit
+    config = candidate.credential.config()
+    secrets = tuple(s.reveal() for s in (config.api_key, config.client_id, config.client_secret) if s)
+    model = registry.get(candidate.provider).build_model(config, candidate.model_id)
+    with _lock:
+        _models[key] = (model, secrets)
+        while len(_models) > MAX_MODELS:
+            _models.popitem(last=False)
+    return model, secrets
+
+
+def model_cache_clear(credential_key: str | None = None) -> None:
+    with _lock:
+        if credential_key is None:
+            _models.clear()
+        else:
+            for key in [k for k in _models if k[0] == credential_key]:
+                del _models[key]
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith(("AI_GATEWAY_", "PROVIDERS_")) or setting.endswith("_API_KEY"):
+        model_cache_clear()
+
+
+def _on_credential_deleted(*, instance: ProviderCredential, **kwargs: Any) -> None:
+    model_cache_clear(f"cred:{instance.pk}")
+
+
+setting_changed.connect(_on_setting_changed)
+post_delete.connect(_on_credential_deleted, sender=ProviderCredential, dispatch_uid="agents.modelcache.credential_deleted")
