@@ -152,7 +152,9 @@ class _StreamState:
             if event.event == "error":
                 raise self.error(f"{self.provider} sent an error event: {provider_http.sanitize(event.data)}", "error_event") from None
             raise self.error(f"{self.provider} sent a stream chunk that is not JSON", "incomplete") from None
-        if event.event == "error" or (isinstance(payload, dict) and payload.get("error")):
+        if not isinstance(payload, dict):
+            raise self.error(f"{self.provider} sent a stream chunk in an unknown shape", "incomplete")
+        if event.event == "error" or payload.get("error"):
             detail = provider_http.provider_error_detail(event.data.encode())
             raise self.error(f"{self.provider} reported an error mid-stream{': ' + detail if detail else ''}", "error_event")
         out: list[dict[str, Any]] = []
