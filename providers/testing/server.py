@@ -160,7 +160,8 @@ class LocalServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "LocalServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=f"{type(self).__name__}:{self.port}", daemon=True)
+        # A short poll interval: stop() waits for the loop to notice, and tests start hundreds of servers.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"{type(self).__name__}:{self.port}", daemon=True)
         self._thread.start()
         return self
 
