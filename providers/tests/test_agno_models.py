@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -153,6 +154,10 @@ def test_wrong_key_is_an_error(spec, fake):
     model = build_model(CredentialConfig(provider=spec.provider, api_key=Secret("wrong-key-000000")), spec.model)
     result = Agent(model=model).run("hello")
     assert result.status == RunStatus.error
+    # The fake counts after it has answered: give its thread a moment.
+    deadline = time.monotonic() + 2
+    while fake.auth_failures < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert fake.auth_failures == 1
     assert "wrong-key-000000" not in str(result.content)
 
