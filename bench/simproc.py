@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import threading
 from pathlib import Path
@@ -19,12 +18,6 @@ from providers.testing.gateway_simulator import GatewayHandler, GatewaySimulator
 
 
 class _BenchHandler(GatewayHandler):
-    def setup(self) -> None:
-        super().setup()
-        # The handler writes headers and body separately; without this, Nagle's algorithm holds
-        # the body until the client's delayed ACK (~40 ms on Linux) and both sides measure that.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
     def do_GET(self) -> None:
         if self.path_only == "/_bench/counters":
             sim = self.sim

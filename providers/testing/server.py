@@ -7,6 +7,7 @@ read/write shared state on `self.server.sim` (the owning `LocalServer`).
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -47,6 +48,12 @@ class RecordedRequest:
 class SimulatorHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: "_Server"
+
+    def setup(self) -> None:
+        super().setup()
+        # Handlers write headers and body separately; without TCP_NODELAY, Nagle's algorithm holds
+        # the body until the client's delayed ACK (~40 ms on Linux) and every test and bench waits.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     # Keep test output clean; the simulator records requests itself.
     def log_message(self, format: str, *args: Any) -> None:
