@@ -20,7 +20,7 @@ install: $(STAMP) ## create the virtualenv and install pinned dependencies
 run: export DJANGO_DEBUG ?= true
 run: install ## migrate, create a local admin once, and serve on http://127.0.0.1:8000/
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py ensure_local_admin
+	$(BIN)/python manage.py ensure_local_admin --url http://$(HOST):$(PORT)/
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: install ## run the whole suite (PYTEST_ARGS="-k name" to narrow it)

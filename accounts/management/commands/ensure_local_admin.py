@@ -16,17 +16,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--username", default="admin")
+        parser.add_argument("--url", default="http://127.0.0.1:8000/", help="Where the app is served (for the login hint).")
 
-    def handle(self, *args, username: str, **options) -> None:
+    def handle(self, *args, username: str, url: str, **options) -> None:
+        login_url = url.rstrip("/") + "/accounts/login/"
         User = get_user_model()
         if User.objects.filter(is_superuser=True).exists():
-            self.stdout.write("A superuser already exists; log in at http://127.0.0.1:8000/accounts/login/ "
+            self.stdout.write(f"A superuser already exists; log in at {login_url} "
                               "(forgot the password? `make password`), or sign up at /accounts/signup/.")
             return
         password = secrets.token_urlsafe(12)
         User.objects.create_superuser(username=username, email="", password=password)
         self.stdout.write(self.style.SUCCESS(
             f"Created local superuser '{username}' with password: {password}\n"
-            "Log in at http://127.0.0.1:8000/accounts/login/ (this password is shown only once; "
+            f"Log in at {login_url} (this password is shown only once; "
             "`make password` sets a new one)."
         ))
