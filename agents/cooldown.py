@@ -28,6 +28,11 @@ def _cache_key(key: str) -> str:
     return _PREFIX + key
 
 
+def cooldown_cache_key(key: str) -> str:
+    """The Django-cache key holding `key`'s deadline (for callers that batch cache reads)."""
+    return _PREFIX + key
+
+
 def cooldown_seconds(*, retry_after: float | None = None) -> float:
     """The cooldown for a failure: the configured default, longer when the provider asked."""
     base = float(getattr(settings, "AGENTS_COOLDOWN_SECONDS", 30.0))
@@ -60,7 +65,12 @@ def cooldown_remaining_many(*, keys: Iterable[str]) -> dict[str, float]:
     keys = list(keys)
     if not keys:
         return {}
-    found = cache.get_many([_cache_key(k) for k in keys])
+    return cooldown_remaining_in(found=cache.get_many([_cache_key(k) for k in keys]), keys=keys)
+
+
+def cooldown_remaining_in(*, found: dict[str, object], keys: Iterable[str]) -> dict[str, float]:
+    """`cooldown_remaining_many` over cache values the caller already fetched (`found`, keyed by
+    `cooldown_cache_key`)."""
     now = time.time()
     result: dict[str, float] = {}
     for key in keys:

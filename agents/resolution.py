@@ -24,9 +24,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from providers import registry
 from providers.conf import app_settings
 from providers.models import TIERS
-from providers.selectors import EffectiveCredential, effective_credentials_for_user
+from providers.selectors import EffectiveCredential, effective_credentials_with_cached
 
-from .cooldown import cooldown_remaining_many
+from .cooldown import cooldown_cache_key, cooldown_remaining_in
 
 
 class UnknownTier(ValueError):
@@ -83,12 +83,17 @@ def model_for_tier(credential: EffectiveCredential, tier: str) -> str:
     return chosen or registry.get(credential.provider).default_model_for(tier)
 
 
+def _cooldown_keys(credentials: list[EffectiveCredential]) -> list[str]:
+    return [cooldown_cache_key(c.key) for c in credentials]
+
+
 def resolve(user: AbstractBaseUser, tier: str, *, include_cooling: bool = False) -> list[Candidate]:
     """Ordered candidates for `user` and `tier` (see the module docstring)."""
     if tier not in TIERS:
         raise UnknownTier(f"Unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
-    credentials = effective_credentials_for_user(user=user)
-    cooling = cooldown_remaining_many(keys=[c.key for c in credentials])
+    # One cache round trip in the common case: the credentials' generation token and the cooldowns.
+    credentials, found = effective_credentials_with_cached(user=user, cache_keys=_cooldown_keys)
+    cooling = cooldown_remaining_in(found=found, keys=[c.key for c in credentials])
     candidates: list[Candidate] = []
     for credential in credentials:
         remaining = cooling.get(credential.key, 0.0)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from cryptography.fernet import Fernet, InvalidToken
 from django.db import transaction
 
+from . import credcache
 from .fields import EncryptedValue, configured_keys, get_fernet
 from .models import ProviderCredential
 
@@ -129,4 +130,8 @@ def _swap(pk: int, originals: dict[str, EncryptedValue], updates: dict[str, Encr
         # Filtering on an EncryptedTextField compares raw ciphertext (get_prep_value passes an
         # EncryptedValue through unchanged), which is exactly the compare-and-swap we want.
         changed = ProviderCredential.objects.filter(pk=pk, **originals).update(**updates)
+        if changed == 1:
+            # QuerySet.update() sends no post_save: snapshots hold the old ciphertext.
+            owner_id = ProviderCredential.objects.filter(pk=pk).values_list("owner_id", flat=True).first()
+            credcache.credentials_changed(owner_id=owner_id)
     return changed == 1

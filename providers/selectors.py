@@ -5,12 +5,14 @@ secret becomes a `Secret` (the seed's "API key loader").
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
-from . import registry
+from . import credcache, registry
 from .conf import app_settings
 from .models import TIERS, ProviderCredential, VerificationStatus
 from .secrets import Secret
@@ -102,10 +104,8 @@ def platform_credentials() -> list[EffectiveCredential]:
     return result
 
 
-def effective_credentials_for_user(*, user: AbstractBaseUser) -> list[EffectiveCredential]:
-    """The user's verified, enabled credentials by priority, then the platform's (so a failing own
-    key can fall back to the operator's); the AI Gateway first when AI_GATEWAY_ENABLED."""
-    own = [
+def _own_usable(user: AbstractBaseUser) -> list[EffectiveCredential]:
+    return [
         EffectiveCredential(
             provider=c.provider, source="user", key=f"cred:{c.pk}", priority=c.priority,
             default_model=c.default_model, credential=c,
@@ -113,8 +113,25 @@ def effective_credentials_for_user(*, user: AbstractBaseUser) -> list[EffectiveC
         )
         for c in credential_list_for_user(user=user).filter(enabled=True, status=VerificationStatus.VERIFIED)
     ]
-    ordered = own + platform_credentials()
+
+
+def effective_credentials_with_cached(
+    *, user: AbstractBaseUser, cache_keys: Callable[[list[EffectiveCredential]], list[str]] | None = None,
+) -> tuple[list[EffectiveCredential], dict[str, Any]]:
+    """`effective_credentials_for_user`, plus the Django-cache values of `cache_keys(credentials)`
+    (e.g. their cooldowns), fetched in the same cache round trip as the credentials' generation
+    token when this process's snapshot is current (see `providers.credcache`)."""
+    platform = platform_credentials()
+    keys_for = None if cache_keys is None else (lambda own: cache_keys([*own, *platform]))
+    own, found = credcache.own_credentials(user=user, load=_own_usable, extra_keys=keys_for or ())
+    ordered = [*own, *platform]
     if app_settings.AI_GATEWAY_ENABLED:
         # Stable sort: gateway candidates move to the front, everything else keeps its order.
         ordered.sort(key=lambda c: c.provider != "ai_gateway")
-    return ordered
+    return ordered, found
+
+
+def effective_credentials_for_user(*, user: AbstractBaseUser) -> list[EffectiveCredential]:
+    """The user's verified, enabled credentials by priority, then the platform's (so a failing own
+    key can fall back to the operator's); the AI Gateway first when AI_GATEWAY_ENABLED."""
+    return effective_credentials_with_cached(user=user)[0]

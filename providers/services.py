@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from . import netpolicy, registry
+from . import credcache, netpolicy, registry
 from .backends.base import BaseBackend
 from .conf import app_settings
 from .exceptions import CredentialDecryptionError, URLNotAllowed
@@ -433,5 +433,10 @@ def credential_mark_failed(*, credential_id: int, code: str, message: str) -> No
         last_checked_at=now,
         updated_at=now,
     )
+    if updated:
+        # QuerySet.update() sends no post_save: tell every process's credential snapshots.
+        owner_id = ProviderCredential.objects.filter(pk=credential_id).values_list("owner_id", flat=True).first()
+        if owner_id is not None:
+            credcache.credentials_changed(owner_id=owner_id)
     logger.warning("credential marked failed: id=%s code=%s found=%s", credential_id, sanitize_error(code)[:32], bool(updated))
 
