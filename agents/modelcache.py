@@ -13,6 +13,7 @@ scrub them from error messages without decrypting again; they live only in this 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
@@ -29,7 +30,7 @@ from .resolution import Candidate
 
 MAX_MODELS = 256
 _lock = threading.Lock()
-_models: OrderedDict[tuple[str, str, str], tuple[Any, tuple[str, ...]]] = OrderedDict()
+_models: OrderedDict[tuple[Any, ...], tuple[Any, tuple[str, ...]]] = OrderedDict()
 
 _PLATFORM_SETTINGS = {
     "ai_gateway": ("AI_GATEWAY_CLIENT_ID", "AI_GATEWAY_CLIENT_SECRET", "AI_GATEWAY_BASE_URL", "AI_GATEWAY_TOKEN_URL",
@@ -37,15 +38,21 @@ _PLATFORM_SETTINGS = {
 }
 
 
-def _version(candidate: Candidate) -> str:
+def _version(candidate: Candidate) -> tuple[Any, ...]:
     provider = candidate.provider
     endpoint = getattr(app_settings, f"{provider.upper()}_BASE_URL", "") if provider != "ai_gateway" else ""
     stored = candidate.credential.credential
     if stored is not None:
-        raw = f"db\0{stored.pk}\0{stored.updated_at.isoformat() if stored.updated_at else ''}\0{endpoint}"
-    else:
-        names = _PLATFORM_SETTINGS.get(provider, (f"{provider.upper()}_API_KEY",))
-        raw = "platform\0" + "\0".join(str(getattr(app_settings, n)) for n in names) + "\0" + endpoint
+        return ("db", stored.pk, stored.updated_at, endpoint)
+    return ("platform", _platform_version(provider), endpoint)
+
+
+@functools.lru_cache(maxsize=32)
+def _platform_version(provider: str) -> str:
+    # Memoized (cleared with the models when a setting changes): reading six settings and
+    # hashing them on every run costs more than the lookup it keys.
+    names = _PLATFORM_SETTINGS.get(provider, (f"{provider.upper()}_API_KEY",))
+    raw = "platform\0" + "\0".join(str(getattr(app_settings, n)) for n in names)
     # Hashed: the key of a dict that outlives the run should not hold the platform's secret in clear.
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -72,6 +79,7 @@ def model_cache_clear(credential_key: str | None = None) -> None:
     with _lock:
         if credential_key is None:
             _models.clear()
+            _platform_version.cache_clear()
         else:
             for key in [k for k in _models if k[0] == credential_key]:
                 del _models[key]

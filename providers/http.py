@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import math
 import re
 import socket
+import ssl
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
@@ -144,11 +146,22 @@ class AsyncPolicyTransport(httpx.AsyncHTTPTransport):
         pool._network_backend = AsyncPolicyNetworkBackend(pool._network_backend)  # type: ignore[attr-defined]
 
 
+@functools.lru_cache(maxsize=1)
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every client this process makes.
+
+    httpx builds a fresh context for each client (loading the CA bundle: tens of milliseconds),
+    which made every cold model build and every verification pay for it. Same defaults as
+    httpx's own (certifi, or SSL_CERT_FILE / SSL_CERT_DIR); an SSLContext is safe to share."""
+    return httpx.create_ssl_context()
+
+
 def _client_kwargs(enforce_policy: bool, timeout: httpx.Timeout | None, kwargs: dict[str, Any]) -> dict[str, Any]:
     if enforce_policy and ("transport" in kwargs or "mounts" in kwargs or "proxy" in kwargs):
         # A custom transport or proxy would connect somewhere the policy never sees.
         raise TypeError("enforce_policy=True cannot be combined with transport, mounts or proxy")
     kwargs.setdefault("headers", {}).setdefault("User-Agent", "IdeaForge/1.0")
+    kwargs.setdefault("verify", shared_ssl_context())
     return {**kwargs, "timeout": timeout or default_timeout(), "follow_redirects": False}
 
 
@@ -157,7 +170,8 @@ def new_client(*, enforce_policy: bool, timeout: httpx.Timeout | None = None, **
     options = _client_kwargs(enforce_policy, timeout, kwargs)
     if enforce_policy:
         # An explicit transport also disables env proxies (HTTP(S)_PROXY), which would bypass the check.
-        options["transport"] = PolicyTransport()
+        # The transport does the TLS, so it gets the verify setting (the client's is unused then).
+        options["transport"] = PolicyTransport(verify=options["verify"])
     return httpx.Client(**options)
 
 
@@ -165,7 +179,7 @@ def new_async_client(*, enforce_policy: bool, timeout: httpx.Timeout | None = No
     """Async twin of `new_client`."""
     options = _client_kwargs(enforce_policy, timeout, kwargs)
     if enforce_policy:
-        options["transport"] = AsyncPolicyTransport()
+        options["transport"] = AsyncPolicyTransport(verify=options["verify"])
     return httpx.AsyncClient(**options)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.signals import setting_changed
 from django.db.models import QuerySet
 
 from . import credcache, registry
@@ -85,10 +86,34 @@ def platform_config(provider: str) -> CredentialConfig:
     return CredentialConfig(provider=provider, api_key=Secret(key) if key else None)
 
 
+# platform_credentials() per registry (its backend ids), until a provider setting changes.
+_platform_cache: dict[tuple[str, ...], list[EffectiveCredential]] = {}
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith(("AI_GATEWAY_", "PROVIDERS_")) or setting.endswith("_API_KEY"):
+        _platform_cache.clear()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="providers.selectors.platform_credentials")
+
+
 def platform_credentials() -> list[EffectiveCredential]:
-    """Providers the operator configured in env, in registry order (no secrets decrypted or copied)."""
+    """Providers the operator configured in env, in registry order (no secrets decrypted or copied).
+
+    Settings only change with a restart (or `setting_changed` in tests), so the list is built
+    once: reading its ~18 settings on every agent run was a measurable part of `resolve()`."""
+    backends = registry.all_backends()
+    ids = tuple(b.id for b in backends)
+    cached = _platform_cache.get(ids)
+    if cached is None:
+        cached = _platform_cache[ids] = _build_platform_credentials(backends)
+    return list(cached)
+
+
+def _build_platform_credentials(backends: Any) -> list[EffectiveCredential]:
     result: list[EffectiveCredential] = []
-    for backend in registry.all_backends():
+    for backend in backends:
         if backend.id == "ai_gateway":
             configured = bool(app_settings.AI_GATEWAY_CLIENT_ID and app_settings.AI_GATEWAY_CLIENT_SECRET and app_settings.AI_GATEWAY_BASE_URL)
             tiers = {t: getattr(app_settings, f"AI_GATEWAY_{t.upper()}_MODEL") for t in TIERS}

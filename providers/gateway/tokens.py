@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
+import functools
 import hashlib
 import hmac
 import logging
@@ -104,7 +105,12 @@ class TokenKey:
 
 
 def _fingerprint_key() -> bytes:
-    return hmac.new(settings.SECRET_KEY.encode(), b"ideaforge:gateway-token-cache", hashlib.sha256).digest()
+    return _fingerprint_key_for(settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=4)
+def _fingerprint_key_for(secret_key: str) -> bytes:
+    return hmac.new(secret_key.encode(), b"ideaforge:gateway-token-cache", hashlib.sha256).digest()
 
 
 def token_url_for(config: CredentialConfig) -> str:
@@ -118,8 +124,14 @@ def token_url_for(config: CredentialConfig) -> str:
 def token_key(config: CredentialConfig) -> TokenKey:
     if not config.client_id or not config.client_secret:
         raise CredentialInvalid("The gateway credential has no client id or client secret.", provider=config.provider)
-    key = _fingerprint_key()
-    return TokenKey(token_url_for(config), config.client_id.fingerprint(key), config.scope, config.client_secret.fingerprint(key))
+    return _token_key(token_url_for(config), config.client_id, config.scope, config.client_secret, _fingerprint_key())
+
+
+@functools.lru_cache(maxsize=1024)
+def _token_key(token_url: str, client_id: Secret, scope: str, client_secret: Secret, key: bytes) -> TokenKey:
+    # Memoized: the model asks for its token on every request, and two HMACs per request add up.
+    # (Secret hashes and compares by value; the secrets stay in this process's memory, as in the config.)
+    return TokenKey(token_url, client_id.fingerprint(key), scope, client_secret.fingerprint(key))
 
 
 class _Slot:
