@@ -50,6 +50,16 @@ def _setup_django(db_path: str, sim: dict[str, str]) -> None:
     call_command("migrate", verbosity=0, interactive=False)
 
 
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} CPUs, {platform.system()}"
+
+
 def _time(fn: Callable[[], object]) -> float:
     start = time.perf_counter_ns()
     fn()
@@ -143,7 +153,11 @@ def report(resolve_s: dict[str, list[float]], runs: dict[str, list[float]], quic
         "## Agents: resolution and agent runs (`bench/agents_bench.py`)",
         "",
         f"Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({'quick' if quick else 'full'}); "
-        f"Python {platform.python_version()}. Interleaved in one process; the gateway simulator runs in its own process.",
+        f"Python {platform.python_version()}, {_machine()}. All variants run interleaved call by call in one "
+        "process (the order rotates every round), so machine noise hits them alike; the gateway simulator "
+        "(plain HTTP on 127.0.0.1) runs in its own process. Django with SQLite and the local-memory cache "
+        "(`REDIS_URL` empty), `DJANGO_DEBUG=true`. Warm: credentials snapshot current, model built, token cached. "
+        "With Redis, `resolve()` makes one cache round trip per run (generation token and cooldowns together).",
         "",
         f"### resolve(user, tier) + model build, warm ({n_resolve} calls each)",
         "",
@@ -167,8 +181,10 @@ def report(resolve_s: dict[str, list[float]], runs: dict[str, list[float]], quic
         f"(target under 100 µs: **{target}**). Ratios (median): ours / bare Agno {med['ours'] / med['bare_agno']:.2f}, "
         f"bare Agno / raw SDK {med['bare_agno'] / med['raw_sdk']:.2f}, ours / raw SDK {med['ours'] / med['raw_sdk']:.2f}; "
         f"the run record adds {med['ours_recorded'] - med['ours']:.0f} µs. "
-        f"Where the added time goes: `resolve()` alone is {med['resolve']:.0f} µs (the credentials query and the "
-        f"cooldown lookup, measured above); the rest is the per-run Agno `Agent`, the token manager lookup and the error tap.",
+        f"Where the added time goes: `resolve()` alone is {med['resolve']:.0f} µs (the user's credentials from "
+        f"this process's snapshot, checked against the generation token in the cache, read together with the "
+        f"cooldowns; see `providers.credcache`); the rest is the per-run Agno `Agent`, the model cache lookup, the "
+        f"token manager lookup, the SDK's callable-key and our 401 auth flow, and the error tap.",
         END,
     ]
     return "\n".join(lines) + "\n"
