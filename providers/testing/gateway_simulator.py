@@ -49,14 +49,6 @@ class IssuedToken:
 class GatewayHandler(ChatMixin, SimulatorHandler):
     sim: "GatewaySimulator"  # type: ignore[assignment]
 
-    def handle(self) -> None:
-        # Clients hang up on purpose (idle timeouts, cancelled streams, pool shutdown): that is
-        # not a server error worth a traceback on stderr.
-        try:
-            super().handle()
-        except (ConnectionResetError, BrokenPipeError):
-            pass
-
     def do_POST(self) -> None:
         body = self.read_body()
         path = self.path_only

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -120,6 +121,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     sim: "LocalServer"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients hang up on purpose (timeouts, size caps, cancelled streams, pool shutdown):
+        # not a server error worth a traceback on stderr. Anything else still prints.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class LocalServer:
