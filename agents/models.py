@@ -9,6 +9,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from providers import registry
+from providers.exceptions import UnknownProvider
+
 
 class RunStatus(models.TextChoices):
     RUNNING = "running", "Running"
@@ -64,3 +67,11 @@ class AgentRun(models.Model):
     @property
     def answered_by(self) -> str:
         return f"{self.provider} · {self.model_id}" if self.provider else ""
+
+    @property
+    def provider_name(self) -> str:
+        """The provider's human name ("AI Gateway (service account)"), or its id if unregistered."""
+        try:
+            return registry.get(self.provider).name if self.provider else ""
+        except UnknownProvider:
+            return self.provider

@@ -136,7 +136,7 @@ def _event_json(event: Event) -> dict[str, Any]:
     run = event.run
     base: dict[str, Any] = {"run_id": run.pk if run else None, "run_url": reverse("agents:run", args=[run.pk]) if run else ""}
     if isinstance(event, Done):
-        return {"kind": "done", **base, "provider": run.provider, "model": run.model_id, "tier": run.tier,
+        return {"kind": "done", **base, "provider": run.provider, "provider_name": run.provider_name, "model": run.model_id, "tier": run.tier,
                 "latency_ms": run.latency_ms, "time_to_first_token_ms": run.time_to_first_token_ms,
                 "input_tokens": run.input_tokens, "output_tokens": run.output_tokens, "fallbacks": run.fallbacks}
     error = event.error

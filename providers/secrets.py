@@ -43,8 +43,8 @@ class Secret:
 
 
 def mask(value: str) -> str:
-    """The hint shown for a stored secret: the last 4 characters at most, fewer for short ones."""
+    """The hint shown for a stored secret: "…" and its last 4 characters, or "••••" alone when the
+    secret is shorter than 12 characters (4 characters of a short secret give too much away)."""
     if not value:
         return ""
-    visible = 4 if len(value) >= 12 else 0
-    return "…" + value[-visible:] if visible else "…"
+    return "…" + value[-4:] if len(value) >= 12 else "••••"

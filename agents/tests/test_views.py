@@ -49,7 +49,7 @@ def test_form_post_streams_the_answer_page_and_records_the_run(alice_client, ali
     assert len(chunks) >= 6
     page = "".join(chunks)
     assert "Echo: tiny houses for rent" in page
-    assert "ai_gateway · sim-fast" in page and "fast tier" in page
+    assert "AI Gateway (service account) · sim-fast" in page and "fast tier" in page
     assert page.rstrip().endswith("</html>")
     run = AgentRun.objects.get()
     assert (run.user, run.status, run.streamed, run.agent) == (alice, RunStatus.SUCCEEDED, True, "idea_generator")
