@@ -286,10 +286,17 @@ def _limit(limit: int | None) -> int:
     return int(app_settings.HTTP_MAX_RESPONSE_BYTES) if limit is None else limit
 
 
-def _check_declared_length(response: httpx.Response, limit: int) -> None:
-    declared = response.headers.get("Content-Length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+def _check_declared_length(response: httpx.Response, limit: int) -> bool:
+    """Raise if the declared length is over `limit`; True when the whole body may be read at once:
+    its length is declared and within the limit, and it is not compressed (a compressed body can
+    decode to far more than it declares). h11 never reads past a declared Content-Length."""
+    headers = response.headers
+    declared = headers.get("Content-Length")
+    if declared is None or not declared.strip().isdigit():
+        return False
+    if int(declared) > limit:
         raise ResponseTooLarge(f"the response is larger than the {limit}-byte limit", status_code=response.status_code)
+    return headers.get("Content-Encoding", "identity").strip().lower() in ("", "identity")
 
 
 def _too_large(response: httpx.Response, limit: int) -> ResponseTooLarge:
@@ -300,7 +307,8 @@ def read_capped(response: httpx.Response, limit: int | None = None) -> bytes:
     """Read a streamed response's (decoded) body, raising ResponseTooLarge past `limit` bytes
     (default PROVIDERS_HTTP_MAX_RESPONSE_BYTES). Content-Length is checked before reading."""
     limit = _limit(limit)
-    _check_declared_length(response, limit)
+    if _check_declared_length(response, limit):
+        return response.read()
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_bytes():
@@ -315,7 +323,8 @@ def read_capped(response: httpx.Response, limit: int | None = None) -> bytes:
 async def aread_capped(response: httpx.Response, limit: int | None = None) -> bytes:
     """Async twin of `read_capped`."""
     limit = _limit(limit)
-    _check_declared_length(response, limit)
+    if _check_declared_length(response, limit):
+        return await response.aread()
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():

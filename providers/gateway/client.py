@@ -21,15 +21,17 @@ the operator's env-configured gateway does not (it may well live on a private ne
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
+from django.core.signals import setting_changed
 
 from .. import http as provider_http
 from ..conf import app_settings
@@ -91,14 +93,42 @@ async def aclose_pools() -> None:
 # --- helpers shared by both clients ---------------------------------------------------------
 
 
+class _Timing(NamedTuple):
+    total: float
+    connect: float
+    read: float
+    max_bytes: int
+    full: httpx.Timeout  # the per-request timeout while the deadline is further away than both
+
+
+@functools.lru_cache(maxsize=1)
+def _timing() -> _Timing:
+    # Memoized (cleared when a PROVIDERS_ setting changes): reading four settings and building
+    # an httpx.Timeout on every request cost several microseconds of a ~400 us loopback call.
+    connect, read = float(app_settings.HTTP_CONNECT_TIMEOUT), float(app_settings.HTTP_READ_TIMEOUT)
+    full = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+    return _Timing(float(app_settings.GATEWAY_TOTAL_TIMEOUT), connect, read, int(app_settings.HTTP_MAX_RESPONSE_BYTES), full)
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("PROVIDERS_"):
+        _timing.cache_clear()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="providers.gateway.client.timing")
+
+
 def _deadline() -> float:
-    return time.monotonic() + float(app_settings.GATEWAY_TOTAL_TIMEOUT)
+    return time.monotonic() + _timing().total
 
 
 def _timeout(deadline: float) -> httpx.Timeout:
-    left = max(0.001, deadline - time.monotonic())
-    connect = min(float(app_settings.HTTP_CONNECT_TIMEOUT), left)
-    read = min(float(app_settings.HTTP_READ_TIMEOUT), left)
+    timing = _timing()
+    left = deadline - time.monotonic()
+    if left >= timing.connect and left >= timing.read:
+        return timing.full
+    left = max(0.001, left)
+    connect, read = min(timing.connect, left), min(timing.read, left)
     return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
 
 
@@ -197,7 +227,8 @@ class _Base:
 
     @staticmethod
     def _headers(token: Any) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"}
+        # Only what the gateway needs: every extra header is parsed on both sides of every call.
+        return {"Authorization": "Bearer " + token.reveal()}
 
     def _models(self, payload: Any) -> list[dict[str, Any]]:
         data = payload.get("data") if isinstance(payload, dict) else None
@@ -241,7 +272,7 @@ class GatewayClient(_Base):
                         error = provider_http.error_for_response(response, provider=self.provider, body=provider_http.read_error_body(response))
                         assert error is not None
                         raise error
-                    raw = provider_http.read_capped(response)
+                    raw = provider_http.read_capped(response, _timing().max_bytes)
             except httpx.HTTPError as exc:
                 raise provider_http.error_for_transport(exc, provider=self.provider) from exc
             return provider_http.parse_json(raw, provider=self.provider)
@@ -335,7 +366,7 @@ class AsyncGatewayClient(_Base):
                         error = provider_http.error_for_response(response, provider=self.provider, body=await provider_http.aread_error_body(response))
                         assert error is not None
                         raise error
-                    raw = await provider_http.aread_capped(response)
+                    raw = await provider_http.aread_capped(response, _timing().max_bytes)
             except httpx.HTTPError as exc:
                 raise provider_http.error_for_transport(exc, provider=self.provider) from exc
             return provider_http.parse_json(raw, provider=self.provider)

@@ -39,6 +39,7 @@ from typing import Any
 import asyncio
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 from ..conf import app_settings
 from ..exceptions import CredentialInvalid, ProviderError, ProviderTimeout, ProviderUnavailable
@@ -135,10 +136,12 @@ def _token_key(token_url: str, client_id: Secret, scope: str, client_secret: Sec
 
 
 class _Slot:
-    __slots__ = ("info", "refresh_mono", "expire_mono", "flight", "failure", "failure_until")
+    __slots__ = ("info", "refresh_mono", "expire_mono", "flight", "failure", "failure_until", "fresh")
 
     def __init__(self) -> None:
         self.info: TokenInfo | None = None
+        # (info, refresh_mono) in one attribute, replaced atomically, for the lock-free fast path.
+        self.fresh: tuple[TokenInfo, float] | None = None
         self.refresh_mono = 0.0
         self.expire_mono = 0.0
         self.flight: concurrent.futures.Future[TokenInfo] | None = None
@@ -149,6 +152,10 @@ class _Slot:
         # Wall-clock times -> this process's monotonic clock, once.
         offset = time.monotonic() - time.time()
         self.info, self.refresh_mono, self.expire_mono = info, info.refresh_at + offset, info.expires_at + offset
+        self.fresh = (info, self.refresh_mono)
+
+    def drop(self) -> None:
+        self.info = self.fresh = None
 
 
 def _copy_error(error: BaseException) -> BaseException:
@@ -161,21 +168,43 @@ def _copy_error(error: BaseException) -> BaseException:
         return error
 
 
+_MAX_CONFIGS = 1024
+_key_epoch = 0  # bumped when SECRET_KEY changes (tests): token keys derive from it
+
+
 class TokenManager:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._slots: dict[TokenKey, _Slot] = {}
+        # Fast path: id(config) -> (config, its slot, key epoch). Models and clients keep their
+        # config object, so a warm lookup is a dict get and a clock read: no key, no lock.
+        self._by_config: dict[int, tuple[CredentialConfig, _Slot, int]] = {}
 
     # -- public API -----------------------------------------------------------------------
 
+    def _fresh(self, config: CredentialConfig) -> Secret | None:
+        entry = self._by_config.get(id(config))
+        if entry is not None and entry[0] is config and entry[2] == _key_epoch:
+            fresh = entry[1].fresh
+            # Before the refresh point this is exactly what _begin would answer.
+            if fresh is not None and time.monotonic() < fresh[1]:
+                return fresh[0].access_token
+        return None
+
     def get_token(self, config: CredentialConfig) -> Secret:
         """A valid access token; waits for a refresh only when the cached one has expired."""
+        token = self._fresh(config)
+        if token is not None:
+            return token
         result = self._begin(token_key(config), config, force=False)
         if isinstance(result, TokenInfo):
             return result.access_token
         return self._wait(result).access_token
 
     async def aget_token(self, config: CredentialConfig) -> Secret:
+        token = self._fresh(config)
+        if token is not None:
+            return token
         result = self._begin(token_key(config), config, force=False)
         if isinstance(result, TokenInfo):
             return result.access_token
@@ -194,7 +223,7 @@ class TokenManager:
         with self._lock:
             slot = self._slots.get(key)
             if slot is not None and slot.info is not None and slot.info.access_token == token:
-                slot.info = None
+                slot.drop()
         store = token_store.get_store()
         if store is not None:
             store.discard(key.cache_id, token)
@@ -219,6 +248,7 @@ class TokenManager:
         """Forget every cached token and failure (tests, key rotation)."""
         with self._lock:
             self._slots.clear()
+            self._by_config.clear()
 
     # -- single flight --------------------------------------------------------------------
 
@@ -228,6 +258,9 @@ class TokenManager:
             slot = self._slots.get(key)
             if slot is None:
                 slot = self._slots[key] = _Slot()
+            if len(self._by_config) >= _MAX_CONFIGS:
+                self._by_config.clear()
+            self._by_config[id(config)] = (config, slot, _key_epoch)
             info = slot.info
             if not force and info is not None and now < slot.expire_mono:
                 if now < slot.refresh_mono or slot.flight is not None or now < slot.failure_until:
@@ -378,6 +411,15 @@ def get_token_manager() -> TokenManager:
             if _manager is None:
                 _manager = TokenManager()
     return _manager
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    global _key_epoch
+    if setting == "SECRET_KEY":
+        _key_epoch += 1
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="providers.gateway.tokens.key_epoch")
 
 
 def _after_fork() -> None:
