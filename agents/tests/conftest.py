@@ -1,4 +1,5 @@
-"""Fixtures for the agents tests: users, stored credentials, a clean cache and clean settings."""
+"""Fixtures for the agents tests: stored credentials, a clean cache and clean settings (the users
+alice and bob come from the root conftest.py)."""
 from __future__ import annotations
 
 from typing import Any
@@ -30,16 +31,6 @@ def _clean_state(settings):
     yield
     cache.clear()
     model_cache_clear()
-
-
-@pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", password="alice-password-123")
-
-
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="bob-password-123")
 
 
 @pytest.fixture

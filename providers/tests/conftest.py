@@ -1,17 +1,8 @@
-"""Shared fixtures for the providers tests. Helpers add fixtures here with small appended edits."""
+"""Shared fixtures for the providers tests (the users alice and bob come from the root conftest.py).
+Helpers add fixtures here with small appended edits."""
 from __future__ import annotations
 
 import pytest
-
-
-@pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", password="alice-password-123")
-
-
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="bob-password-123")
 
 
 # pytest-django runs tests with DEBUG=False (Django's test setup forces it), so the DEBUG-only
@@ -62,18 +53,55 @@ def gateway_sim():
 
 
 @pytest.fixture
-def gateway_config(gateway_sim):
-    """A platform-style CredentialConfig for `gateway_sim` (no credential_id: no URL policy)."""
+def sim(gateway_sim):
+    """The same simulator as `gateway_sim`, under the short name the token, task and Agno model
+    tests use."""
+    return gateway_sim
+
+
+@pytest.fixture
+def gateway_config_for():
+    """Builds a CredentialConfig for any gateway simulator. credential_id None is the platform's
+    (env) gateway, exempt from the URL policy; a number makes it a user's, which is checked."""
     from providers.secrets import Secret
     from providers.types import CredentialConfig
 
-    return CredentialConfig(
-        provider="ai_gateway",
-        client_id=Secret(gateway_sim.client_id),
-        client_secret=Secret(gateway_sim.client_secret),
-        base_url=gateway_sim.base_url,
-        token_url=gateway_sim.token_url,
-    )
+    def build(sim, credential_id: int | None = None) -> CredentialConfig:
+        return CredentialConfig(
+            credential_id=credential_id,
+            provider="ai_gateway",
+            client_id=Secret(sim.client_id),
+            client_secret=Secret(sim.client_secret),
+            base_url=sim.base_url,
+            token_url=sim.token_url,
+        )
+
+    return build
+
+
+@pytest.fixture
+def gateway_config(gateway_sim, gateway_config_for):
+    """A platform-style CredentialConfig for `gateway_sim` (no credential_id: no URL policy)."""
+    return gateway_config_for(gateway_sim)
+
+
+@pytest.fixture
+def platform_gateway(settings, sim):
+    """The operator's gateway (the AI_GATEWAY_* settings) pointed at `sim`."""
+    settings.AI_GATEWAY_CLIENT_ID = sim.client_id
+    settings.AI_GATEWAY_CLIENT_SECRET = sim.client_secret
+    settings.AI_GATEWAY_BASE_URL = sim.base_url
+    settings.AI_GATEWAY_TOKEN_URL = sim.token_url
+    return sim
+
+
+@pytest.fixture
+def production(settings):
+    """The URL policy as in production: HTTPS only, no private addresses, no allow-listed hosts."""
+    settings.PROVIDERS_REQUIRE_HTTPS = True
+    settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
+    settings.AI_GATEWAY_ALLOWED_HOSTS = []
+    return settings
 
 
 @pytest.fixture

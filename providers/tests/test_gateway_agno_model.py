@@ -16,9 +16,7 @@ from pydantic import BaseModel
 from providers.agno_models import build_model
 from providers.exceptions import URLNotAllowed
 from providers.gateway.agno_model import AIGatewayModel
-from providers.secrets import Secret
 from providers.testing.gateway_simulator import GatewaySimulator
-from providers.types import CredentialConfig
 
 CHAT = "/v1/chat/completions"
 CANARY_ENV_KEY = "sk-should-never-be-sent"
@@ -39,25 +37,8 @@ def _isolated(settings, monkeypatch):
 
 
 @pytest.fixture
-def sim():
-    with GatewaySimulator() as server:
-        yield server
-
-
-def _config(sim: GatewaySimulator, credential_id: int | None = None) -> CredentialConfig:
-    return CredentialConfig(
-        credential_id=credential_id,
-        provider="ai_gateway",
-        client_id=Secret(sim.client_id),
-        client_secret=Secret(sim.client_secret),
-        base_url=sim.base_url,
-        token_url=sim.token_url,
-    )
-
-
-@pytest.fixture
-def model(sim):
-    return build_model(_config(sim), "sim-fast")
+def model(gateway_config):
+    return build_model(gateway_config, "sim-fast")
 
 
 def _chat_requests(sim: GatewaySimulator):
@@ -267,10 +248,10 @@ def test_stream_cut_mid_way_is_an_error(sim, model):
     assert sim.counts[CHAT] == 1  # never retried after output began
 
 
-def test_token_expiry_during_long_stream():
+def test_token_expiry_during_long_stream(gateway_config_for):
     with GatewaySimulator(token_lifetime=1) as sim:
         sim.chunk_delay = 0.12
-        agent = Agent(model=build_model(_config(sim), "sim-fast"))
+        agent = Agent(model=build_model(gateway_config_for(sim), "sim-fast"))
         words = " ".join(f"w{i}" for i in range(12))
         text, chunks, output = _stream_text(list(agent.run(words, stream=True, yield_run_output=True)))
         # The stream outlived its token (about 1.5 s for a 1 s token) and still arrived whole.
@@ -292,18 +273,18 @@ def test_deepcopy_drops_clients_and_keeps_working(sim, model):
     assert asyncio.run(Agent(model=clone).arun("clone")).content == "Echo: clone"
 
 
-def test_users_base_url_must_pass_netpolicy(settings, sim):
+def test_users_base_url_must_pass_netpolicy(settings, sim, gateway_config_for):
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
     with pytest.raises(URLNotAllowed):
-        build_model(_config(sim, credential_id=7), "sim-fast")
+        build_model(gateway_config_for(sim, credential_id=7), "sim-fast")
     assert sim.requests == []
     settings.AI_GATEWAY_ALLOWED_HOSTS = ["127.0.0.1"]  # the operator allow-lists the host
-    model = build_model(_config(sim, credential_id=7), "sim-fast")
+    model = build_model(gateway_config_for(sim, credential_id=7), "sim-fast")
     assert Agent(model=model).run("allowed").status == RunStatus.completed
 
 
-def test_policy_is_enforced_per_connection_for_users_url(settings, sim):
-    model = build_model(_config(sim, credential_id=7), "sim-fast")
+def test_policy_is_enforced_per_connection_for_users_url(settings, sim, gateway_config_for):
+    model = build_model(gateway_config_for(sim, credential_id=7), "sim-fast")
     # Built while allowed, then private addresses are refused: no request goes out.
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
     result = Agent(model=model).run("hello")
@@ -324,11 +305,11 @@ def test_oversized_response_is_refused(settings, sim, model, mode):
     assert agent.run("normal").status == RunStatus.completed  # ordinary answers are well below
 
 
-def test_platform_gateway_url_is_the_operators_own(settings, sim):
+def test_platform_gateway_url_is_the_operators_own(settings, gateway_config):
     # The env-configured gateway (credential_id None) may live on an internal network, as
     # for the token manager's token URL.
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
-    model = build_model(_config(sim), "sim-fast")
+    model = build_model(gateway_config, "sim-fast")
     assert Agent(model=model).run("internal").status == RunStatus.completed
 
 

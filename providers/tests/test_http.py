@@ -61,14 +61,6 @@ def server():
         yield srv
 
 
-@pytest.fixture
-def production(settings):
-    settings.PROVIDERS_REQUIRE_HTTPS = True
-    settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
-    settings.AI_GATEWAY_ALLOWED_HOSTS = []
-    return settings
-
-
 def test_policy_transport_refuses_loopback_at_connect_time(server, production):
     # validate_url() is skipped on purpose: the transport must still refuse.
     with http.new_client(enforce_policy=True) as client:

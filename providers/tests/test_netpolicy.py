@@ -7,14 +7,6 @@ from providers.exceptions import URLNotAllowed
 from providers.netpolicy import check_address, is_global_address, validate_url
 
 
-@pytest.fixture
-def production(settings):
-    settings.PROVIDERS_REQUIRE_HTTPS = True
-    settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
-    settings.AI_GATEWAY_ALLOWED_HOSTS = []
-    return settings
-
-
 @pytest.mark.parametrize("url", [
     "https://127.0.0.1/v1",
     "https://localhost/v1",  # a name that resolves to loopback

@@ -31,21 +31,6 @@ PLATFORM = "platform:ai_gateway"
 # -- in process --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def sim():
-    with GatewaySimulator() as server:
-        yield server
-
-
-@pytest.fixture
-def platform_gateway(settings, sim):
-    settings.AI_GATEWAY_CLIENT_ID = sim.client_id
-    settings.AI_GATEWAY_CLIENT_SECRET = sim.client_secret
-    settings.AI_GATEWAY_BASE_URL = sim.base_url
-    settings.AI_GATEWAY_TOKEN_URL = sim.token_url
-    return sim
-
-
 @pytest.mark.django_db
 def test_refresh_task_is_idempotent_in_process(platform_gateway, alice):
     sim = platform_gateway

@@ -24,21 +24,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def sim():
-    with GatewaySimulator() as server:
-        yield server
-
-
-@pytest.fixture
-def platform_gateway(settings, sim):
-    settings.AI_GATEWAY_CLIENT_ID = sim.client_id
-    settings.AI_GATEWAY_CLIENT_SECRET = sim.client_secret
-    settings.AI_GATEWAY_BASE_URL = sim.base_url
-    settings.AI_GATEWAY_TOKEN_URL = sim.token_url
+def platform_gateway(platform_gateway, settings):
+    """The shared platform gateway (conftest.py) with a scope of its own."""
     # A scope of its own, so the platform's token is not the one users' credentials share
     # (the token cache key is token URL, client id, scope and secret).
     settings.AI_GATEWAY_SCOPE = "platform"
-    return sim
+    return platform_gateway
 
 
 def _gateway_credential(owner, sim, *, secret=None, **fields) -> ProviderCredential:
