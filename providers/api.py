@@ -98,6 +98,18 @@ def _credential_input(payload: dict[str, Any]) -> tuple[str, services.Credential
     return provider, services.CredentialInput(**values)
 
 
+def _credential_request(request: HttpRequest) -> tuple[dict[str, Any], str, services.CredentialInput] | JsonResponse:
+    """The body of a verify or configure request and the credential input in it, or the 400 to answer."""
+    payload = _parse_body(request)
+    if isinstance(payload, JsonResponse):
+        return payload
+    parsed = _credential_input(payload)
+    if isinstance(parsed, JsonResponse):
+        return parsed
+    provider, data = parsed
+    return payload, provider, data
+
+
 def _result_json(result: VerificationResult) -> dict[str, Any]:
     data: dict[str, Any] = {"ok": result.ok, "outcome": result.outcome.value, "message": result.message, "models": list(result.models)}
     if result.retry_after is not None:
@@ -149,13 +161,10 @@ def provider_list(request: HttpRequest) -> HttpResponse:
 
 @json_endpoint("POST")
 def provider_verify(request: HttpRequest) -> HttpResponse:
-    payload = _parse_body(request)
-    if isinstance(payload, JsonResponse):
-        return payload
-    parsed = _credential_input(payload)
+    parsed = _credential_request(request)
     if isinstance(parsed, JsonResponse):
         return parsed
-    provider, data = parsed
+    _payload, provider, data = parsed
     try:
         result = services.credential_verify_input(user=request.user, provider=provider, data=data)
     except ValidationError as exc:
@@ -192,16 +201,13 @@ def _preferences(payload: dict[str, Any]) -> dict[str, Any] | JsonResponse:
 
 @json_endpoint("POST")
 def provider_configure(request: HttpRequest) -> HttpResponse:
-    payload = _parse_body(request)
-    if isinstance(payload, JsonResponse):
-        return payload
-    parsed = _credential_input(payload)
+    parsed = _credential_request(request)
     if isinstance(parsed, JsonResponse):
         return parsed
+    payload, provider, data = parsed
     prefs = _preferences(payload)
     if isinstance(prefs, JsonResponse):
         return prefs
-    provider, data = parsed
     try:
         credential, result = services.credential_save(
             user=request.user, provider=provider, data=data, save_unverified=bool(payload.get("save_unverified")),

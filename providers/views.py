@@ -158,8 +158,13 @@ def _credential_action(request: HttpRequest, provider: str, *, save: bool) -> Ht
             else:
                 messages.warning(request, f"{backend.name}: saved without verification. {result.message}")
             return _back(provider)
+    return _form_errors(request, backend, form, section="credential")
+
+
+def _form_errors(request: HttpRequest, backend: BaseBackend, form: Form, *, section: str) -> HttpResponse:
+    """The page again (400) with `form` in the `section` of its provider's card, showing what to correct."""
     messages.error(request, f"{backend.name}: please correct the errors below. Nothing was changed.")
-    return _render_page(request, forms={provider: {"credential": form}}, status=400)
+    return _render_page(request, forms={backend.id: {section: form}}, status=400)
 
 
 @login_required
@@ -176,8 +181,7 @@ def credential_preferences(request: HttpRequest, provider: str) -> HttpResponse:
         else:
             messages.success(request, f"{backend.name}: preferences saved.")
             return _back(provider)
-    messages.error(request, f"{backend.name}: please correct the errors below. Nothing was changed.")
-    return _render_page(request, forms={provider: {"preferences": form}}, status=400)
+    return _form_errors(request, backend, form, section="preferences")
 
 
 @login_required
