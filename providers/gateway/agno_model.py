@@ -3,13 +3,15 @@
 It subclasses Agno's `OpenAILike`, so tool calls (streamed fragments included), structured
 output, streaming and usage metrics are Agno's own code. What it changes, and why:
 
-* The bearer token comes from the token manager on every HTTP attempt: the openai SDK is given
-  a *callable* `api_key` (sync for `OpenAI`, async for `AsyncOpenAI`, so each client gets the
-  one it can call). A string would stick in the cached client after it expires.
+* The bearer token comes from the token manager on every HTTP attempt, set by an httpx auth
+  flow on our HTTP client (`_GatewayAuth`, one token lookup per request). The SDK only gets a
+  placeholder `api_key`, whose header the flow overwrites; a real string key would stick in the
+  cached client after it expires. (A callable `api_key` would work too, but cost a second
+  lookup and the SDK's refresh machinery on every request.)
 * `$OPENAI_API_KEY` is never read: `OpenAIChat._get_client_params` falls back to it when
   `api_key` is empty, and the SDK does too, so both are bypassed here.
 * A 401 for the token we sent invalidates that token, fetches a fresh one and resends the request
-  once (an httpx auth flow on our client; neither Agno nor the SDK retries a 401).
+  once (the same auth flow; neither Agno nor the SDK retries a 401 for a string key).
 * One `AsyncOpenAI` per running event loop (`PerLoopAsyncClients`): an async client is bound to
   the loop that created it, and one model instance is used from several loops.
 * The HTTP clients come from `providers.http`: bounded timeouts, no redirects. For a user's
@@ -38,8 +40,11 @@ from .. import netpolicy
 from ..agno_models import PerLoopAsyncClients
 from ..conf import app_settings
 from ..exceptions import ResponseTooLarge
-from ..secrets import Secret
 from ..types import CredentialConfig
+
+# What the SDK is given as `api_key`: a constant, so neither Agno nor the SDK looks for
+# $OPENAI_API_KEY; `_GatewayAuth` replaces the header it produces on every request.
+_PLACEHOLDER_KEY = "unused-see-token-manager"
 
 # Keys Agno adds to a function's schema for its own bookkeeping; not part of OpenAI's tool format.
 _TOOL_FUNCTION_KEYS = ("name", "description", "parameters", "strict")
@@ -52,45 +57,38 @@ def _token_manager() -> Any:
     return get_token_manager()
 
 
-def _sent_token(request: httpx.Request) -> Secret | None:
-    header = request.headers.get("Authorization", "")
-    return Secret(header[7:].strip()) if header[:7].lower() == "bearer " else None
+class _GatewayAuth(httpx.Auth):
+    """Sets `Authorization: Bearer <token>` from the token manager on every request (replacing
+    the SDK's placeholder), refuses a response declaring more than the size limit, and on a 401
+    for the token it sent invalidates that token, fetches a fresh one and resends once.
 
-
-class _RefreshOn401(httpx.Auth):
-    """Leaves the Authorization header the SDK set (from the callable api_key) alone; on a 401
-    for that token, invalidates it, asks for a fresh one and resends the request once."""
+    Runs before the SDK reads the body: httpx hands the auth flow each response with only its
+    headers read."""
 
     def __init__(self, config: CredentialConfig) -> None:
         self.config = config
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        response = yield request
-        if response.status_code != 401:
-            return
         manager = _token_manager()
-        sent = _sent_token(request)
-        if sent is not None:
-            manager.invalidate(self.config, sent)
-        fresh = manager.get_token(self.config)
-        request.headers["Authorization"] = f"Bearer {fresh.reveal()}"
-        yield request
+        token = manager.get_token(self.config)
+        request.headers["Authorization"] = "Bearer " + token.reveal()
+        response = yield request
+        if response.status_code == 401:
+            manager.invalidate(self.config, token)
+            request.headers["Authorization"] = "Bearer " + manager.get_token(self.config).reveal()
+            response = yield request
+        _check_declared_size(response)
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        response = yield request
-        if response.status_code != 401:
-            return
         manager = _token_manager()
-        sent = _sent_token(request)
-        if sent is not None:
-            ainvalidate = getattr(manager, "ainvalidate", None)
-            if ainvalidate is not None:
-                await ainvalidate(self.config, sent)
-            else:
-                manager.invalidate(self.config, sent)
-        fresh = await manager.aget_token(self.config)
-        request.headers["Authorization"] = f"Bearer {fresh.reveal()}"
-        yield request
+        token = await manager.aget_token(self.config)
+        request.headers["Authorization"] = "Bearer " + token.reveal()
+        response = yield request
+        if response.status_code == 401:
+            manager.invalidate(self.config, token)
+            request.headers["Authorization"] = "Bearer " + (await manager.aget_token(self.config)).reveal()
+            response = yield request
+        await _acheck_declared_size(response)
 
 
 def _check_declared_size(response: httpx.Response) -> None:
@@ -121,9 +119,9 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
     id: str = "not-provided"
     name: str = "AIGatewayModel"
     provider: str = "AI Gateway"
-    # Never a real key: the callable token sources replace it (see get_client). Keeping it
-    # non-empty also stops OpenAIChat from reading $OPENAI_API_KEY.
-    api_key: str | None = "unused-see-token-manager"
+    # Never a real key: `_GatewayAuth` replaces its header with the token manager's token on
+    # every request. Keeping it non-empty also stops OpenAIChat and the SDK reading $OPENAI_API_KEY.
+    api_key: str | None = _PLACEHOLDER_KEY
     max_retries: int | None = 0
     config: CredentialConfig | None = None
     # Optional httpx.Timeout for both clients (default: providers.http.default_timeout()).
@@ -162,12 +160,6 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
             params.update(self.client_params)
         return params
 
-    def _sync_token(self) -> str:
-        return _token_manager().get_token(self.config).reveal()
-
-    async def _async_token(self) -> str:
-        return (await _token_manager().aget_token(self.config)).reveal()
-
     def get_client(self) -> Any:
         from openai import OpenAI
 
@@ -177,10 +169,9 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
         with self._clients_lock:
             if self.client is None or self.client.is_closed():
                 http_client = provider_http.new_client(
-                    enforce_policy=self.enforce_policy, timeout=self.http_timeout, auth=_RefreshOn401(self.config),  # type: ignore[arg-type]
-                    event_hooks={"response": [_check_declared_size]},
+                    enforce_policy=self.enforce_policy, timeout=self.http_timeout, auth=_GatewayAuth(self.config),  # type: ignore[arg-type]
                 )
-                self.client = OpenAI(api_key=self._sync_token, http_client=http_client, **self._get_client_params())
+                self.client = OpenAI(api_key=_PLACEHOLDER_KEY, http_client=http_client, **self._get_client_params())
             return self.client
 
     def _new_async_client(self) -> Any:
@@ -188,10 +179,9 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
         from openai import AsyncOpenAI
 
         http_client = provider_http.new_async_client(
-            enforce_policy=self.enforce_policy, timeout=self.http_timeout, auth=_RefreshOn401(self.config),  # type: ignore[arg-type]
-            event_hooks={"response": [_acheck_declared_size]},
+            enforce_policy=self.enforce_policy, timeout=self.http_timeout, auth=_GatewayAuth(self.config),  # type: ignore[arg-type]
         )
-        return AsyncOpenAI(api_key=self._async_token, http_client=http_client, **self._get_client_params())
+        return AsyncOpenAI(api_key=_PLACEHOLDER_KEY, http_client=http_client, **self._get_client_params())
 
     # -- requests -------------------------------------------------------------------------
 
