@@ -9,34 +9,39 @@ Rules kept here (see ARCHITECTURE.md "Security rules"):
 - a stored secret is never sent to a URL it was not stored with: changing a gateway URL
   requires re-entering the client secret;
 - nothing written to `last_error` or a log line contains a secret.
+
+Checking and merging the submitted input lives in `providers.credential_input`.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
-import re
-from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from . import credcache, netpolicy, registry
+from . import credcache, registry
 from .backends.base import BaseBackend
-from .conf import app_settings
+from .credential_input import (  # also re-exported: callers import CredentialInput, sanitize_error, MODEL_MAX from here
+    LAST_ERROR_MAX,
+    MODEL_MAX,
+    REENTER_URL_CHANGE,
+    SECRET_FIELDS,
+    URL_FIELDS,
+    CredentialInput,
+    prepare_input,
+    sanitize_error,
+    validate_url_field,
+)
 from .exceptions import CredentialDecryptionError, URLNotAllowed
-from .models import ProviderCredential, TokenAuthMethod, VerificationStatus
-from .secrets import Secret
+from .models import ProviderCredential, VerificationStatus
 from .selectors import credential_config
 from .types import CredentialConfig, VerificationOutcome, VerificationResult
 
 logger = logging.getLogger(__name__)
 
-SECRET_FIELDS = ("api_key", "client_id", "client_secret")
-URL_FIELDS = ("base_url", "token_url")
-LAST_ERROR_MAX = 500
-MODEL_MAX = 200
 # Outcomes that say something about the credential itself; the others (unreachable, timeout,
 # rate limited) say nothing about it, so a re-check with them does not demote a verified row.
 PERMANENT_FAILURES = {
@@ -45,177 +50,6 @@ PERMANENT_FAILURES = {
     VerificationOutcome.URL_NOT_ALLOWED,
     VerificationOutcome.DECRYPTION_FAILED,
 }
-REENTER_URL_CHANGE = "Re-enter the client secret to use a new URL: a stored secret is never sent to a different address."
-
-
-@dataclass(frozen=True)
-class CredentialInput:
-    """What a user submitted for a credential.
-
-    Secrets: "" or None means "keep the stored one". Non-secret fields: None means "not given,
-    keep the stored value" (the JSON API may omit them); "" means "empty" (for URLs: the operator
-    default). Secrets are excluded from repr() so the dataclass can be logged safely.
-    """
-
-    api_key: str | None = field(default=None, repr=False)
-    client_id: str | None = field(default=None, repr=False)
-    client_secret: str | None = field(default=None, repr=False)
-    base_url: str | None = None
-    token_url: str | None = None
-    scope: str | None = None
-    token_auth_method: str | None = None
-    default_model: str | None = None
-
-    def secret(self, name: str) -> Secret | None:
-        value = getattr(self, name)
-        if isinstance(value, Secret):
-            return value if value else None
-        value = (value or "").strip()
-        return Secret(value) if value else None
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """A validated input merged with what is stored: ready to verify and to store."""
-
-    backend: BaseBackend
-    config: CredentialConfig
-    new_secrets: dict[str, Secret]  # only the secrets the user re-entered
-    default_model: str
-    existing: ProviderCredential | None
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-
-
-def sanitize_error(text: str, *, secrets: tuple[Secret | None, ...] = ()) -> str:
-    """Make text safe to store and show: no control characters, no secret, at most 500 chars."""
-    text = _CONTROL.sub(" ", str(text))
-    for secret in secrets:
-        if secret:
-            raw = secret.reveal()
-            text = text.replace(raw, secret.hint or "…")
-            if len(raw) >= 8:  # a prefix (e.g. "sk-proj-") could still identify the key
-                text = text.replace(raw[:8], "…")
-    text = " ".join(text.split())
-    return text[: LAST_ERROR_MAX - 1] + "…" if len(text) > LAST_ERROR_MAX else text
-
-
-def _backend(provider: str) -> BaseBackend:
-    try:
-        return registry.get(provider)
-    except KeyError:  # UnknownProvider is a KeyError
-        raise ValidationError({"provider": [f"Unknown provider {provider!r}."]}) from None
-
-
-def _validate_url(name: str, url: str) -> str:
-    # The same check is repeated on the address actually connected to (providers.http).
-    try:
-        return netpolicy.validate_url(url)
-    except URLNotAllowed as exc:
-        raise ValidationError({name: [sanitize_error(str(exc)) or "This URL is not allowed."]}) from None
-
-
-def _stored_secret(existing: ProviderCredential | None, name: str) -> Secret | None:
-    if existing is None:
-        return None
-    value = getattr(existing, name)
-    if not value:
-        return None
-    try:
-        return value.secret()
-    except CredentialDecryptionError:
-        raise ValidationError({name: ["The stored value cannot be decrypted; please enter it again."]}) from None
-
-
-def _prepare(*, user: AbstractBaseUser, provider: str, data: CredentialInput) -> _Prepared:
-    """Validate input, merge it with the stored credential, apply the URL-change rule.
-
-    Raises ValidationError with field errors; touches nothing.
-    """
-    backend = _backend(provider)
-    existing = ProviderCredential.objects.filter(owner=user, provider=provider).first()
-    errors: dict[str, list[str]] = {}
-
-    base_url = token_url = scope = ""
-    token_auth_method = TokenAuthMethod.BASIC.value
-    if backend.user_urls:
-        base_url = existing.base_url if (data.base_url is None and existing) else (data.base_url or "").strip()
-        token_url = existing.token_url if (data.token_url is None and existing) else (data.token_url or "").strip()
-        scope = existing.scope if (data.scope is None and existing) else (data.scope or "").strip()
-        method = data.token_auth_method
-        if method is None or method == "":
-            method = existing.token_auth_method if existing else TokenAuthMethod.BASIC.value
-        if method not in TokenAuthMethod.values:
-            errors["token_auth_method"] = [f"Choose one of: {', '.join(TokenAuthMethod.values)}."]
-        token_auth_method = method
-        if not base_url:
-            base_url = app_settings.AI_GATEWAY_BASE_URL  # operator default, documented in the form
-        if not base_url:
-            errors["base_url"] = ["Enter the gateway base URL."]
-        for name, value in (("base_url", base_url), ("token_url", token_url)):
-            if len(value) > 500:
-                errors[name] = ["At most 500 characters."]
-            elif value and name not in errors:
-                try:
-                    validated = _validate_url(name, value)
-                except ValidationError as exc:
-                    errors.update(exc.message_dict)
-                else:
-                    if name == "base_url":
-                        base_url = validated
-                    else:
-                        token_url = validated
-        if len(scope) > 500:
-            errors["scope"] = ["At most 500 characters."]
-
-    new_secrets: dict[str, Secret] = {}
-    secrets: dict[str, Secret | None] = {}
-    for name in backend.secret_fields:
-        given = data.secret(name)
-        if given is not None:
-            if len(given.reveal()) > 4096:
-                errors[name] = ["This value is too long."]
-                continue
-            new_secrets[name] = given
-            secrets[name] = given
-            continue
-        try:
-            secrets[name] = _stored_secret(existing, name)
-        except ValidationError as exc:
-            errors.update(exc.message_dict)
-            continue
-        if secrets[name] is None:
-            errors[name] = ["This field is required."]
-
-    # A stored client secret only ever goes to the URLs it was stored with.
-    if backend.user_urls and existing is not None and "client_secret" not in new_secrets:
-        for name, value in (("base_url", base_url), ("token_url", token_url)):
-            if name not in errors and value != getattr(existing, name):
-                errors.setdefault(name, []).append(REENTER_URL_CHANGE)
-                errors.setdefault("client_secret", []).append("Required when a URL changes.")
-
-    default_model = existing.default_model if (data.default_model is None and existing) else (data.default_model or "").strip()
-    if len(default_model) > MODEL_MAX:
-        errors["default_model"] = [f"At most {MODEL_MAX} characters."]
-
-    if errors:
-        raise ValidationError(errors)
-
-    config = CredentialConfig(
-        provider=provider,
-        api_key=secrets.get("api_key"),
-        client_id=secrets.get("client_id"),
-        client_secret=secrets.get("client_secret"),
-        base_url=base_url,
-        token_url=token_url,
-        scope=scope,
-        token_auth_method=token_auth_method,
-        credential_id=existing.pk if existing else None,
-    )
-    return _Prepared(backend=backend, config=config, new_secrets=new_secrets, default_model=default_model, existing=existing)
 
 
 def _run_verify(backend: BaseBackend, config: CredentialConfig) -> VerificationResult:
@@ -273,7 +107,7 @@ def _record_result(credential: ProviderCredential, result: VerificationResult, e
 
 def credential_verify_input(*, user: AbstractBaseUser, provider: str, data: CredentialInput) -> VerificationResult:
     """Verify submitted values without saving anything (blank secrets use the stored ones)."""
-    prepared = _prepare(user=user, provider=provider, data=data)
+    prepared = prepare_input(user=user, provider=provider, data=data)
     result = _run_verify(prepared.backend, prepared.config)
     _log_result("verify_input", provider, user.pk, result)
     return result
@@ -288,7 +122,7 @@ def credential_save(
     nothing changes and the credential is None. With `save_unverified`, the values are stored
     with status "failed" (the provider rejected them) or "unverified" (it could not tell).
     """
-    prepared = _prepare(user=user, provider=provider, data=data)
+    prepared = prepare_input(user=user, provider=provider, data=data)
     result = _run_verify(prepared.backend, prepared.config)
     _log_result("save", provider, user.pk, result)
     if not result.ok and not save_unverified:
@@ -414,7 +248,7 @@ def _check_stored_urls(config: CredentialConfig) -> VerificationResult | None:
         value = getattr(config, name)
         if value:
             try:
-                _validate_url(name, value)
+                validate_url_field(name, value)
             except ValidationError as exc:
                 return VerificationResult(VerificationOutcome.URL_NOT_ALLOWED, detail=f"{name}: {'; '.join(exc.messages)}")
     return None
