@@ -338,6 +338,19 @@ request(s)**, {f['distinct_tokens']} distinct token(s) handed out, {f['total_ms'
 """
 
 
+AGENTS_START, AGENTS_END = "<!-- agents-bench:start -->", "<!-- agents-bench:end -->"
+
+
+def write_report(report: str, path: Path) -> None:
+    """Replace the gateway part of the file; keep the agents section (`bench/agents_bench.py`
+    writes it between its markers) that follows."""
+    old = path.read_text() if path.exists() else ""
+    if AGENTS_START in old and AGENTS_END in old:
+        section = AGENTS_START + old.split(AGENTS_START, 1)[1].split(AGENTS_END, 1)[0] + AGENTS_END
+        report = report.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(report)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: few iterations, nothing written")
@@ -367,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tokens    {f['callers']} callers -> {f['token_requests']} token request(s) in {f['total_ms']:.1f} ms ({'ok' if ok['single_flight'] else 'MISSED'})")
     print(f"memory    {mem['streams']} streams (peak {mem['peak_concurrent']} open): peak RSS {mem['peak_mib']:.1f} MiB (+{mem['added_mib']:.1f} MiB)")
     if output:
-        Path(output).write_text(render(results, "quick" if quick else "full"))
+        write_report(render(results, "quick" if quick else "full"), Path(output))
         print(f"wrote {output}")
     # Single flight is a correctness property: a miss fails the run. Timing targets are reported.
     return 0 if ok["single_flight"] else 1
