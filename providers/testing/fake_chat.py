@@ -60,16 +60,8 @@ class _ChatFakeMixin(ChatScript):
 
 
 class _ChatHandlerBase(ChatMixin):
-    """Handler helpers shared by the Anthropic and Gemini chat routes (chunked SSE writing)."""
-
-    def _start_sse(self, fault: StreamFault) -> None:
-        if fault.first_byte_delay:
-            time.sleep(fault.first_byte_delay)
-        self.send_response(200)  # type: ignore[attr-defined]
-        self.send_header("Content-Type", "text/event-stream")  # type: ignore[attr-defined]
-        self.send_header("Cache-Control", "no-cache")  # type: ignore[attr-defined]
-        self.send_header("Transfer-Encoding", "chunked")  # type: ignore[attr-defined]
-        self.end_headers()  # type: ignore[attr-defined]
+    """Handler helpers shared by the Anthropic and Gemini chat routes (request bodies; the SSE
+    start, `_start_sse`, is ChatMixin's)."""
 
     def _read_chat_json(self, raw: bytes) -> dict[str, Any] | None:
         try:

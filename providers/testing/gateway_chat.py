@@ -206,6 +206,17 @@ class ChatMixin:
             reply.usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
         return reply
 
+    def _start_sse(self, fault: StreamFault) -> None:
+        """Headers of a chunked event stream, after the fault's first-byte delay (also used by
+        the Anthropic and Gemini fakes in fake_chat.py)."""
+        if fault.first_byte_delay:
+            time.sleep(fault.first_byte_delay)
+        self.send_response(200)  # type: ignore[attr-defined]
+        self.send_header("Content-Type", "text/event-stream")  # type: ignore[attr-defined]
+        self.send_header("Cache-Control", "no-cache")  # type: ignore[attr-defined]
+        self.send_header("Transfer-Encoding", "chunked")  # type: ignore[attr-defined]
+        self.end_headers()  # type: ignore[attr-defined]
+
     @staticmethod
     def _last_user(messages: list[dict[str, Any]]) -> str:
         for message in reversed(messages):
@@ -255,13 +266,7 @@ class ChatMixin:
     def _stream(self, body: dict[str, Any], completion_id: str, reply: Reply) -> None:
         sim = self.sim  # type: ignore[attr-defined]
         fault = sim._take_stream_fault() or StreamFault()
-        if fault.first_byte_delay:
-            time.sleep(fault.first_byte_delay)
-        self.send_response(200)  # type: ignore[attr-defined]
-        self.send_header("Content-Type", "text/event-stream")  # type: ignore[attr-defined]
-        self.send_header("Cache-Control", "no-cache")  # type: ignore[attr-defined]
-        self.send_header("Transfer-Encoding", "chunked")  # type: ignore[attr-defined]
-        self.end_headers()  # type: ignore[attr-defined]
+        self._start_sse(fault)
         base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": body["model"]}
         sent = 0
         try:
