@@ -8,6 +8,8 @@ Guarantees, and the peer bugs they answer (see shared/notes/oauth2.md):
   `margin = min(max(60 s, 10 % of lifetime), lifetime / 2)` early; a default lifetime when
   `expires_in` is missing; absurd values clamped. Inside the margin callers keep the still-valid
   token while one background refresh runs; only an expired token makes callers wait.
+* Warm lookups are lock-free: per config object, a dict get and a monotonic clock read (no key
+  fingerprints, no lock) until the token's refresh point; everything else takes the locked path.
 * Single flight: however many threads and asyncio tasks (on any event loops) want a token, one
   token request runs, in a thread of its own, and publishes its result through one
   `concurrent.futures.Future`. Async callers await it with `asyncio.wrap_future` behind
@@ -221,9 +223,11 @@ class TokenManager:
         thread or process may already have replaced it)."""
         key = token_key(config)
         with self._lock:
-            slot = self._slots.get(key)
-            if slot is not None and slot.info is not None and slot.info.access_token == token:
-                slot.drop()
+            entry = self._by_config.get(id(config))
+            # The fast path's slot too, should it differ (a clear() or SECRET_KEY change since).
+            for slot in (self._slots.get(key), entry[1] if entry is not None and entry[0] is config else None):
+                if slot is not None and slot.info is not None and slot.info.access_token == token:
+                    slot.drop()
         store = token_store.get_store()
         if store is not None:
             store.discard(key.cache_id, token)
