@@ -97,7 +97,7 @@ def classify(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> Failure:
     retry_after = _retry_after(chain)
 
     # Our typed error may be the cause of Agno's ModelProviderError (e.g. the token endpoint
-    # failing inside the SDK's api_key callable): it knows best.
+    # failing inside the gateway model's auth flow, under the SDK's request): it knows best.
     typed = next((e for e in chain if isinstance(e, ProviderError)), None)
     if typed is not None:
         # Not `typed.retryable`: StreamError answers False once a delta was yielded, but the
