@@ -4,6 +4,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 
 from agents.catalog import AGENTS, IdeaAssessment
 from agents.cooldown import cooldown_remaining
@@ -174,6 +176,9 @@ def test_async_run_and_stream_with_fallback(alice, platform_gateway, openai_fake
     async def main():
         result = await arun_agent(agent=GENERATOR, user=alice, prompt="async hello")
         events = [e async for e in astream_agent(agent=GENERATOR, user=alice, prompt="async stream")]
+        # The runner's ORM calls ran in asgiref's executor thread; close that thread's connection
+        # as Django's request_finished would (PostgreSQL cannot drop the test database otherwise).
+        await sync_to_async(connections.close_all)()
         return result, events
 
     result, events = asyncio.run(main())
