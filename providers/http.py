@@ -3,32 +3,28 @@
 Every client made here has bounded connect/read timeouts, follows no redirects (a redirect could
 carry credentials elsewhere), and callers read bodies through `read_capped` so a hostile or
 broken server cannot make us buffer unbounded data. With `enforce_policy=True` the URL policy
-(`providers.netpolicy`) is applied to the address each connection actually goes to: the
-transport resolves the host itself, checks every address, and connects to a checked IP, so DNS
-rebinding between `validate_url()` and the request cannot reach a private address. TLS SNI and
-the Host header still use the hostname (httpcore passes the origin's host to `start_tls`).
+(`providers.netpolicy`) is applied to the address each connection actually goes to (see
+`providers.http_policy`). `new_sdk_client` makes the same clients on `httpx2`, the stack the
+openai SDK runs on.
 
 Errors map to the typed errors of `providers.exceptions` with sanitized messages: the status
 and the provider's own error type/message, never request headers or secrets.
 """
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import functools
 import json
 import math
 import re
-import socket
 import ssl
-from collections.abc import Iterable
 from datetime import datetime, timezone
+from types import ModuleType
 from typing import Any
 
-import httpcore
 import httpx
 
-from . import netpolicy
+from . import http_policy
 from .conf import app_settings
 from .exceptions import (
     BadRequest,
@@ -55,97 +51,6 @@ def default_timeout() -> httpx.Timeout:
     return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
 
 
-# --- Connect-time URL policy ----------------------------------------------------------------
-
-
-def _resolve_checked(host: str, port: int) -> list[str]:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return _checked_addresses(host, [info[4][0] for info in infos])
-
-
-def _checked_addresses(host: str, addresses: Iterable[str]) -> list[str]:
-    ordered = list(dict.fromkeys(addresses))  # keep resolver order, drop duplicates
-    for ip in ordered:  # every answer must pass, not just the first: the OS may pick any
-        netpolicy.check_address(host, ip)
-    if not ordered:
-        raise httpcore.ConnectError(f"{host} did not resolve to any address")
-    return ordered
-
-
-class PolicyNetworkBackend(httpcore.NetworkBackend):
-    """Wraps httpcore's network backend: resolve, check with netpolicy, connect to the checked IP."""
-
-    def __init__(self, inner: httpcore.NetworkBackend) -> None:
-        self._inner = inner
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        try:
-            addresses = _resolve_checked(host, port)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"could not resolve {host}: {exc}") from exc
-        last_error: Exception | None = None
-        for ip in addresses:
-            try:
-                return self._inner.connect_tcp(ip, port, timeout=timeout, local_address=local_address,
-                                               socket_options=socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last_error = exc
-        assert last_error is not None
-        raise last_error
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("unix sockets are not allowed by the URL policy")
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-class AsyncPolicyNetworkBackend(httpcore.AsyncNetworkBackend):
-    """Async twin of PolicyNetworkBackend (resolution through the event loop's resolver)."""
-
-    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
-        self._inner = inner
-
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"could not resolve {host}: {exc}") from exc
-        last_error: Exception | None = None
-        for ip in _checked_addresses(host, [info[4][0] for info in infos]):
-            try:
-                return await self._inner.connect_tcp(ip, port, timeout=timeout, local_address=local_address,
-                                                     socket_options=socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last_error = exc
-        assert last_error is not None
-        raise last_error
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are not allowed by the URL policy")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-class PolicyTransport(httpx.HTTPTransport):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        pool = self._pool
-        pool._network_backend = PolicyNetworkBackend(pool._network_backend)  # type: ignore[attr-defined]
-
-
-class AsyncPolicyTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        pool = self._pool
-        pool._network_backend = AsyncPolicyNetworkBackend(pool._network_backend)  # type: ignore[attr-defined]
-
-
 @functools.lru_cache(maxsize=1)
 def shared_ssl_context() -> ssl.SSLContext:
     """One verifying TLS context for every client this process makes.
@@ -156,31 +61,41 @@ def shared_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _client_kwargs(enforce_policy: bool, timeout: httpx.Timeout | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+def _new(lib: ModuleType, *, sync: bool, enforce_policy: bool, timeout: Any, kwargs: dict[str, Any]) -> Any:
+    """A client of `lib` (`httpx` or `httpx2`) with our timeouts, no redirects, the shared TLS
+    context, and with `enforce_policy` the connect-time URL policy (`providers.http_policy`)."""
     if enforce_policy and ("transport" in kwargs or "mounts" in kwargs or "proxy" in kwargs):
         # A custom transport or proxy would connect somewhere the policy never sees.
         raise TypeError("enforce_policy=True cannot be combined with transport, mounts or proxy")
     kwargs.setdefault("headers", {}).setdefault("User-Agent", "IdeaForge/1.0")
-    kwargs.setdefault("verify", shared_ssl_context())
-    return {**kwargs, "timeout": timeout or default_timeout(), "follow_redirects": False}
+    verify = kwargs.setdefault("verify", shared_ssl_context())
+    # Either stack's Timeout converts to the other's (httpx2.Timeout is what the SDKs take).
+    options = {**kwargs, "timeout": lib.Timeout(**(timeout or default_timeout()).as_dict()), "follow_redirects": False}
+    if enforce_policy:
+        # An explicit transport also disables env proxies (HTTP(S)_PROXY), which would bypass the check.
+        # The transport does the TLS, so it gets the verify setting (the client's is unused then).
+        transports = http_policy.policy_transports(lib)
+        options["transport"] = transports[0 if sync else 1](verify=verify)
+    return (lib.Client if sync else lib.AsyncClient)(**options)
 
 
 def new_client(*, enforce_policy: bool, timeout: httpx.Timeout | None = None, **kwargs: Any) -> httpx.Client:
     """An httpx.Client with our timeouts and no redirects; `enforce_policy` for user-set URLs."""
-    options = _client_kwargs(enforce_policy, timeout, kwargs)
-    if enforce_policy:
-        # An explicit transport also disables env proxies (HTTP(S)_PROXY), which would bypass the check.
-        # The transport does the TLS, so it gets the verify setting (the client's is unused then).
-        options["transport"] = PolicyTransport(verify=options["verify"])
-    return httpx.Client(**options)
+    return _new(httpx, sync=True, enforce_policy=enforce_policy, timeout=timeout, kwargs=kwargs)
 
 
 def new_async_client(*, enforce_policy: bool, timeout: httpx.Timeout | None = None, **kwargs: Any) -> httpx.AsyncClient:
     """Async twin of `new_client`."""
-    options = _client_kwargs(enforce_policy, timeout, kwargs)
-    if enforce_policy:
-        options["transport"] = AsyncPolicyTransport(verify=options["verify"])
-    return httpx.AsyncClient(**options)
+    return _new(httpx, sync=False, enforce_policy=enforce_policy, timeout=timeout, kwargs=kwargs)
+
+
+def new_sdk_client(*, sync: bool, enforce_policy: bool, timeout: Any = None, **kwargs: Any) -> Any:
+    """The same as `new_client` / `new_async_client` on `httpx2`, the openai SDK's own HTTP stack
+    (an `httpx2.Client` or `AsyncClient`): the SDK drives it faster than a legacy httpx client.
+    `timeout` may be an httpx or an httpx2 Timeout."""
+    import httpx2  # comes with the openai SDK; imported only by its users
+
+    return _new(httpx2, sync=sync, enforce_policy=enforce_policy, timeout=timeout, kwargs=kwargs)
 
 
 # --- Error mapping --------------------------------------------------------------------------
@@ -417,8 +332,11 @@ async def aget_json(client: httpx.AsyncClient, url: str, *, headers: dict[str, s
     return await arequest_json(client, "GET", url, provider=provider, headers=headers, params=params)
 
 
+# The httpx policy transports, under the names they had when they lived here.
+PolicyTransport, AsyncPolicyTransport = http_policy.policy_transports(httpx)
+
 __all__ = [
     "AsyncPolicyTransport", "PolicyTransport", "aget_json", "aread_capped", "arequest_json", "default_timeout",
-    "error_for_response", "error_for_transport", "get_json", "new_async_client", "new_client", "parse_retry_after",
+    "error_for_response", "error_for_transport", "get_json", "new_async_client", "new_client", "new_sdk_client", "parse_retry_after",
     "read_capped", "request_json", "sanitize",
 ]

@@ -5,8 +5,8 @@ Two checks, because DNS can change between them (rebinding):
 * `validate_url()` when a URL is entered or used: scheme, userinfo, control characters, host,
   and the addresses the host resolves to right now.
 * `check_address()` at connect time, on the very address the socket connects to
-  (`providers.http` resolves the host itself and calls it for every address; see
-  `PolicyNetworkBackend` there).
+  (the transports of `providers.http_policy` resolve the host themselves and call it for
+  every address).
 
 Non-global addresses (private, loopback, link-local incl. the cloud metadata endpoint
 169.254.169.254, CGNAT, multicast, reserved, unspecified, IPv6 ULA/link-local, and IPv4 embedded

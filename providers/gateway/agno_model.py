@@ -14,13 +14,14 @@ output, streaming and usage metrics are Agno's own code. What it changes, and wh
   once (the same auth flow; neither Agno nor the SDK retries a 401 for a string key).
 * One `AsyncOpenAI` per running event loop (`PerLoopAsyncClients`): an async client is bound to
   the loop that created it, and one model instance is used from several loops.
-* Bounded timeouts, no redirects. For a user's credential (`config.credential_id` set) the base
-  URL passes `providers.netpolicy` when the model is built and every connection is checked again
-  (`enforce_policy=True`, an `httpx` client from `providers.http`, whose policy transport is
-  built on httpcore). The platform's gateway (env settings, `credential_id=None`) is the
+* Bounded timeouts, no redirects, an `httpx2` client from `providers.http.new_sdk_client` (the
+  SDK's own HTTP stack: the SDK drives it for ~70 us less per request than a legacy `httpx`
+  client, measured with `bench/agents_bench.py`'s setup). For a user's credential
+  (`config.credential_id` set) the base URL passes `providers.netpolicy` when the model is built
+  and every connection is checked again (`enforce_policy=True`: the policy transport of
+  `providers.http_policy`). The platform's gateway (env settings, `credential_id=None`) is the
   operator's own URL and may be internal, the same rule the token manager applies to its token
-  URL; it gets an `httpx2` client, the SDK's own HTTP stack: the SDK drives it for ~70 us less
-  per request than a legacy `httpx` client (measured with `bench/agents_bench.py`'s setup).
+  URL.
   A response declaring more than `PROVIDERS_HTTP_MAX_RESPONSE_BYTES` is refused before the SDK
   reads it.
 * Agno's own keys in tool schemas (`requires_confirmation`, ...) are stripped: gateways that
@@ -30,13 +31,12 @@ output, streaming and usage metrics are Agno's own code. What it changes, and wh
 """
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import httpx2
 from agno.models.openai.like import OpenAILike
 
 from .. import http as provider_http
@@ -61,18 +61,18 @@ def _token_manager() -> Any:
     return get_token_manager()
 
 
-class _GatewayAuthFlow:
+class _GatewayAuth(httpx2.Auth):
     """Sets `Authorization: Bearer <token>` from the token manager on every request (replacing
     the SDK's placeholder), refuses a response declaring more than the size limit, and on a 401
     for the token it sent invalidates that token, fetches a fresh one and resends once.
 
-    Runs before the SDK reads the body: httpx hands the auth flow each response with only its
+    Runs before the SDK reads the body: httpx2 hands the auth flow each response with only its
     headers read."""
 
     def __init__(self, config: CredentialConfig) -> None:
         self.config = config
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def sync_auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
         manager = _token_manager()
         token = manager.get_token(self.config)
         request.headers["Authorization"] = "Bearer " + token.reveal()
@@ -83,7 +83,7 @@ class _GatewayAuthFlow:
             response = yield request
         _check_declared_size(response)
 
-    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+    async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         manager = _token_manager()
         token = await manager.aget_token(self.config)
         request.headers["Authorization"] = "Bearer " + token.reveal()
@@ -95,20 +95,7 @@ class _GatewayAuthFlow:
         await _acheck_declared_size(response)
 
 
-class _GatewayAuth(_GatewayAuthFlow, httpx.Auth):
-    """For the `httpx` clients of `providers.http` (user-set URLs)."""
-
-
-@functools.cache
-def _httpx2_auth_class() -> type:
-    """The same flow for an `httpx2` client (which wants its own `Auth` subclass); httpx2 comes
-    with the openai SDK, imported only when a model is built."""
-    import httpx2
-
-    return type("_GatewayAuth2", (_GatewayAuthFlow, httpx2.Auth), {"__module__": __name__})
-
-
-def _check_declared_size(response: httpx.Response) -> None:
+def _check_declared_size(response: httpx2.Response) -> None:
     """Refuse a response that declares more than PROVIDERS_HTTP_MAX_RESPONSE_BYTES before the SDK
     buffers it (a user-set URL may point at a hostile server). Streams are chunked, without a
     length, and bounded by the read timeout between chunks instead."""
@@ -120,7 +107,7 @@ def _check_declared_size(response: httpx.Response) -> None:
                                provider="ai_gateway", status_code=response.status_code)
 
 
-async def _acheck_declared_size(response: httpx.Response) -> None:
+async def _acheck_declared_size(response: httpx2.Response) -> None:
     declared = response.headers.get("Content-Length", "")
     limit = int(app_settings.HTTP_MAX_RESPONSE_BYTES)
     if declared.strip().isdigit() and int(declared) > limit:
@@ -163,19 +150,12 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
     # -- clients --------------------------------------------------------------------------
 
     def _timeout(self) -> Any:
-        from openai import Timeout  # httpx2's; the SDK converts it for a legacy httpx client
-
-        return Timeout(**(self.http_timeout or provider_http.default_timeout()).as_dict())
+        return httpx2.Timeout(**(self.http_timeout or provider_http.default_timeout()).as_dict())
 
     def _http_client(self, *, sync: bool) -> Any:
-        if self.enforce_policy:
-            make = provider_http.new_client if sync else provider_http.new_async_client
-            return make(enforce_policy=True, timeout=self.http_timeout, auth=_GatewayAuth(self.config))  # type: ignore[arg-type]
-        import httpx2
-
-        cls = httpx2.Client if sync else httpx2.AsyncClient
-        return cls(auth=_httpx2_auth_class()(self.config), timeout=self._timeout(), follow_redirects=False,
-                   verify=provider_http.shared_ssl_context())
+        # httpx2 for both kinds of URL: the SDK's own stack (see the module docstring).
+        return provider_http.new_sdk_client(sync=sync, enforce_policy=self.enforce_policy, timeout=self._timeout(),
+                                            auth=_GatewayAuth(self.config))
 
     def _get_client_params(self) -> dict[str, Any]:
         # Not super(): OpenAIChat's version reads $OPENAI_API_KEY when api_key is empty.

@@ -292,6 +292,50 @@ def test_policy_is_enforced_per_connection_for_users_url(settings, sim, gateway_
     assert _chat_requests(sim) == []
 
 
+def test_users_gateway_model_connects_through_httpx2_policy_transport(settings, sim, gateway_config_for):
+    import dataclasses
+
+    import httpx2
+
+    from providers.http_policy import policy_transports
+
+    def by_name(url: str) -> str:
+        return url.replace("127.0.0.1", "localhost")
+
+    base = gateway_config_for(sim, credential_id=7)
+    config = dataclasses.replace(base, base_url=by_name(base.base_url), token_url=by_name(base.token_url))
+    model = build_model(config, "sim-fast")
+    sync_transport, async_transport = policy_transports(httpx2)
+    assert isinstance(model.get_client()._client._transport, sync_transport)
+    assert isinstance(model.get_async_client()._client._transport, async_transport)
+
+    from providers.gateway.tokens import get_token_manager
+
+    get_token_manager().get_token(config)  # warm: the refusal below is the chat connection's
+    tokens_before = sim.token_requests
+    # Production mode: "localhost" resolves to 127.0.0.1, refused when connecting.
+    settings.PROVIDERS_REQUIRE_HTTPS = True
+    settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
+    settings.AI_GATEWAY_ALLOWED_HOSTS = []
+    agent = Agent(model=model)
+    assert agent.run("refused").status == RunStatus.error
+    assert asyncio.run(agent.arun("refused")).status == RunStatus.error
+    assert _chat_requests(sim) == [] and sim.token_requests == tokens_before
+
+    settings.AI_GATEWAY_ALLOWED_HOSTS = ["localhost"]  # the operator allow-lists the name
+    assert agent.run("allowed").content == "Echo: allowed"
+    assert asyncio.run(agent.arun("allowed too")).content == "Echo: allowed too"
+    assert [r.headers["Host"] for r in _chat_requests(sim)] == [f"localhost:{sim.port}"] * 2
+
+
+def test_platform_gateway_model_gets_plain_httpx2_client(gateway_config):
+    import httpx2
+
+    model = build_model(gateway_config, "sim-fast")
+    client = model.get_client()._client
+    assert isinstance(client, httpx2.Client) and type(client._transport) is httpx2.HTTPTransport
+
+
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_oversized_response_is_refused(settings, sim, model, mode):
     settings.PROVIDERS_HTTP_MAX_RESPONSE_BYTES = 4096

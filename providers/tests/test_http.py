@@ -90,6 +90,42 @@ def test_policy_transport_connects_when_allowed(server, production):
     assert server.requests[-1].headers["Host"] == f"localhost:{server.port}"
 
 
+@pytest.mark.parametrize("sync", [True, False])
+def test_httpx2_policy_client_refuses_a_name_resolving_to_loopback(server, production, sync):
+    # The openai SDK's stack gets the same connect-time check (same backend definition).
+    import httpx2
+
+    url = f"http://localhost:{server.port}/x"
+    client = http.new_sdk_client(sync=sync, enforce_policy=True)
+    assert isinstance(client, httpx2.Client if sync else httpx2.AsyncClient)
+    assert isinstance(client._transport, http.http_policy.policy_transports(httpx2)[0 if sync else 1])
+    with pytest.raises(URLNotAllowed, match="127.0.0.1"):
+        if sync:
+            with client:
+                client.get(url)
+        else:
+            async def go():
+                async with client:
+                    await client.get(url)
+
+            asyncio.run(go())
+    assert server.counts["/x"] == 0
+
+    production.AI_GATEWAY_ALLOWED_HOSTS = ["localhost"]
+    with http.new_sdk_client(sync=True, enforce_policy=True) as allowed:
+        assert allowed.get(url).json() == {"ok": True, "path": "/x"}
+        assert allowed.timeout.connect == http.default_timeout().connect
+    assert server.requests[-1].headers["Host"] == f"localhost:{server.port}"
+
+
+def test_httpx2_client_without_policy_and_shared_tls_context(server, production):
+    with http.new_sdk_client(sync=True, enforce_policy=False) as client:
+        assert client.get(f"http://localhost:{server.port}/x").status_code == 200
+        assert client._transport._pool._ssl_context is http.shared_ssl_context()
+    with http.new_sdk_client(sync=True, enforce_policy=True) as client:
+        assert client._transport._pool._ssl_context is http.shared_ssl_context()
+
+
 def test_policy_transport_under_debug_reaches_local_server(server):
     with http.new_client(enforce_policy=True) as client:
         assert client.get(f"{server.url}/x").status_code == 200
