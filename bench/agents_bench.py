@@ -187,12 +187,12 @@ def report(resolve_s: dict[str, list[float]], runs: dict[str, list[float]], quic
         f"Where the added time goes: `resolve()` alone is {med['resolve']:.0f} µs (the user's credentials from "
         f"this process's snapshot, checked against the generation token in the cache, read together with the "
         f"cooldowns; see `providers.credcache`); the rest is the per-run Agno `Agent` (a fresh one per run, by design), "
-        f"the model cache lookup, our auth flow on the HTTP client (one token-manager lookup, the size check, the 401 "
+        f"the model cache lookup, our auth flow on the HTTP client (one token-manager lookup, the size cap, the 401 "
         f"retry) and the error tap. Both variants send the same request (the bare Agent gets the same name, description "
         f"and instructions as ours), and both run the SDK on `httpx2`: this bench uses the platform gateway from the "
-        f"environment, whose model gets an `httpx2` client. A user's own gateway credential (user-set URL) goes through "
-        f"`providers.http`'s policy-checked `httpx` client instead, which in separate measurements on this machine "
-        f"cost the SDK about 70 µs more per request; that path is not measured here.",
+        f"environment. A user's own gateway credential (user-set URL) gets an `httpx2` client too, whose policy "
+        f"transport (`providers.http_policy`) checks the address once per new connection, not per request on a "
+        f"kept-alive one; that path is not measured here.",
         END,
     ]
     return "\n".join(lines) + "\n"

@@ -134,6 +134,8 @@ PROVIDERS_GEMINI_BASE_URL = env("GEMINI_BASE_URL", default="https://generativela
 PROVIDERS_HTTP_CONNECT_TIMEOUT = env.float("PROVIDERS_HTTP_CONNECT_TIMEOUT", default=5.0)
 PROVIDERS_HTTP_READ_TIMEOUT = env.float("PROVIDERS_HTTP_READ_TIMEOUT", default=30.0)
 PROVIDERS_HTTP_MAX_RESPONSE_BYTES = env.int("PROVIDERS_HTTP_MAX_RESPONSE_BYTES", default=5 * 1024 * 1024)
+# The same for a whole streamed answer (SSE), larger: a long completion sends its text several times over in JSON.
+PROVIDERS_STREAM_MAX_BYTES = env.int("PROVIDERS_STREAM_MAX_BYTES", default=20 * 1024 * 1024)
 # AI Gateway client (providers/gateway/): the longest silence allowed between two stream chunks,
 # the bound on one whole call (retries and stream included), and the retry policy: 429 with a
 # Retry-After up to RETRY_AFTER_MAX seconds is waited out, a longer one fails fast.

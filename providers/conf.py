@@ -17,6 +17,7 @@ _DEFAULTS: dict[str, Any] = {
     "HTTP_CONNECT_TIMEOUT": 5.0,
     "HTTP_READ_TIMEOUT": 30.0,
     "HTTP_MAX_RESPONSE_BYTES": 5 * 1024 * 1024,
+    "STREAM_MAX_BYTES": 20 * 1024 * 1024,
     "REQUIRE_HTTPS": True,
     "ALLOW_PRIVATE_URLS": False,
     # AI Gateway client and token manager (see ideaforge/settings.py).

@@ -218,6 +218,68 @@ def _too_large(response: httpx.Response, limit: int) -> ResponseTooLarge:
     return ResponseTooLarge(f"the response is larger than the {limit}-byte limit", status_code=response.status_code)
 
 
+def cap_response(response: Any, *, limit: int, provider: str = "") -> None:
+    """Bound what reading `response` (an `httpx` or `httpx2` response whose headers have arrived)
+    may take: ResponseTooLarge now if its Content-Length is over `limit`, and otherwise while the
+    body is read, once more than `limit` bytes came off the wire (a chunked body or an event
+    stream declares no length). For clients whose bodies others read (the SDKs); one wrapper
+    serves sync and async iteration. The response is closed by whoever reads it: httpx closes it
+    when the error leaves the read, and an auth flow's error closes it too."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.strip().isdigit() and int(declared) > limit:
+        raise ResponseTooLarge(f"the response is larger than the {limit}-byte limit", provider=provider,
+                               status_code=response.status_code)
+    lib = httpx if isinstance(response, httpx.Response) else _httpx2()
+    response.stream = _capped_stream_class(lib)(response.stream, limit, provider, response.status_code)
+
+
+def _httpx2() -> ModuleType:
+    import httpx2
+
+    return httpx2
+
+
+@functools.cache
+def _capped_stream_class(lib: ModuleType) -> type:
+    """A byte stream wrapper for `lib` (httpx checks a response stream's class before iterating)."""
+
+    class CappedStream(lib.SyncByteStream, lib.AsyncByteStream):  # type: ignore[misc, name-defined]
+        def __init__(self, inner: Any, limit: int, provider: str, status_code: int) -> None:
+            self._inner, self._limit, self._provider, self._status = inner, limit, provider, status_code
+            self._size = 0
+
+        def _over(self, chunk: bytes) -> bool:
+            self._size += len(chunk)
+            return self._size > self._limit
+
+        def _error(self) -> ResponseTooLarge:
+            return ResponseTooLarge(f"the response is larger than the {self._limit}-byte limit",
+                                    provider=self._provider, status_code=self._status)
+
+        # The connection is dropped at once (not everyone who reads closes on an error).
+        def __iter__(self) -> Any:
+            for chunk in self._inner:
+                if self._over(chunk):
+                    self._inner.close()
+                    raise self._error()
+                yield chunk
+
+        async def __aiter__(self) -> Any:
+            async for chunk in self._inner:
+                if self._over(chunk):
+                    await self._inner.aclose()
+                    raise self._error()
+                yield chunk
+
+        def close(self) -> None:
+            self._inner.close()
+
+        async def aclose(self) -> None:
+            await self._inner.aclose()
+
+    return CappedStream
+
+
 def read_capped(response: httpx.Response, limit: int | None = None) -> bytes:
     """Read a streamed response's (decoded) body, raising ResponseTooLarge past `limit` bytes
     (default PROVIDERS_HTTP_MAX_RESPONSE_BYTES). Content-Length is checked before reading."""
@@ -336,7 +398,7 @@ async def aget_json(client: httpx.AsyncClient, url: str, *, headers: dict[str, s
 PolicyTransport, AsyncPolicyTransport = http_policy.policy_transports(httpx)
 
 __all__ = [
-    "AsyncPolicyTransport", "PolicyTransport", "aget_json", "aread_capped", "arequest_json", "default_timeout",
+    "AsyncPolicyTransport", "PolicyTransport", "aget_json", "aread_capped", "arequest_json", "cap_response", "default_timeout",
     "error_for_response", "error_for_transport", "get_json", "new_async_client", "new_client", "new_sdk_client", "parse_retry_after",
     "read_capped", "request_json", "sanitize",
 ]

@@ -22,8 +22,9 @@ output, streaming and usage metrics are Agno's own code. What it changes, and wh
   `providers.http_policy`). The platform's gateway (env settings, `credential_id=None`) is the
   operator's own URL and may be internal, the same rule the token manager applies to its token
   URL.
-  A response declaring more than `PROVIDERS_HTTP_MAX_RESPONSE_BYTES` is refused before the SDK
-  reads it.
+  The SDK reads at most `PROVIDERS_HTTP_MAX_RESPONSE_BYTES` of a JSON answer and
+  `PROVIDERS_STREAM_MAX_BYTES` of an event stream, declared length or not (`_cap`): past that
+  the read raises `ResponseTooLarge`, which Agno reports as the run's error.
 * Agno's own keys in tool schemas (`requires_confirmation`, ...) are stripped: gateways that
   validate the OpenAI schema strictly reject them.
 * System messages keep the `"system"` role (`OpenAILike`'s map), which gateways expect.
@@ -43,7 +44,6 @@ from .. import http as provider_http
 from .. import netpolicy
 from ..agno_models import PerLoopAsyncClients
 from ..conf import app_settings
-from ..exceptions import ResponseTooLarge
 from ..types import CredentialConfig
 
 # What the SDK is given as `api_key`: a constant, so neither Agno nor the SDK looks for
@@ -63,7 +63,7 @@ def _token_manager() -> Any:
 
 class _GatewayAuth(httpx2.Auth):
     """Sets `Authorization: Bearer <token>` from the token manager on every request (replacing
-    the SDK's placeholder), refuses a response declaring more than the size limit, and on a 401
+    the SDK's placeholder), bounds how much of each response may be read (`_cap`), and on a 401
     for the token it sent invalidates that token, fetches a fresh one and resends once.
 
     Runs before the SDK reads the body: httpx2 hands the auth flow each response with only its
@@ -77,43 +77,32 @@ class _GatewayAuth(httpx2.Auth):
         token = manager.get_token(self.config)
         request.headers["Authorization"] = "Bearer " + token.reveal()
         response = yield request
+        _cap(response)  # the 401's body too: httpx reads it before the resend
         if response.status_code == 401:
             manager.invalidate(self.config, token)
             request.headers["Authorization"] = "Bearer " + manager.get_token(self.config).reveal()
-            response = yield request
-        _check_declared_size(response)
+            _cap((yield request))
 
     async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         manager = _token_manager()
         token = await manager.aget_token(self.config)
         request.headers["Authorization"] = "Bearer " + token.reveal()
         response = yield request
+        _cap(response)
         if response.status_code == 401:
             manager.invalidate(self.config, token)
             request.headers["Authorization"] = "Bearer " + (await manager.aget_token(self.config)).reveal()
-            response = yield request
-        await _acheck_declared_size(response)
+            _cap((yield request))
 
 
-def _check_declared_size(response: httpx2.Response) -> None:
-    """Refuse a response that declares more than PROVIDERS_HTTP_MAX_RESPONSE_BYTES before the SDK
-    buffers it (a user-set URL may point at a hostile server). Streams are chunked, without a
-    length, and bounded by the read timeout between chunks instead."""
-    declared = response.headers.get("Content-Length", "")
-    limit = int(app_settings.HTTP_MAX_RESPONSE_BYTES)
-    if declared.strip().isdigit() and int(declared) > limit:
-        response.close()
-        raise ResponseTooLarge(f"the gateway's response is larger than the {limit}-byte limit",
-                               provider="ai_gateway", status_code=response.status_code)
-
-
-async def _acheck_declared_size(response: httpx2.Response) -> None:
-    declared = response.headers.get("Content-Length", "")
-    limit = int(app_settings.HTTP_MAX_RESPONSE_BYTES)
-    if declared.strip().isdigit() and int(declared) > limit:
-        await response.aclose()
-        raise ResponseTooLarge(f"the gateway's response is larger than the {limit}-byte limit",
-                               provider="ai_gateway", status_code=response.status_code)
+def _cap(response: httpx2.Response) -> None:
+    """Bound the bytes the SDK may read from this response (a user-set URL may point at a hostile
+    server): PROVIDERS_HTTP_MAX_RESPONSE_BYTES for a JSON answer, the larger
+    PROVIDERS_STREAM_MAX_BYTES for a whole event stream. A declared length over the cap is
+    refused before any body is read; otherwise the read stops once the cap is passed."""
+    streamed = response.headers.get("Content-Type", "").startswith("text/event-stream")
+    limit = app_settings.STREAM_MAX_BYTES if streamed else app_settings.HTTP_MAX_RESPONSE_BYTES
+    provider_http.cap_response(response, limit=int(limit), provider="ai_gateway")
 
 
 @dataclass

@@ -11,6 +11,8 @@
 * Timeouts: connect and read (`PROVIDERS_HTTP_*`), the silence allowed between two stream
   chunks (`PROVIDERS_STREAM_IDLE_TIMEOUT`) and a bound on the whole call, retries included
   (`PROVIDERS_GATEWAY_TOTAL_TIMEOUT`; a stream may overrun it by at most one idle timeout).
+* Sizes: a JSON answer is read up to `PROVIDERS_HTTP_MAX_RESPONSE_BYTES`, a whole stream up to
+  `PROVIDERS_STREAM_MAX_BYTES` (then `ResponseTooLarge`).
 * Streams yield `choices[0].delta` dicts in order (with `finish_reason` added on the chunk that
   has one) and finally `{"usage": {...}}` when the gateway sends usage. A stream is retried
   (token refresh, 5xx, cut) only before its first delta reached the caller.
@@ -300,6 +302,7 @@ class GatewayClient(_Base):
                             assert error is not None
                             raise error
                         _set_idle_timeout(response, deadline)
+                        provider_http.cap_response(response, limit=int(app_settings.STREAM_MAX_BYTES), provider=self.provider)
                         try:
                             for line in response.iter_lines():
                                 event = state.decoder.feed(line)
@@ -393,6 +396,7 @@ class AsyncGatewayClient(_Base):
                             assert error is not None
                             raise error
                         _set_idle_timeout(response, deadline)
+                        provider_http.cap_response(response, limit=int(app_settings.STREAM_MAX_BYTES), provider=self.provider)
                         try:
                             async for line in response.aiter_lines():
                                 event = state.decoder.feed(line)

@@ -8,7 +8,8 @@ the scripted `json=`). SSE follows OpenAI's chunk format, ends with `data: [DONE
 final usage chunk when `stream_options.include_usage` is set.
 
 Stream faults (`stream_fault`): a slow first byte, a stall of N seconds after K chunks, a cut
-(connection closed, no final chunk) after K chunks, or an SSE `event: error` after K chunks.
+(connection closed, no final chunk) after K chunks, an SSE `event: error` after K chunks, or
+padding comments that make the stream as large as needed (`pad_each`).
 """
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ class StreamFault:
     cut_after: int | None = None
     error_after: int | None = None
     error_message: str = "simulated stream failure"
+    # An SSE comment of this many bytes before every event (clients ignore it): a stream that
+    # is valid but as large as the test needs, without a Content-Length.
+    pad_each: int = 0
     times: int | None = 1
 
 
@@ -284,6 +288,8 @@ class ChatMixin:
                 if sent and sim.chunk_delay:
                     time.sleep(sim.chunk_delay)
                 chunk = dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": finish}])
+                if fault.pad_each:
+                    self._chunk(b": " + b"x" * fault.pad_each + b"\n\n")
                 self._event(chunk)
                 sent += 1
             if (body.get("stream_options") or {}).get("include_usage"):

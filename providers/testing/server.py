@@ -23,7 +23,8 @@ class Fault:
     """A canned failure for requests whose path starts with `path_prefix` (and `method`, if set).
 
     `delay` sleeps before the first byte (a timeout when longer than the client's read timeout);
-    `redirect_to` answers 302 to that URL; `oversize` pads the body to that many bytes.
+    `redirect_to` answers 302 to that URL; `oversize` pads the body to that many bytes;
+    `chunked` sends the body with chunked transfer encoding, without a Content-Length.
     `times=None` keeps it forever; otherwise it is used up after that many requests.
     """
 
@@ -35,6 +36,7 @@ class Fault:
     delay: float = 0.0
     redirect_to: str | None = None
     oversize: int = 0
+    chunked: bool = False
     times: int | None = None
 
 
@@ -96,12 +98,18 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             body = body + b" " * max(0, fault.oversize - len(body))
         self.send_response(fault.status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header(*(("Transfer-Encoding", "chunked") if fault.chunked else ("Content-Length", str(len(body)))))
         for name, value in fault.headers.items():
             self.send_header(name, value)
         self.end_headers()
         try:
-            self.wfile.write(body)
+            if fault.chunked:
+                for start in range(0, len(body), 4096):
+                    piece = body[start:start + 4096]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.write(b"0\r\n\r\n")
+            else:
+                self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (size cap, timeout)
             pass
         return True

@@ -336,17 +336,48 @@ def test_platform_gateway_model_gets_plain_httpx2_client(gateway_config):
     assert isinstance(client, httpx2.Client) and type(client._transport) is httpx2.HTTPTransport
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_oversized_response_is_refused(settings, sim, model, mode):
+def test_oversized_response_is_refused(settings, sim, model, mode, chunked):
+    # Declared (Content-Length) or not (chunked): the SDK never gets more than the cap.
     settings.PROVIDERS_HTTP_MAX_RESPONSE_BYTES = 4096
     completion = {"id": "c1", "object": "chat.completion", "created": 1, "model": "sim-fast",
                   "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "padded"}}]}
-    sim.inject(path_prefix=CHAT, status=200, body=completion, oversize=50_000, times=1)
+    sim.inject(path_prefix=CHAT, status=200, body=completion, oversize=200_000, chunked=chunked, times=1)
     agent = Agent(model=model)
     result = agent.run("big") if mode == "sync" else asyncio.run(agent.arun("big"))
     assert result.status == RunStatus.error
+    assert "larger than the 4096-byte limit" in str(result.content)
     assert sim.counts[CHAT] == 1
     assert agent.run("normal").status == RunStatus.completed  # ordinary answers are well below
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_stream_has_its_own_larger_cap(settings, sim, model, mode):
+    prompt = " ".join(f"word{i}" for i in range(30))  # ~32 events, each padded to ~1 KiB
+
+    def stream_events():
+        sim.stream_fault(pad_each=1000)
+        agent = Agent(model=model)
+        if mode == "sync":
+            return list(agent.run(prompt, stream=True, yield_run_output=True))
+
+        async def go():
+            return [e async for e in agent.arun(prompt, stream=True, yield_run_output=True)]
+
+        return asyncio.run(go())
+
+    # Over the JSON cap but within the stream cap: the stream is whole.
+    settings.PROVIDERS_HTTP_MAX_RESPONSE_BYTES = 4096
+    settings.PROVIDERS_STREAM_MAX_BYTES = 1_000_000
+    assert _stream_text(stream_events())[0] == "Echo: " + prompt
+    # Over the stream cap: the read stops there and the run fails, no hang.
+    settings.PROVIDERS_STREAM_MAX_BYTES = 8192
+    events = stream_events()
+    assert type(events[-1]).__name__ == "RunErrorEvent"
+    assert "larger than the 8192-byte limit" in str(events[-1].content)
+    text = "".join(e.content for e in events if type(e).__name__ == "RunContentEvent" and e.content)
+    assert 0 < len(text) < len("Echo: " + prompt)  # cut part-way, after some output
 
 
 def test_platform_gateway_url_is_the_operators_own(settings, gateway_config):

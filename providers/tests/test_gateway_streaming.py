@@ -161,6 +161,26 @@ def test_async_consumer_can_stop_early(gateway_config, token_manager, gateway_si
     assert asyncio.run(main())["choices"]
 
 
+def test_a_stream_over_its_size_cap_is_cut(gateway_config, token_manager, gateway_sim, settings):
+    from providers.exceptions import ResponseTooLarge
+
+    settings.PROVIDERS_HTTP_MAX_RESPONSE_BYTES = 1024  # not this cap: streams have their own
+    settings.PROVIDERS_STREAM_MAX_BYTES = 100_000
+    gateway_sim.stream_fault(pad_each=2000)
+    assert _text(GatewayClient(gateway_config, retry=FAST).stream_chat_completion(MESSAGES, "sim-fast")) == EXPECTED
+
+    settings.PROVIDERS_STREAM_MAX_BYTES = 5000
+    gateway_sim.stream_fault(pad_each=2000, times=None)
+    with pytest.raises(ResponseTooLarge, match="5000-byte"):
+        list(GatewayClient(gateway_config, retry=FAST).stream_chat_completion(MESSAGES, "sim-fast"))
+
+    async def go():
+        return [i async for i in AsyncGatewayClient(gateway_config, retry=FAST).stream_chat_completion(MESSAGES, "sim-fast")]
+
+    with pytest.raises(ResponseTooLarge):
+        asyncio.run(go())
+
+
 def test_sse_decoder_follows_the_spec():
     decoder = SSEDecoder()
     lines = [": keep-alive", "event: error", "data:first", "data:  second", "id: 7", "retry: 100", "", "data: x", ""]

@@ -271,3 +271,33 @@ def test_error_mapping_needs_no_read_body():
 def test_sanitize_strips_control_characters_and_keys():
     assert http.sanitize("bad\r\nkey AIzaSyA-very-secret-looking-value") == "bad key [redacted]"
     assert len(http.sanitize("x" * 1000)) <= 200
+
+
+@pytest.mark.parametrize("stack", ["httpx", "httpx2"])
+def test_cap_response_bounds_a_chunked_body_read_by_someone_else(server, stack):
+    # /chunked sends 50_000 bytes without a Content-Length.
+    make = http.new_client if stack == "httpx" else (lambda **kw: http.new_sdk_client(sync=True, **kw))
+    with make(enforce_policy=False) as client:
+        with client.stream("GET", f"{server.url}/chunked") as response:
+            http.cap_response(response, limit=10_000, provider="p")
+            with pytest.raises(ResponseTooLarge, match="10000-byte") as caught:
+                response.read()
+        assert caught.value.provider == "p"
+        with client.stream("GET", f"{server.url}/chunked") as response:
+            http.cap_response(response, limit=50_000)
+            assert len(response.read()) == 50_000  # exactly at the cap is fine
+
+    async def go():
+        make_async = (http.new_async_client if stack == "httpx"
+                      else (lambda **kw: http.new_sdk_client(sync=False, **kw)))
+        async with make_async(enforce_policy=False) as client:
+            async with client.stream("GET", f"{server.url}/chunked") as response:
+                http.cap_response(response, limit=10_000)
+                await response.aread()
+
+    with pytest.raises(ResponseTooLarge):
+        asyncio.run(go())
+    with http.new_client(enforce_policy=False) as client:
+        with client.stream("GET", f"{server.url}/x") as response:
+            with pytest.raises(ResponseTooLarge):  # a declared length over the cap: refused at once
+                http.cap_response(response, limit=5)
