@@ -39,8 +39,9 @@ demo: install ## `make run` with the AI Gateway pointed at a local simulator (si
 	AI_GATEWAY_FAST_MODEL=sim-fast AI_GATEWAY_STANDARD_MODEL=sim-standard AI_GATEWAY_PREMIUM_MODEL=sim-premium \
 	$(MAKE) --no-print-directory run
 
-bench: install ## gateway client benchmarks; writes docs/benchmarks.md (BENCH_ARGS=--quick for a smoke run)
+bench: install ## gateway client and agents benchmarks; write docs/benchmarks.md (BENCH_ARGS=--quick for a smoke run)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/agents_bench.py $(BENCH_ARGS)
 
 migrate: export DJANGO_DEBUG ?= true
 migrate: install
