@@ -58,7 +58,11 @@ def _new(lib: ModuleType, *, sync: bool, enforce_policy: bool, timeout: Any, kwa
     if enforce_policy and ("transport" in kwargs or "mounts" in kwargs or "proxy" in kwargs):
         # A custom transport or proxy would connect somewhere the policy never sees.
         raise TypeError("enforce_policy=True cannot be combined with transport, mounts or proxy")
-    kwargs.setdefault("headers", {}).setdefault("User-Agent", "IdeaForge/1.0")
+    headers = kwargs.setdefault("headers", {})
+    headers.setdefault("User-Agent", "IdeaForge/1.0")
+    # Uncompressed answers only: the size caps count bytes as they arrive, and a small gzip body
+    # can inflate to gigabytes (`cap_response` refuses an encoded reply).
+    headers.setdefault("Accept-Encoding", "identity")
     verify = kwargs.setdefault("verify", shared_ssl_context())
     # Either stack's Timeout converts to the other's (httpx2.Timeout is what the SDKs take).
     options = {**kwargs, "timeout": lib.Timeout(**(timeout or default_timeout()).as_dict()), "follow_redirects": False}
@@ -117,13 +121,22 @@ def cap_response(response: Any, *, limit: int, provider: str = "") -> None:
     """Bound what reading `response` (an `httpx` or `httpx2` response whose headers have arrived)
     may take: ResponseTooLarge now if its Content-Length is over `limit`, and otherwise while the
     body is read, once more than `limit` bytes came off the wire (a chunked body or an event
-    stream declares no length). For clients whose bodies others read (the SDKs); one wrapper
+    stream declares no length). A compressed reply (we ask for identity) is refused with
+    UnexpectedResponse, since only raw bytes can be counted here. For clients whose bodies others
+    read (the SDKs); one wrapper
     serves sync and async iteration. The response is closed by whoever reads it: httpx closes it
     when the error leaves the read, and an auth flow's error closes it too."""
     declared = response.headers.get("Content-Length", "")
     if declared.strip().isdigit() and int(declared) > limit:
         raise ResponseTooLarge(f"the response is larger than the {limit}-byte limit", provider=provider,
                                status_code=response.status_code)
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        # We asked for identity; the bytes counted below would be compressed ones, and what the
+        # reader decodes could be any size.
+        response.close()
+        raise UnexpectedResponse(f"the provider sent a {encoding}-encoded answer although none was accepted",
+                                 provider=provider, status_code=response.status_code)
     lib = httpx if isinstance(response, httpx.Response) else _httpx2()
     response.stream = _capped_stream_class(lib)(response.stream, limit, provider, response.status_code)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gzip
 import json
 
 import pytest
@@ -350,6 +351,19 @@ def test_oversized_response_is_refused(settings, sim, model, mode, chunked):
     assert "larger than the 4096-byte limit" in str(result.content)
     assert sim.counts[CHAT] == 1
     assert agent.run("normal").status == RunStatus.completed  # ordinary answers are well below
+
+
+def test_compressed_answer_is_refused_and_identity_is_asked_for(sim, model):
+    # A gzip body is tiny on the wire and may inflate past any cap: the SDK never decodes one.
+    completion = {"id": "c1", "object": "chat.completion", "created": 1, "model": "sim-fast",
+                  "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "0" * 100_000}}]}
+    sim.inject(path_prefix=CHAT, status=200, body=gzip.compress(json.dumps(completion).encode()),
+               headers={"Content-Encoding": "gzip"}, times=1)
+    agent = Agent(model=model)
+    result = agent.run("zipped")
+    assert result.status == RunStatus.error and "gzip-encoded" in str(result.content)
+    assert agent.run("plain").status == RunStatus.completed
+    assert {r.headers.get("Accept-Encoding") for r in _chat_requests(sim)} == {"identity"}
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
 
@@ -301,3 +302,16 @@ def test_cap_response_bounds_a_chunked_body_read_by_someone_else(server, stack):
         with client.stream("GET", f"{server.url}/x") as response:
             with pytest.raises(ResponseTooLarge):  # a declared length over the cap: refused at once
                 http.cap_response(response, limit=5)
+
+
+@pytest.mark.parametrize("stack", ["httpx", "httpx2"])
+def test_clients_ask_for_identity_and_cap_response_refuses_a_compressed_answer(server, stack):
+    # 1 MB of zeros gzips to ~1 KB: counting wire bytes would let it through, so it is refused.
+    bomb = gzip.compress(b"0" * 1_000_000)
+    server.inject(path_prefix="/gz", status=200, body=bomb, headers={"Content-Encoding": "gzip"})
+    make = http.new_client if stack == "httpx" else (lambda **kw: http.new_sdk_client(sync=True, **kw))
+    with make(enforce_policy=False) as client:
+        with client.stream("GET", f"{server.url}/gz") as response:
+            with pytest.raises(UnexpectedResponse, match="gzip-encoded"):
+                http.cap_response(response, limit=10_000, provider="p")
+    assert server.requests[-1].headers["Accept-Encoding"] == "identity"
