@@ -12,16 +12,15 @@ being down. Anything else, 400-class above all, goes back to the caller.
 """
 from __future__ import annotations
 
-import email.utils
 import functools
 import inspect
 import re
-import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from providers.exceptions import ProviderError, ProviderUnavailable, RateLimited
+from providers.httperrors import parse_retry_after
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 529})
 _MAX_REASON = 300
@@ -71,14 +70,9 @@ def _retry_after(chain: list[BaseException]) -> float | None:
                 return float(millis) / 1000
             except ValueError:
                 pass
-        value = headers.get("retry-after")
-        if value:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                parsed = email.utils.parsedate_to_datetime(value) if value else None
-                if parsed is not None:
-                    return max(0.0, parsed.timestamp() - time.time())
+        seconds = parse_retry_after(headers.get("retry-after"))
+        if seconds is not None:
+            return seconds
     return None
 
 
