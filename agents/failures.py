@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from providers.exceptions import ProviderError, ProviderUnavailable, RateLimited
-from providers.httperrors import parse_retry_after
+from providers.httperrors import one_line, parse_retry_after
+
+from .logsafety import scrub
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 529})
 _MAX_REASON = 300
@@ -38,14 +39,7 @@ class Failure:
 
 def sanitize(text: str, secrets: tuple[str, ...] = ()) -> str:
     """Remove known secret values and credential-shaped fragments; one line, bounded length."""
-    from agno.exceptions import redact_secrets  # agno is imported lazily (0.35 s)
-
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    text = redact_secrets(text)
-    text = re.sub(r"\s+", " ", text).strip()
-    return text[: _MAX_REASON - 1] + "…" if len(text) > _MAX_REASON else text
+    return one_line(scrub(text, secrets), _MAX_REASON)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -33,14 +33,21 @@ def secrets_unregister(values: Iterable[str]) -> None:
                     del _live[value]
 
 
-def redact(text: str) -> str:
-    from agno.exceptions import redact_secrets
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each of `secrets` (longest first, so no tail of a longer one survives) and any
+    credential-shaped fragment (Agno's `redact_secrets`) replaced by "[redacted]"."""
+    from agno.exceptions import redact_secrets  # agno is imported lazily (0.35 s)
 
-    with _lock:
-        live = sorted(_live, key=len, reverse=True)
-    for value in live:
+    for value in sorted((v for v in secrets if v), key=len, reverse=True):
         text = text.replace(value, "[redacted]")
     return redact_secrets(text)
+
+
+def redact(text: str) -> str:
+    """`scrub` with the secrets of every run in flight."""
+    with _lock:
+        live = list(_live)
+    return scrub(text, live)
 
 
 class RedactSecretsFilter(logging.Filter):

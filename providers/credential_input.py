@@ -17,6 +17,7 @@ from . import netpolicy, registry
 from .backends.base import BaseBackend
 from .conf import app_settings
 from .exceptions import CredentialDecryptionError, URLNotAllowed
+from .httperrors import one_line
 from .models import ProviderCredential, TokenAuthMethod
 from .secrets import Secret
 from .types import CredentialConfig
@@ -77,8 +78,7 @@ def sanitize_error(text: str, *, secrets: tuple[Secret | None, ...] = ()) -> str
             text = text.replace(raw, secret.hint or "…")
             if len(raw) >= 8:  # a prefix (e.g. "sk-proj-") could still identify the key
                 text = text.replace(raw[:8], "…")
-    text = " ".join(text.split())
-    return text[: LAST_ERROR_MAX - 1] + "…" if len(text) > LAST_ERROR_MAX else text
+    return one_line(text, LAST_ERROR_MAX)
 
 
 def _backend(provider: str) -> BaseBackend:

@@ -32,11 +32,21 @@ _SECRETISH = re.compile(r"(?:sk-|sk-ant-|AIza|ya29\.|Bearer\s+)[\w\-.~+/=]*|[A-Z
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
+def clip(text: str, limit: int) -> str:
+    """`text` if it has at most `limit` characters, else its start ending in "…" (`limit` in all)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def one_line(text: str, limit: int) -> str:
+    """Every run of whitespace (newlines too) made one space, ends stripped, then `clip`ped."""
+    return clip(" ".join(text.split()), limit)
+
+
 def sanitize(text: str, *, limit: int = _DETAIL_MAX) -> str:
     """One line, no control characters, key-like strings blanked, at most `limit` characters."""
     text = _CONTROL.sub(" ", text).strip()
     text = _SECRETISH.sub("[redacted]", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(text, limit)
 
 
 def provider_error_detail(body: bytes) -> str:
@@ -125,4 +135,4 @@ def error_for_transport(exc: Exception, *, provider: str) -> ProviderError:
     return UnexpectedResponse(f"bad response from {provider}: {reason}", provider=provider)
 
 
-__all__ = ["error_for_response", "error_for_transport", "parse_retry_after", "provider_error_detail", "sanitize"]
+__all__ = ["clip", "error_for_response", "error_for_transport", "one_line", "parse_retry_after", "provider_error_detail", "sanitize"]

@@ -15,6 +15,7 @@ from ..exceptions import (
     RateLimited,
     URLNotAllowed,
 )
+from ..httperrors import one_line
 from ..types import CredentialConfig, VerificationOutcome, VerificationResult
 
 
@@ -41,15 +42,10 @@ def result_for_error(exc: ProviderError) -> VerificationResult:
         extra["status"] = str(exc.status_code)
     return VerificationResult(
         outcome=outcome,
-        detail=_short(str(exc)),
+        detail=one_line(str(exc), 300),
         retry_after=getattr(exc, "retry_after", None),
         extra=extra,
     )
-
-
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class BaseBackend:
