@@ -123,7 +123,7 @@ class ErrorTap:
     model instance (Agno calls them through `self.<name>`, so instance attributes win); the
     wrappers report to the tap active in the current context. Models are cached and shared by
     concurrent runs, so the tap lives in a ContextVar (per thread / asyncio task), not on the model.
-    Use as `with ErrorTap(model) as tap: ...`.
+    The runner calls `activate()` before each attempt (which also clears the last error).
     """
 
     def __init__(self, model: Any) -> None:
@@ -138,9 +138,6 @@ class ErrorTap:
     def activate(self) -> None:
         self.error = None
         _current_tap.set(self)
-
-    def deactivate(self) -> None:
-        _current_tap.set(None)
 
 
 def _report(exc: Exception) -> None:
