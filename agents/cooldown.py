@@ -24,10 +24,6 @@ MAX_COOLDOWN_SECONDS = 3600.0
 _PREFIX = "agents:cooldown:"
 
 
-def _cache_key(key: str) -> str:
-    return _PREFIX + key
-
-
 def cooldown_cache_key(key: str) -> str:
     """The Django-cache key holding `key`'s deadline (for callers that batch cache reads)."""
     return _PREFIX + key
@@ -47,16 +43,16 @@ def cooldown_start(*, key: str, retry_after: float | None = None) -> float:
     if seconds <= 0:
         return 0.0
     until = time.time() + seconds
-    current = cache.get(_cache_key(key))
+    current = cache.get(cooldown_cache_key(key))
     if current is not None and float(current) > until:
         return float(current) - time.time()
-    cache.set(_cache_key(key), until, timeout=math.ceil(seconds))
+    cache.set(cooldown_cache_key(key), until, timeout=math.ceil(seconds))
     return seconds
 
 
 def cooldown_remaining(*, key: str) -> float:
     """Seconds left in `key`'s cooldown (0.0 when it is not cooling down)."""
-    until = cache.get(_cache_key(key))
+    until = cache.get(cooldown_cache_key(key))
     return max(0.0, float(until) - time.time()) if until is not None else 0.0
 
 
@@ -65,7 +61,7 @@ def cooldown_remaining_many(*, keys: Iterable[str]) -> dict[str, float]:
     keys = list(keys)
     if not keys:
         return {}
-    return cooldown_remaining_in(found=cache.get_many([_cache_key(k) for k in keys]), keys=keys)
+    return cooldown_remaining_in(found=cache.get_many([cooldown_cache_key(k) for k in keys]), keys=keys)
 
 
 def cooldown_remaining_in(*, found: dict[str, object], keys: Iterable[str]) -> dict[str, float]:
@@ -74,11 +70,11 @@ def cooldown_remaining_in(*, found: dict[str, object], keys: Iterable[str]) -> d
     now = time.time()
     result: dict[str, float] = {}
     for key in keys:
-        until = found.get(_cache_key(key))
+        until = found.get(cooldown_cache_key(key))
         if until is not None and float(until) > now:
             result[key] = float(until) - now
     return result
 
 
 def cooldown_clear(*, key: str) -> None:
-    cache.delete(_cache_key(key))
+    cache.delete(cooldown_cache_key(key))
