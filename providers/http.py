@@ -109,12 +109,12 @@ def _check_declared_length(response: httpx.Response, limit: int) -> bool:
     if declared is None or not declared.strip().isdigit():
         return False
     if int(declared) > limit:
-        raise ResponseTooLarge(f"the response is larger than the {limit}-byte limit", status_code=response.status_code)
+        raise _too_large(response.status_code, limit)
     return headers.get("Content-Encoding", "identity").strip().lower() in ("", "identity")
 
 
-def _too_large(response: httpx.Response, limit: int) -> ResponseTooLarge:
-    return ResponseTooLarge(f"the response is larger than the {limit}-byte limit", status_code=response.status_code)
+def _too_large(status_code: int, limit: int, provider: str = "") -> ResponseTooLarge:
+    return ResponseTooLarge(f"the response is larger than the {limit}-byte limit", provider=provider, status_code=status_code)
 
 
 def cap_response(response: Any, *, limit: int, provider: str = "") -> None:
@@ -128,8 +128,7 @@ def cap_response(response: Any, *, limit: int, provider: str = "") -> None:
     when the error leaves the read, and an auth flow's error closes it too."""
     declared = response.headers.get("Content-Length", "")
     if declared.strip().isdigit() and int(declared) > limit:
-        raise ResponseTooLarge(f"the response is larger than the {limit}-byte limit", provider=provider,
-                               status_code=response.status_code)
+        raise _too_large(response.status_code, limit, provider)
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         # We asked for identity; the bytes counted below would be compressed ones, and what the
@@ -161,8 +160,7 @@ def _capped_stream_class(lib: ModuleType) -> type:
             return self._size > self._limit
 
         def _error(self) -> ResponseTooLarge:
-            return ResponseTooLarge(f"the response is larger than the {self._limit}-byte limit",
-                                    provider=self._provider, status_code=self._status)
+            return _too_large(self._status, self._limit, self._provider)
 
         # The connection is dropped at once (not everyone who reads closes on an error).
         def __iter__(self) -> Any:
@@ -200,7 +198,7 @@ def read_capped(response: httpx.Response, limit: int | None = None) -> bytes:
         size += len(chunk)
         if size > limit:
             response.close()
-            raise _too_large(response, limit)
+            raise _too_large(response.status_code, limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -216,7 +214,7 @@ async def aread_capped(response: httpx.Response, limit: int | None = None) -> by
         size += len(chunk)
         if size > limit:
             await response.aclose()
-            raise _too_large(response, limit)
+            raise _too_large(response.status_code, limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
