@@ -104,9 +104,11 @@ class RunResult:
 @dataclass
 class _Attempt:
     candidate: Candidate
-    agno_agent: Any
-    tap: ErrorTap
-    secrets: tuple[str, ...]
+    # Out of repr(): the agent holds the model (whose client holds the key), `secrets` the raw
+    # strings the runner scrubs from error text. Tracebacks with locals must show neither.
+    agno_agent: Any = field(repr=False)
+    tap: ErrorTap = field(repr=False)
+    secrets: tuple[str, ...] = field(repr=False)
 
 
 class _Loop:

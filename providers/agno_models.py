@@ -78,10 +78,25 @@ def _no_loop() -> None:
     return None
 
 
+class SecretSafeRepr:
+    """Mixin: a repr() without the key. Agno's model dataclasses print `api_key` and
+    `client_params` (the key again), so a traceback with locals, a debugger or an error reporter
+    would carry it; and `repr(Agent(model=...))` includes the model's repr."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={getattr(self, 'id', None)!r}, api_key=<hidden>)"
+
+
+@functools.cache
+def _secret_safe(cls: type) -> type:
+    """`cls` with `SecretSafeRepr` mixed in, under the same name (isinstance still holds)."""
+    return type(cls.__name__, (SecretSafeRepr, cls), {"__module__": __name__, "__doc__": cls.__doc__})
+
+
 @functools.cache
 def _per_loop(cls: type) -> type:
-    """`cls` with `PerLoopAsyncClients` mixed in, under the same name (isinstance still holds)."""
-    return type(cls.__name__, (PerLoopAsyncClients, cls), {"__module__": __name__, "__doc__": cls.__doc__})
+    """`cls` with `PerLoopAsyncClients` and `SecretSafeRepr` mixed in, under the same name."""
+    return type(cls.__name__, (PerLoopAsyncClients, SecretSafeRepr, cls), {"__module__": __name__, "__doc__": cls.__doc__})
 
 
 def _api_key(config: CredentialConfig) -> str:
@@ -147,7 +162,7 @@ def build_gemini_model(config: CredentialConfig, model_id: str, **options: Any) 
         "http_options": http_options,
         **(options.pop("client_params", None) or {}),
     }
-    return Gemini(id=model_id, api_key=_api_key(config), client_params=client_params, **options)
+    return _secret_safe(Gemini)(id=model_id, api_key=_api_key(config), client_params=client_params, **options)
 
 
 def build_gateway_model(config: CredentialConfig, model_id: str, **options: Any) -> Any:

@@ -91,6 +91,13 @@ def test_builder_class_and_settings(spec, model, fake):
     assert model.retries == 0
 
 
+def test_repr_never_shows_the_key(spec, model, fake):
+    # Tracebacks with locals, debuggers and error reporters print reprs; Agno's own show api_key.
+    for text in (repr(model), str(model), repr(Agent(model=model)), repr([model])):
+        assert KEY not in text and KEY[:12] not in text
+    assert spec.model in repr(model)
+
+
 def test_run(spec, model, fake):
     result = Agent(model=model, instructions="Answer briefly.").run("hello provider")
     assert result.status == RunStatus.completed, result.content
