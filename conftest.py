@@ -12,3 +12,19 @@ def alice(django_user_model):
 @pytest.fixture
 def bob(django_user_model):
     return django_user_model.objects.create_user("bob", password="bob-password-123")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """Every test starts without the process-wide state an earlier test left: cached gateway
+    tokens (keyed by token URL, and a later simulator can get an earlier one's port), the local
+    cache (cooldowns, credential generations) and credential snapshots."""
+    from django.core.cache import cache
+
+    from providers.credcache import snapshots_clear
+    from providers.gateway.tokens import get_token_manager
+
+    get_token_manager().clear()
+    cache.clear()
+    snapshots_clear()
+    yield
