@@ -66,7 +66,7 @@ def model_for(candidate: Candidate) -> tuple[Any, tuple[str, ...]]:
             _models.move_to_end(key)
             return hit
     config = candidate.credential.config()
-    secrets = tuple(s.reveal() for s in (config.api_key, config.client_id, config.client_secret) if s)
+    secrets = tuple(s.reveal() for s in config.secrets)
     model = registry.get(candidate.provider).build_model(config, candidate.model_id)
     with _lock:
         _models[key] = (model, secrets)

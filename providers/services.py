@@ -60,7 +60,7 @@ def _run_verify(backend: BaseBackend, config: CredentialConfig) -> VerificationR
     try:
         result = backend.verify(config)
         if result.detail:
-            detail = sanitize_error(result.detail, secrets=(config.api_key, config.client_id, config.client_secret))
+            detail = sanitize_error(result.detail, secrets=config.secrets)
             result = dataclasses.replace(result, detail=detail)
         return result
     except URLNotAllowed as exc:
@@ -73,8 +73,7 @@ def _run_verify(backend: BaseBackend, config: CredentialConfig) -> VerificationR
 
 
 def _error_text(result: VerificationResult, config: CredentialConfig) -> str:
-    secrets = (config.api_key, config.client_id, config.client_secret)
-    return sanitize_error(result.message, secrets=secrets)
+    return sanitize_error(result.message, secrets=config.secrets)
 
 
 def _log_result(action: str, provider: str, owner_id: object, result: VerificationResult) -> None:

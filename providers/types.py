@@ -24,6 +24,11 @@ class CredentialConfig:
     # Where it came from: a ProviderCredential pk, or None for the platform's env credential.
     credential_id: int | None = None
 
+    @property
+    def secrets(self) -> tuple[Secret, ...]:
+        """The secrets that are set, for scrubbing them out of provider error text."""
+        return tuple(s for s in (self.api_key, self.client_id, self.client_secret) if s)
+
 
 class VerificationOutcome(enum.StrEnum):
     """The typed results a verification can have; each has a user-facing explanation."""
