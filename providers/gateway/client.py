@@ -40,7 +40,6 @@ from .client_shared import (  # noqa: F401 - the pool functions are public here 
     _StreamState,
     _chat_body,
     _deadline,
-    _meaningful,
     _set_idle_timeout,
     _timeout,
     _timing,
@@ -49,6 +48,7 @@ from .client_shared import (  # noqa: F401 - the pool functions are public here 
     shared_async_client,
     shared_client,
 )
+
 
 class GatewayClient(_Base):
     """Sync client. `with GatewayClient(config) as gw: gw.chat_completion(messages, "model")`."""
@@ -113,16 +113,14 @@ class GatewayClient(_Base):
                         provider_http.cap_response(response, limit=int(app_settings.STREAM_MAX_BYTES), provider=self.provider)
                         try:
                             for line in response.iter_lines():
-                                event = state.decoder.feed(line)
-                                if event is None:
+                                items = state.feed(line)
+                                if items is None:
                                     continue
-                                for item in state.items(event):
-                                    state.yielded = state.yielded or _meaningful(item)
+                                for item in items:
                                     yield item
                                 if state.done:
                                     return
-                                if time.monotonic() > deadline:
-                                    raise state.error(f"{self.provider} stream exceeded the total time bound", "deadline")
+                                state.check_deadline(deadline)
                         except httpx.HTTPError as exc:
                             raise state.transport_error(exc) from exc
                         state.finished()
@@ -207,16 +205,14 @@ class AsyncGatewayClient(_Base):
                         provider_http.cap_response(response, limit=int(app_settings.STREAM_MAX_BYTES), provider=self.provider)
                         try:
                             async for line in response.aiter_lines():
-                                event = state.decoder.feed(line)
-                                if event is None:
+                                items = state.feed(line)
+                                if items is None:
                                     continue
-                                for item in state.items(event):
-                                    state.yielded = state.yielded or _meaningful(item)
+                                for item in items:
                                     yield item
                                 if state.done:
                                     return
-                                if time.monotonic() > deadline:
-                                    raise state.error(f"{self.provider} stream exceeded the total time bound", "deadline")
+                                state.check_deadline(deadline)
                         except httpx.HTTPError as exc:
                             raise state.transport_error(exc) from exc
                         state.finished()

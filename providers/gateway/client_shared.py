@@ -188,6 +188,21 @@ class _StreamState:
             out.append({"usage": payload["usage"]})
         return out
 
+    def feed(self, line: str) -> list[dict[str, Any]] | None:
+        """The items one SSE line completes (None while an event is still being read), marking
+        the stream as having reached the caller when one carries part of the answer (the items
+        are yielded right after, with nothing in between that could fail)."""
+        event = self.decoder.feed(line)
+        if event is None:
+            return None
+        items = self.items(event)
+        self.yielded = self.yielded or any(_meaningful(item) for item in items)
+        return items
+
+    def check_deadline(self, deadline: float) -> None:
+        if time.monotonic() > deadline:
+            raise self.error(f"{self.provider} stream exceeded the total time bound", "deadline")
+
     def transport_error(self, exc: Exception) -> StreamError:
         if isinstance(exc, httpx.TimeoutException):
             return self.error(f"{self.provider} went silent mid-stream (idle timeout)", "idle")
