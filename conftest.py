@@ -21,7 +21,7 @@ def _fresh_process_state():
     cache (cooldowns, credential generations) and credential snapshots."""
     from django.core.cache import cache
 
-    from providers.credcache import snapshots_clear
+    from providers.snapshots import snapshots_clear
     from providers.gateway.tokens import get_token_manager
 
     get_token_manager().clear()

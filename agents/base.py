@@ -1,7 +1,7 @@
 """`ForgeAgent`: the base class every IdeaForge agent is one small subclass of.
 
 An agent is identity and instructions (class attributes) plus a default tier; the model comes
-from the user's providers at run time (`agents.resolution`), with fallback (`agents.runner`).
+from the user's providers at run time (`agents.selectors`), with fallback (`agents.services`).
 Agno's `Agent` is built per run around the chosen model: building one costs ~0.01 ms, and a
 fresh one per run keeps nothing from one user's run in another's.
 """
@@ -15,8 +15,8 @@ from pydantic import BaseModel
 
 from .exceptions import NoModelAvailable
 from .failures import sanitize
-from .resolution import resolve
-from .runner import Event, RunResult, arun_agent, astream_agent, run_agent, stream_agent
+from .selectors import resolve
+from .services import Event, RunResult, arun_agent, astream_agent, run_agent, stream_agent
 
 
 class ForgeAgent:

@@ -26,7 +26,7 @@ from providers import registry
 from providers.conf import app_settings
 from providers.models import ProviderCredential
 
-from .resolution import Candidate
+from .selectors import Candidate
 
 MAX_MODELS = 256
 _lock = threading.Lock()

@@ -1,4 +1,4 @@
-"""Run records: one row per agent run, written by `agents.runner` (never by views or agents).
+"""Run records: one row per agent run, written by `agents.services` (never by views or agents).
 
 A record names the candidate that answered (provider, model, credential source and key, never
 a secret), every candidate tried before it with the reason it was left, timings and token

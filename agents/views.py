@@ -30,7 +30,7 @@ from .catalog import AGENTS, agent_get
 from .exceptions import NoModelAvailable
 from .forms import ForgeForm
 from .models import AgentRun
-from .runner import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
+from .services import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
 
 HISTORY_SIZE = 20
 _ANSWER = "<!--forge:answer-->"

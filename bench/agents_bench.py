@@ -89,7 +89,7 @@ def bench_resolve(n: int) -> dict[str, list[float]]:
     from django.contrib.auth import get_user_model
 
     from agents.modelcache import model_for
-    from agents.resolution import resolve
+    from agents.selectors import resolve
 
     User = get_user_model()
     user = User.objects.get(username="bench")
@@ -109,7 +109,7 @@ def bench_runs(n: int, sim: dict[str, str]) -> dict[str, list[float]]:
     from openai import OpenAI
 
     from agents.catalog import AGENTS
-    from agents.runner import run_agent
+    from agents.services import run_agent
 
     token = httpx.post(sim["token_url"], data={"grant_type": "client_credentials"}, auth=("sim-client", "sim-secret")).json()["access_token"]
     user = get_user_model().objects.get(username="bench")
@@ -186,7 +186,7 @@ def report(resolve_s: dict[str, list[float]], runs: dict[str, list[float]], quic
         f"the run record adds {med['ours_recorded'] - med['ours']:.0f} µs. "
         f"Where the added time goes: `resolve()` alone is {med['resolve']:.0f} µs (the user's credentials from "
         f"this process's snapshot, checked against the generation token in the cache, read together with the "
-        f"cooldowns; see `providers.credcache`); the rest is the per-run Agno `Agent` (a fresh one per run, by design), "
+        f"cooldowns; see `providers.snapshots`); the rest is the per-run Agno `Agent` (a fresh one per run, by design), "
         f"the model cache lookup, our auth flow on the HTTP client (one token-manager lookup, the size cap, the 401 "
         f"retry) and the error tap. Both variants send the same request (the bare Agent gets the same name, description "
         f"and instructions as ours), and both run the SDK on `httpx2`: this bench uses the platform gateway from the "

@@ -140,7 +140,7 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
     def verify_selected(self, request: HttpRequest, queryset: QuerySet[ProviderCredential]) -> None:
         # Imported here: the services module is the settings page's, and the admin must not fail to
         # load (and take the whole admin down) if it cannot be imported.
-        from .services import credential_verify
+        from .services.credentials import credential_verify
 
         outcomes: Counter[str] = Counter()
         for credential in queryset.select_related("owner"):

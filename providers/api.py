@@ -18,7 +18,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 
-from . import registry, selectors, services
+from . import registry, selectors
+from .services import credentials
+from .services.credential_input import MODEL_MAX, CredentialInput
 from .models import TIERS, ProviderCredential
 from .types import VerificationResult
 
@@ -82,7 +84,7 @@ def _parse_body(request: HttpRequest) -> dict[str, Any] | JsonResponse:
     return payload
 
 
-def _credential_input(payload: dict[str, Any]) -> tuple[str, services.CredentialInput] | JsonResponse:
+def _credential_input(payload: dict[str, Any]) -> tuple[str, CredentialInput] | JsonResponse:
     errors: dict[str, list[str]] = {}
     provider = payload.get("provider")
     if not provider:
@@ -95,10 +97,10 @@ def _credential_input(payload: dict[str, Any]) -> tuple[str, services.Credential
     if errors:
         return _errors(400, errors)
     values = {name: payload.get(name) for name in STRING_FIELDS}
-    return provider, services.CredentialInput(**values)
+    return provider, CredentialInput(**values)
 
 
-def _credential_request(request: HttpRequest) -> tuple[dict[str, Any], str, services.CredentialInput] | JsonResponse:
+def _credential_request(request: HttpRequest) -> tuple[dict[str, Any], str, CredentialInput] | JsonResponse:
     """The body of a verify or configure request and the credential input in it, or the 400 to answer."""
     payload = _parse_body(request)
     if isinstance(payload, JsonResponse):
@@ -166,7 +168,7 @@ def provider_verify(request: HttpRequest) -> HttpResponse:
         return parsed
     _payload, provider, data = parsed
     try:
-        result = services.credential_verify_input(user=request.user, provider=provider, data=data)
+        result = credentials.credential_verify_input(user=request.user, provider=provider, data=data)
     except ValidationError as exc:
         return _errors(400, exc.message_dict)
     return JsonResponse(_result_json(result))
@@ -194,8 +196,8 @@ def _preferences(payload: dict[str, Any]) -> dict[str, Any] | JsonResponse:
     if payload.get("enabled") is not None and "enabled" not in errors:
         prefs["enabled"] = payload["enabled"]
     for name, value in prefs.items():
-        if name.endswith("_model") and len(value) > services.MODEL_MAX:
-            errors.setdefault("models", []).append(f"{name}: at most {services.MODEL_MAX} characters.")
+        if name.endswith("_model") and len(value) > MODEL_MAX:
+            errors.setdefault("models", []).append(f"{name}: at most {MODEL_MAX} characters.")
     return _errors(400, errors) if errors else prefs
 
 
@@ -209,7 +211,7 @@ def provider_configure(request: HttpRequest) -> HttpResponse:
     if isinstance(prefs, JsonResponse):
         return prefs
     try:
-        credential, result = services.credential_save(
+        credential, result = credentials.credential_save(
             user=request.user, provider=provider, data=data, save_unverified=bool(payload.get("save_unverified")),
         )
     except ValidationError as exc:
@@ -221,7 +223,7 @@ def provider_configure(request: HttpRequest) -> HttpResponse:
     if prefs:
         current = {"default_model": credential.default_model, "priority": credential.priority, "enabled": credential.enabled,
                    **{f"{t}_model": credential.tier_model(t) for t in TIERS}}
-        credential = services.credential_update_preferences(user=request.user, provider=provider, **{**current, **prefs})
+        credential = credentials.credential_update_preferences(user=request.user, provider=provider, **{**current, **prefs})
     body.update(saved=True, credential=masked_credential(credential))
     return JsonResponse(body, status=200)
 
@@ -229,7 +231,7 @@ def provider_configure(request: HttpRequest) -> HttpResponse:
 @json_endpoint("DELETE")
 def provider_delete(request: HttpRequest, provider: str) -> HttpResponse:
     try:
-        services.credential_delete(user=request.user, provider=provider)
+        credentials.credential_delete(user=request.user, provider=provider)
     except ProviderCredential.DoesNotExist:
         return _errors(404, {"provider": ["You have no credential for this provider."]})
     return HttpResponse(status=204)

@@ -6,7 +6,7 @@ class ProvidersConfig(AppConfig):
     verbose_name = "AI providers"
 
     def ready(self) -> None:
-        from . import checks, credcache, registry  # noqa: F401  (checks register on import)
+        from . import checks, registry, snapshots  # noqa: F401  (checks register on import)
 
         registry.load()
-        credcache.connect_signals()
+        snapshots.connect_signals()

@@ -12,7 +12,7 @@ from django import forms
 from .backends.base import BaseBackend
 from .conf import app_settings
 from .models import TIERS, ProviderCredential, TokenAuthMethod
-from .services import CredentialInput
+from .services.credential_input import CredentialInput
 
 SECRET_LABELS = {"api_key": "API key", "client_id": "Client ID", "client_secret": "Client secret"}
 KEEP_HELP = "Leave blank to keep the stored secret."

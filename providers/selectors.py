@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.signals import setting_changed
 from django.db.models import QuerySet
 
-from . import credcache, registry
+from . import registry, snapshots
 from .conf import app_settings
 from .models import TIERS, ProviderCredential, VerificationStatus
 from .secrets import Secret
@@ -145,10 +145,10 @@ def effective_credentials_with_cached(
 ) -> tuple[list[EffectiveCredential], dict[str, Any]]:
     """`effective_credentials_for_user`, plus the Django-cache values of `cache_keys(credentials)`
     (e.g. their cooldowns), fetched in the same cache round trip as the credentials' generation
-    token when this process's snapshot is current (see `providers.credcache`)."""
+    token when this process's snapshot is current (see `providers.snapshots`)."""
     platform = platform_credentials()
     keys_for = None if cache_keys is None else (lambda own: cache_keys([*own, *platform]))
-    own, found = credcache.own_credentials(user=user, load=_own_usable, extra_keys=keys_for or ())
+    own, found = snapshots.own_credentials(user=user, load=_own_usable, extra_keys=keys_for or ())
     ordered = [*own, *platform]
     if app_settings.AI_GATEWAY_ENABLED:
         # Stable sort: gateway candidates move to the front, everything else keeps its order.

@@ -1,4 +1,4 @@
-"""Settings > AI providers: server-rendered pages, thin over `providers.services`.
+"""Settings > AI providers: server-rendered pages, thin over `providers.services.credentials`.
 
 Every action is a POST that redirects back (post-redirect-get) with a message saying exactly
 what happened; a form with field errors is re-rendered in place (status 400) instead.
@@ -17,7 +17,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import registry, selectors, services
+from . import registry, selectors
+from .services import credentials
 from .backends.base import BaseBackend
 from .forms import BaseCredentialForm, OrderForm, PreferencesForm, credential_form_class, model_suggestions
 from .models import ProviderCredential, VerificationStatus
@@ -142,9 +143,9 @@ def _credential_action(request: HttpRequest, provider: str, *, save: bool) -> Ht
         try:
             if save:
                 save_unverified = request.POST.get("save_unverified") == "1"
-                credential, result = services.credential_save(user=request.user, provider=provider, data=form.to_input(), save_unverified=save_unverified)
+                credential, result = credentials.credential_save(user=request.user, provider=provider, data=form.to_input(), save_unverified=save_unverified)
             else:
-                credential, result = None, services.credential_verify_input(user=request.user, provider=provider, data=form.to_input())
+                credential, result = None, credentials.credential_verify_input(user=request.user, provider=provider, data=form.to_input())
         except ValidationError as exc:
             _add_errors(form, exc)
         else:
@@ -175,7 +176,7 @@ def credential_preferences(request: HttpRequest, provider: str) -> HttpResponse:
     form = PreferencesForm(request.POST, backend=backend, credential=credential, prefix=f"{provider}-prefs")
     if form.is_valid():
         try:
-            services.credential_update_preferences(user=request.user, provider=provider, **form.cleaned_data)
+            credentials.credential_update_preferences(user=request.user, provider=provider, **form.cleaned_data)
         except ValidationError as exc:
             _add_errors(form, exc)
         else:
@@ -191,7 +192,7 @@ def credential_delete(request: HttpRequest, provider: str) -> HttpResponse:
     backend = _backend_or_404(provider)
     credential = _credential_or_404(request.user, provider)
     if request.method == "POST":
-        services.credential_delete(user=request.user, provider=provider)
+        credentials.credential_delete(user=request.user, provider=provider)
         messages.success(request, f"{backend.name}: credential removed.")
         return _back()
     return render(request, "providers/confirm_delete.html", {"backend": backend, "credential": credential})
@@ -202,7 +203,7 @@ def credential_delete(request: HttpRequest, provider: str) -> HttpResponse:
 def credential_order(request: HttpRequest) -> HttpResponse:
     form = OrderForm(request.POST, providers=_named(list(selectors.credential_list_for_user(user=request.user))))
     if form.is_valid():
-        services.credential_set_order(user=request.user, providers=form.ordered_providers())
+        credentials.credential_set_order(user=request.user, providers=form.ordered_providers())
         messages.success(request, "Order of preference saved.")
         return _back()
     messages.error(request, "Please correct the order below. Nothing was changed.")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from agents.modelcache import model_for
-from agents.resolution import resolve
+from agents.selectors import resolve
 
 pytestmark = pytest.mark.django_db
 

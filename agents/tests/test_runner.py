@@ -11,7 +11,7 @@ from agents.catalog import AGENTS, IdeaAssessment
 from agents.cooldown import cooldown_remaining
 from agents.exceptions import NoModelAvailable, RequestRefused, StreamInterrupted
 from agents.models import AgentRun, RunStatus
-from agents.runner import CandidateChosen, Delta, Done, Failed, FallbackTaken, arun_agent, astream_agent, run_agent, stream_agent
+from agents.services import CandidateChosen, Delta, Done, Failed, FallbackTaken, arun_agent, astream_agent, run_agent, stream_agent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .. import http, netpolicy, oauth2
+from .. import http, netpolicy
+from ..gateway import oauth2
 from ..conf import app_settings
 from ..exceptions import BadRequest, CredentialInvalid
 from ..types import CredentialConfig

@@ -90,7 +90,7 @@ def _fingerprint_key_for(secret_key: str) -> bytes:
 def token_url_for(config: CredentialConfig) -> str:
     if config.token_url:
         return config.token_url
-    from ..oauth2 import default_token_url
+    from .oauth2 import default_token_url
 
     return default_token_url(config.base_url)
 

@@ -261,7 +261,7 @@ class TokenManager:
 
 def fetch_token(config: CredentialConfig) -> TokenInfo:
     """One client-credentials grant (RFC 6749 §4.4), timed from its send time."""
-    from ..oauth2 import request_token
+    from .oauth2 import request_token
 
     assert config.client_id is not None and config.client_secret is not None
     client = _token_http(enforce_policy=config.credential_id is not None)
@@ -302,7 +302,7 @@ def _token_http(*, enforce_policy: bool) -> Any:
 
 def _mark_failed(credential_id: int, error: CredentialInvalid) -> None:
     try:
-        from ..services import credential_mark_failed
+        from ..services.credentials import credential_mark_failed
 
         credential_mark_failed(credential_id=credential_id, code=error.code or "invalid_client", message=str(error))
     except Exception:  # noqa: BLE001 - the request already failed with the real error

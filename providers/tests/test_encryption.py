@@ -11,7 +11,7 @@ from django.db import connection
 
 from providers.exceptions import CredentialDecryptionError
 from providers.fields import EncryptedValue
-from providers.keyrotation import credentials_rotate_keys
+from providers.services.keys import credentials_rotate_keys
 from providers.models import ProviderCredential
 
 pytestmark = pytest.mark.django_db
@@ -221,7 +221,7 @@ def test_rotation_reports_undecryptable_rows_and_exits_non_zero(alice, bob, sett
 
 def test_rotation_does_not_overwrite_a_concurrent_save(alice, settings, monkeypatch):
     """If the row changes between read and write, the compare-and-swap leaves the new value."""
-    from providers import keyrotation
+    from providers.services import keys as keyrotation
 
     settings.CREDENTIALS_ENCRYPTION_KEYS = [K1]
     cred = ProviderCredential.objects.create(owner=alice, provider="openai", api_key=CANARY)

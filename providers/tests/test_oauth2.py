@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, unquote_plus
 
 import pytest
 
-from providers import http, oauth2
+from providers import http
+from providers.gateway import oauth2
 from providers.exceptions import (
     BadRequest,
     CredentialInvalid,

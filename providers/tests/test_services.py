@@ -9,11 +9,11 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from providers import services
+from providers.services import credentials as services
 from providers.fields import EncryptedValue
 from providers.models import ProviderCredential, VerificationStatus
 from providers.secrets import Secret, mask
-from providers.services import CredentialInput
+from providers.services.credential_input import CredentialInput
 from providers.types import VerificationOutcome
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
 """`manage.py providers_rotate_keys [--dry-run]`: re-encrypt stored secrets under the first key.
 
-Thin: the work is in `providers.keyrotation.credentials_rotate_keys`. Exits non-zero when a
+Thin: the work is in `providers.services.keys.credentials_rotate_keys`. Exits non-zero when a
 secret cannot be decrypted with any configured key (its owner must re-enter it).
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from providers.exceptions import CredentialDecryptionError
-from providers.keyrotation import credentials_rotate_keys
+from providers.services.keys import credentials_rotate_keys
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 One line per credential, `<user> <provider> <outcome> <message>`, and a non-zero exit when any
 of them did not verify, so it can run from cron or a deploy check. Thin: each credential goes
-through `providers.services.credential_verify`, which records the outcome on the row.
+through `providers.services.credentials.credential_verify`, which records the outcome on the row.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from providers import registry
 from providers.exceptions import UnknownProvider
 from providers.models import ProviderCredential
-from providers.services import credential_verify, sanitize_error
+from providers.services.credential_input import sanitize_error
+from providers.services.credentials import credential_verify
 
 
 class Command(BaseCommand):

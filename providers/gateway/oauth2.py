@@ -21,8 +21,8 @@ from urllib.parse import quote_plus, urlsplit, urlunsplit
 
 import httpx
 
-from .exceptions import CredentialInvalid, ProviderError, ResponseTooLarge, UnexpectedResponse
-from .http import (
+from ..exceptions import CredentialInvalid, ProviderError, ResponseTooLarge, UnexpectedResponse
+from ..http import (
     aread_capped,
     aread_error_body,
     error_for_response,
@@ -32,7 +32,7 @@ from .http import (
     read_error_body,
     sanitize,
 )
-from .secrets import Secret
+from ..secrets import Secret
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 # §5.2 errors that mean the configuration is wrong: never retried, the credential is invalid.

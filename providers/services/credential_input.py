@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 
-from . import netpolicy, registry
-from .backends.base import BaseBackend
-from .conf import app_settings
-from .exceptions import CredentialDecryptionError, URLNotAllowed
-from .httperrors import one_line
-from .models import ProviderCredential, TokenAuthMethod
-from .secrets import Secret
-from .types import CredentialConfig
+from .. import netpolicy, registry
+from ..backends.base import BaseBackend
+from ..conf import app_settings
+from ..exceptions import CredentialDecryptionError, URLNotAllowed
+from ..httperrors import one_line
+from ..models import ProviderCredential, TokenAuthMethod
+from ..secrets import Secret
+from ..types import CredentialConfig
 
 SECRET_FIELDS = ("api_key", "client_id", "client_secret")
 URL_FIELDS = ("base_url", "token_url")

@@ -121,5 +121,5 @@ def connect_signals() -> None:
 
     from .models import ProviderCredential
 
-    post_save.connect(_on_credential_written, sender=ProviderCredential, dispatch_uid="providers.credcache.saved")
-    post_delete.connect(_on_credential_written, sender=ProviderCredential, dispatch_uid="providers.credcache.deleted")
+    post_save.connect(_on_credential_written, sender=ProviderCredential, dispatch_uid="providers.snapshots.saved")
+    post_delete.connect(_on_credential_written, sender=ProviderCredential, dispatch_uid="providers.snapshots.deleted")

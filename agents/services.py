@@ -35,7 +35,7 @@ from .failures import ErrorTap, classify, sanitize
 from .logsafety import secrets_register, secrets_unregister
 from .modelcache import model_for
 from .models import AgentRun, RunStatus
-from .resolution import Candidate, resolve
+from .selectors import Candidate, resolve
 
 if TYPE_CHECKING:
     from .base import ForgeAgent

@@ -22,9 +22,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from . import credcache, registry
-from .backends.base import BaseBackend
-from .credential_input import (  # also re-exported: callers import CredentialInput, sanitize_error, MODEL_MAX from here
+from .. import registry, snapshots
+from ..backends.base import BaseBackend
+from .credential_input import (
     LAST_ERROR_MAX,
     MODEL_MAX,
     REENTER_URL_CHANGE,
@@ -35,10 +35,10 @@ from .credential_input import (  # also re-exported: callers import CredentialIn
     sanitize_error,
     validate_url_field,
 )
-from .exceptions import CredentialDecryptionError, URLNotAllowed
-from .models import ProviderCredential, VerificationStatus
-from .selectors import credential_config
-from .types import CredentialConfig, VerificationOutcome, VerificationResult
+from ..exceptions import CredentialDecryptionError, URLNotAllowed
+from ..models import ProviderCredential, VerificationStatus
+from ..selectors import credential_config
+from ..types import CredentialConfig, VerificationOutcome, VerificationResult
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +270,6 @@ def credential_mark_failed(*, credential_id: int, code: str, message: str) -> No
         # QuerySet.update() sends no post_save: tell every process's credential snapshots.
         owner_id = ProviderCredential.objects.filter(pk=credential_id).values_list("owner_id", flat=True).first()
         if owner_id is not None:
-            credcache.credentials_changed(owner_id=owner_id)
+            snapshots.credentials_changed(owner_id=owner_id)
     logger.warning("credential marked failed: id=%s code=%s found=%s", credential_id, sanitize_error(code)[:32], bool(updated))
 

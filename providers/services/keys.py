@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from cryptography.fernet import Fernet, InvalidToken
 from django.db import transaction
 
-from . import credcache
-from .fields import EncryptedValue, configured_keys, get_fernet
-from .models import ProviderCredential
+from .. import snapshots
+from ..fields import EncryptedValue, configured_keys, get_fernet
+from ..models import ProviderCredential
 
 ENCRYPTED_FIELDS = ("api_key", "client_id", "client_secret")
 _PROGRESS_EVERY = 100
@@ -133,5 +133,5 @@ def _swap(pk: int, originals: dict[str, EncryptedValue], updates: dict[str, Encr
         if changed == 1:
             # QuerySet.update() sends no post_save: snapshots hold the old ciphertext.
             owner_id = ProviderCredential.objects.filter(pk=pk).values_list("owner_id", flat=True).first()
-            credcache.credentials_changed(owner_id=owner_id)
+            snapshots.credentials_changed(owner_id=owner_id)
     return changed == 1

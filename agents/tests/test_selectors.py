@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from agents.cooldown import cooldown_start
-from agents.resolution import UnknownTier, resolve
+from agents.selectors import UnknownTier, resolve
 from providers import registry
 from providers.models import VerificationStatus
 

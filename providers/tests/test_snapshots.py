@@ -1,4 +1,4 @@
-"""Credential snapshots (providers.credcache): used while current, dropped by every kind of write,
+"""Credential snapshots (providers.snapshots): used while current, dropped by every kind of write,
 also when the write happened in another process (simulated: that process's snapshot is put back
 after the write, as it would still be in its memory, and only the shared cache tells it)."""
 from __future__ import annotations
@@ -8,10 +8,10 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from providers import credcache
+from providers import snapshots
 from providers.models import ProviderCredential, VerificationStatus
 from providers.selectors import effective_credentials_for_user
-from providers.services import credential_delete, credential_mark_failed, credential_set_order, credential_update_preferences
+from providers.services.credentials import credential_delete, credential_mark_failed, credential_set_order, credential_update_preferences
 
 # Snapshots are only stored outside atomic blocks, so these tests run without the test transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,10 +24,10 @@ def _clean(settings):
                  "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
         setattr(settings, name, "")
     cache.clear()
-    credcache.snapshots_clear()
+    snapshots.snapshots_clear()
     yield
     cache.clear()
-    credcache.snapshots_clear()
+    snapshots.snapshots_clear()
 
 
 def cred(owner, provider, **fields):
@@ -48,9 +48,9 @@ def queries(fn):
 def other_process_write(user, write):
     """Run `write` as if in another process: afterwards this process still holds its old snapshot."""
     keys(user)  # make sure this process has a snapshot
-    stale = dict(credcache._snapshots)
+    stale = dict(snapshots._snapshots)
     write()
-    credcache._snapshots.update(stale)
+    snapshots._snapshots.update(stale)
 
 
 def test_snapshot_is_used_while_current(alice):
@@ -100,7 +100,7 @@ def test_without_the_shared_token_the_snapshot_is_not_trusted(alice):
     openai = cred(alice, "openai")
     keys(alice)
     # Evicted, or Redis restarted: a write elsewhere may have been lost with the token.
-    cache.delete(credcache.generation_key(alice.pk))
+    cache.delete(snapshots.generation_key(alice.pk))
     ProviderCredential.objects.filter(pk=openai.pk).update(enabled=False)  # no signal, like a lost token
     assert queries(lambda: keys(alice)) == ([], 1)
 
@@ -116,7 +116,7 @@ def test_write_during_load_leaves_no_current_snapshot(alice):
 
     from providers.selectors import _own_usable as effective_load
 
-    own, _ = credcache.own_credentials(user=alice, load=load_then_someone_writes)
+    own, _ = snapshots.own_credentials(user=alice, load=load_then_someone_writes)
     assert [c.key for c in own] == [f"cred:{openai.pk}"]  # what was true when it was read
     assert keys(alice) == []  # the next one sees the write
 
@@ -136,8 +136,8 @@ def test_commit_replaces_the_token_again(alice):
     openai = cred(alice, "openai")
     with transaction.atomic():
         _save(openai.pk, enabled=False)
-        token_inside = cache.get(credcache.generation_key(alice.pk))
-    assert cache.get(credcache.generation_key(alice.pk)) != token_inside
+        token_inside = cache.get(snapshots.generation_key(alice.pk))
+    assert cache.get(snapshots.generation_key(alice.pk)) != token_inside
 
 
 def test_users_are_isolated(alice, bob):
@@ -154,12 +154,12 @@ def test_users_are_isolated(alice, bob):
 
 def test_per_process_cache_snapshots_expire(alice, monkeypatch):
     """With the local-memory cache other processes cannot replace the token: snapshots age out."""
-    if credcache._shared_cache():
+    if snapshots._shared_cache():
         pytest.skip("a shared cache is configured")
     cred(alice, "openai")
     keys(alice)
     assert queries(lambda: keys(alice))[1] == 0
-    monkeypatch.setattr(credcache, "UNSHARED_MAX_AGE", 0.0)
+    monkeypatch.setattr(snapshots, "UNSHARED_MAX_AGE", 0.0)
     assert queries(lambda: keys(alice))[1] == 1
 
 
@@ -167,4 +167,4 @@ def test_snapshots_are_not_stored_inside_a_transaction(alice):
     cred(alice, "openai")
     with transaction.atomic():
         keys(alice)
-        assert credcache._snapshots == {}
+        assert snapshots._snapshots == {}

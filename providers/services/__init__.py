@@ -1,0 +1,1 @@
+"""Writes: credentials (verify, save, preferences, order, delete), input checking, key rotation."""
