@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test migrate key password check bench demo clean
+.PHONY: install run test lint format migrate key password check bench demo clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ demo: install ## `make run` with the AI Gateway pointed at a local simulator (si
 	AI_GATEWAY_CLIENT_ID=sim-client AI_GATEWAY_CLIENT_SECRET=sim-secret AI_GATEWAY_DEFAULT_MODEL=sim-standard \
 	AI_GATEWAY_FAST_MODEL=sim-fast AI_GATEWAY_STANDARD_MODEL=sim-standard AI_GATEWAY_PREMIUM_MODEL=sim-premium \
 	$(MAKE) --no-print-directory run
+
+lint: install ## ruff (lint + format check) and import-linter (the layout's dependency rules)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+format: install ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: install ## gateway client and agents benchmarks; write docs/benchmarks.md (BENCH_ARGS=--quick for a smoke run)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
