@@ -191,16 +191,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBIL
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 # Gateway token pre-refresh: every INTERVAL seconds, tokens expiring within MARGIN seconds (or
 # not cached at all) are refreshed by a worker, so request paths rarely wait on the token endpoint.
+# The beat schedule is built from the interval in ideaforge/celery.py.
 PROVIDERS_TOKEN_REFRESH_INTERVAL = env.float("PROVIDERS_TOKEN_REFRESH_INTERVAL", default=60.0)
 PROVIDERS_TOKEN_REFRESH_MARGIN = env.float("PROVIDERS_TOKEN_REFRESH_MARGIN", default=300.0)
-CELERY_BEAT_SCHEDULE = {
-    "providers-refresh-gateway-tokens": {
-        "task": "providers.refresh_gateway_tokens",
-        "schedule": PROVIDERS_TOKEN_REFRESH_INTERVAL,
-        # A run that could not start before the next one is due is useless: drop it.
-        "options": {"expires": PROVIDERS_TOKEN_REFRESH_INTERVAL},
-    },
-}
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
