@@ -15,8 +15,9 @@ import math
 import time
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.core.cache import cache
+
+from .conf import app_settings
 
 #: A provider's Retry-After is honoured up to this many seconds (a bogus "Retry-After: 86400"
 #: must not take a provider out for a day).
@@ -31,7 +32,7 @@ def cooldown_cache_key(key: str) -> str:
 
 def cooldown_seconds(*, retry_after: float | None = None) -> float:
     """The cooldown for a failure: the configured default, longer when the provider asked."""
-    base = float(getattr(settings, "AGENTS_COOLDOWN_SECONDS", 30.0))
+    base = float(app_settings.COOLDOWN_SECONDS)
     if retry_after is not None and retry_after > base:
         return min(float(retry_after), MAX_COOLDOWN_SECONDS)
     return base

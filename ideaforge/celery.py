@@ -5,9 +5,11 @@ Configuration comes from Django settings under the `CELERY_` namespace (`CELERY_
 Run a worker with `celery -A ideaforge worker` and the scheduler with `celery -A ideaforge beat`.
 Celery is optional at run time: without a worker, gateway tokens refresh on demand.
 """
+
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
 
@@ -16,3 +18,22 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ideaforge.settings")
 app = Celery("ideaforge")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def add_token_refresh_schedule(sender: Celery, **kwargs: Any) -> None:
+    """Gateway token pre-refresh every `PROVIDERS_TOKEN_REFRESH_INTERVAL` seconds.
+
+    Added here, once the configuration is loaded, rather than in settings.CELERY_BEAT_SCHEDULE:
+    the interval's default lives in providers/conf.py, which settings.py cannot read.
+    """
+    from providers.conf import app_settings
+
+    interval = float(app_settings.TOKEN_REFRESH_INTERVAL)
+    sender.add_periodic_task(
+        interval,
+        sender.signature("providers.refresh_gateway_tokens"),
+        name="providers-refresh-gateway-tokens",
+        # A run that could not start before the next one is due is useless: drop it.
+        expires=interval,
+    )

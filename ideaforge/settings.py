@@ -6,7 +6,9 @@ as `make run` does) is SQLite, a local-memory cache and no broker.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -14,6 +16,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def if_set(read: Callable[[str], Any], var: str) -> Any:
+    """`read(var)` (`env`, `env.float`, ...) when the variable is set, even to "" (parsed as
+    given); None when it is not, which the apps' `app_settings` read as "use the app's default"."""
+    return read(var) if var in env else None
+
 
 # Agno posts telemetry on every run unless told not to; the env var must be set before agno
 # is imported (see docs/operations.md).
@@ -120,6 +129,8 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CREDENTIALS_ENCRYPTION_KEYS = env.list("CREDENTIALS_ENCRYPTION_KEYS", default=[])
 
 # --- Providers --------------------------------------------------------------------------------
+# App settings (here, under Agents, and the token pre-refresh under Celery) are read with
+# `if_set`: no default here, each lives once in providers/conf.py or agents/conf.py.
 PROVIDERS_BACKENDS = [
     "providers.backends.openai.OpenAIBackend",
     "providers.backends.anthropic.AnthropicBackend",
@@ -127,53 +138,53 @@ PROVIDERS_BACKENDS = [
     "providers.backends.ai_gateway.AIGatewayBackend",
 ]
 # Where the public providers live. Operator settings (proxies, tests), never user fields.
-PROVIDERS_OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="https://api.openai.com/v1")
-PROVIDERS_ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", default="https://api.anthropic.com")
-PROVIDERS_GEMINI_BASE_URL = env("GEMINI_BASE_URL", default="https://generativelanguage.googleapis.com")
+PROVIDERS_OPENAI_BASE_URL = if_set(env, "OPENAI_BASE_URL")
+PROVIDERS_ANTHROPIC_BASE_URL = if_set(env, "ANTHROPIC_BASE_URL")
+PROVIDERS_GEMINI_BASE_URL = if_set(env, "GEMINI_BASE_URL")
 # Outbound HTTP bounds, for every provider call.
-PROVIDERS_HTTP_CONNECT_TIMEOUT = env.float("PROVIDERS_HTTP_CONNECT_TIMEOUT", default=5.0)
-PROVIDERS_HTTP_READ_TIMEOUT = env.float("PROVIDERS_HTTP_READ_TIMEOUT", default=30.0)
-PROVIDERS_HTTP_MAX_RESPONSE_BYTES = env.int("PROVIDERS_HTTP_MAX_RESPONSE_BYTES", default=5 * 1024 * 1024)
+PROVIDERS_HTTP_CONNECT_TIMEOUT = if_set(env.float, "PROVIDERS_HTTP_CONNECT_TIMEOUT")
+PROVIDERS_HTTP_READ_TIMEOUT = if_set(env.float, "PROVIDERS_HTTP_READ_TIMEOUT")
+PROVIDERS_HTTP_MAX_RESPONSE_BYTES = if_set(env.int, "PROVIDERS_HTTP_MAX_RESPONSE_BYTES")
 # The same for a whole streamed answer (SSE), larger: a long completion sends its text several times over in JSON.
-PROVIDERS_STREAM_MAX_BYTES = env.int("PROVIDERS_STREAM_MAX_BYTES", default=20 * 1024 * 1024)
+PROVIDERS_STREAM_MAX_BYTES = if_set(env.int, "PROVIDERS_STREAM_MAX_BYTES")
 # AI Gateway client (providers/gateway/): the longest silence allowed between two stream chunks,
 # the bound on one whole call (retries and stream included), and the retry policy: 429 with a
 # Retry-After up to RETRY_AFTER_MAX seconds is waited out, a longer one fails fast.
-PROVIDERS_STREAM_IDLE_TIMEOUT = env.float("PROVIDERS_STREAM_IDLE_TIMEOUT", default=30.0)
-PROVIDERS_GATEWAY_TOTAL_TIMEOUT = env.float("PROVIDERS_GATEWAY_TOTAL_TIMEOUT", default=120.0)
-PROVIDERS_GATEWAY_MAX_RETRIES = env.int("PROVIDERS_GATEWAY_MAX_RETRIES", default=2)
-PROVIDERS_GATEWAY_RETRY_AFTER_MAX = env.float("PROVIDERS_GATEWAY_RETRY_AFTER_MAX", default=5.0)
+PROVIDERS_STREAM_IDLE_TIMEOUT = if_set(env.float, "PROVIDERS_STREAM_IDLE_TIMEOUT")
+PROVIDERS_GATEWAY_TOTAL_TIMEOUT = if_set(env.float, "PROVIDERS_GATEWAY_TOTAL_TIMEOUT")
+PROVIDERS_GATEWAY_MAX_RETRIES = if_set(env.int, "PROVIDERS_GATEWAY_MAX_RETRIES")
+PROVIDERS_GATEWAY_RETRY_AFTER_MAX = if_set(env.float, "PROVIDERS_GATEWAY_RETRY_AFTER_MAX")
 # Token manager: lifetime assumed when the token endpoint sends no expires_in (RFC 6749 §5.1),
 # the token request's timeout (shorter than the cross-process refresh lease), and how long a
 # failed refresh is remembered so that a crowd of callers does not hammer a failing endpoint.
-PROVIDERS_TOKEN_DEFAULT_LIFETIME = env.float("PROVIDERS_TOKEN_DEFAULT_LIFETIME", default=300.0)
-PROVIDERS_TOKEN_REQUEST_TIMEOUT = env.float("PROVIDERS_TOKEN_REQUEST_TIMEOUT", default=10.0)
-PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS = env.float("PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS", default=3.0)
-# URL policy for user-set URLs (gateway base URL and token URL).
-PROVIDERS_REQUIRE_HTTPS = env.bool("PROVIDERS_REQUIRE_HTTPS", default=not DEBUG)
-PROVIDERS_ALLOW_PRIVATE_URLS = env.bool("PROVIDERS_ALLOW_PRIVATE_URLS", default=DEBUG)
-AI_GATEWAY_ALLOWED_HOSTS = env.list("AI_GATEWAY_ALLOWED_HOSTS", default=[])
+PROVIDERS_TOKEN_DEFAULT_LIFETIME = if_set(env.float, "PROVIDERS_TOKEN_DEFAULT_LIFETIME")
+PROVIDERS_TOKEN_REQUEST_TIMEOUT = if_set(env.float, "PROVIDERS_TOKEN_REQUEST_TIMEOUT")
+PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS = if_set(env.float, "PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS")
+# URL policy for user-set URLs (gateway base URL and token URL); its defaults are relaxed under DEBUG.
+PROVIDERS_REQUIRE_HTTPS = if_set(env.bool, "PROVIDERS_REQUIRE_HTTPS")
+PROVIDERS_ALLOW_PRIVATE_URLS = if_set(env.bool, "PROVIDERS_ALLOW_PRIVATE_URLS")
+AI_GATEWAY_ALLOWED_HOSTS = if_set(env.list, "AI_GATEWAY_ALLOWED_HOSTS")
 
 # Platform defaults (the operator's own credentials), used after a user's own.
-AI_GATEWAY_ENABLED = env.bool("AI_GATEWAY_ENABLED", default=False)
-AI_GATEWAY_CLIENT_ID = env("AI_GATEWAY_CLIENT_ID", default="")
-AI_GATEWAY_CLIENT_SECRET = env("AI_GATEWAY_CLIENT_SECRET", default="")
-AI_GATEWAY_BASE_URL = env("AI_GATEWAY_BASE_URL", default="")
-AI_GATEWAY_TOKEN_URL = env("AI_GATEWAY_TOKEN_URL", default="")
-AI_GATEWAY_SCOPE = env("AI_GATEWAY_SCOPE", default="")
-AI_GATEWAY_TOKEN_AUTH_METHOD = env("AI_GATEWAY_TOKEN_AUTH_METHOD", default="client_secret_basic")
-AI_GATEWAY_DEFAULT_MODEL = env("AI_GATEWAY_DEFAULT_MODEL", default="")
-AI_GATEWAY_FAST_MODEL = env("AI_GATEWAY_FAST_MODEL", default="")
-AI_GATEWAY_STANDARD_MODEL = env("AI_GATEWAY_STANDARD_MODEL", default="")
-AI_GATEWAY_PREMIUM_MODEL = env("AI_GATEWAY_PREMIUM_MODEL", default="")
-OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
-ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", default="")
-GEMINI_API_KEY = env("GEMINI_API_KEY", default="")
+AI_GATEWAY_ENABLED = if_set(env.bool, "AI_GATEWAY_ENABLED")
+AI_GATEWAY_CLIENT_ID = if_set(env, "AI_GATEWAY_CLIENT_ID")
+AI_GATEWAY_CLIENT_SECRET = if_set(env, "AI_GATEWAY_CLIENT_SECRET")
+AI_GATEWAY_BASE_URL = if_set(env, "AI_GATEWAY_BASE_URL")
+AI_GATEWAY_TOKEN_URL = if_set(env, "AI_GATEWAY_TOKEN_URL")
+AI_GATEWAY_SCOPE = if_set(env, "AI_GATEWAY_SCOPE")
+AI_GATEWAY_TOKEN_AUTH_METHOD = if_set(env, "AI_GATEWAY_TOKEN_AUTH_METHOD")
+AI_GATEWAY_DEFAULT_MODEL = if_set(env, "AI_GATEWAY_DEFAULT_MODEL")
+AI_GATEWAY_FAST_MODEL = if_set(env, "AI_GATEWAY_FAST_MODEL")
+AI_GATEWAY_STANDARD_MODEL = if_set(env, "AI_GATEWAY_STANDARD_MODEL")
+AI_GATEWAY_PREMIUM_MODEL = if_set(env, "AI_GATEWAY_PREMIUM_MODEL")
+OPENAI_API_KEY = if_set(env, "OPENAI_API_KEY")
+ANTHROPIC_API_KEY = if_set(env, "ANTHROPIC_API_KEY")
+GEMINI_API_KEY = if_set(env, "GEMINI_API_KEY")
 
 # --- Agents -----------------------------------------------------------------------------------
 # Seconds a candidate (one credential) is skipped after a retryable failure; a longer Retry-After
 # from the provider wins (up to an hour). Shared across processes through the cache (Redis).
-AGENTS_COOLDOWN_SECONDS = env.float("AGENTS_COOLDOWN_SECONDS", default=30.0)
+AGENTS_COOLDOWN_SECONDS = if_set(env.float, "AGENTS_COOLDOWN_SECONDS")
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
@@ -191,16 +202,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBIL
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 # Gateway token pre-refresh: every INTERVAL seconds, tokens expiring within MARGIN seconds (or
 # not cached at all) are refreshed by a worker, so request paths rarely wait on the token endpoint.
-PROVIDERS_TOKEN_REFRESH_INTERVAL = env.float("PROVIDERS_TOKEN_REFRESH_INTERVAL", default=60.0)
-PROVIDERS_TOKEN_REFRESH_MARGIN = env.float("PROVIDERS_TOKEN_REFRESH_MARGIN", default=300.0)
-CELERY_BEAT_SCHEDULE = {
-    "providers-refresh-gateway-tokens": {
-        "task": "providers.refresh_gateway_tokens",
-        "schedule": PROVIDERS_TOKEN_REFRESH_INTERVAL,
-        # A run that could not start before the next one is due is useless: drop it.
-        "options": {"expires": PROVIDERS_TOKEN_REFRESH_INTERVAL},
-    },
-}
+# The beat schedule is built from the interval in ideaforge/celery.py.
+PROVIDERS_TOKEN_REFRESH_INTERVAL = if_set(env.float, "PROVIDERS_TOKEN_REFRESH_INTERVAL")
+PROVIDERS_TOKEN_REFRESH_MARGIN = if_set(env.float, "PROVIDERS_TOKEN_REFRESH_MARGIN")
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

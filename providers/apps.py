@@ -6,7 +6,8 @@ class ProvidersConfig(AppConfig):
     verbose_name = "AI providers"
 
     def ready(self) -> None:
-        from . import checks, registry, snapshots  # noqa: F401  (checks register on import)
+        from . import checks, conf, registry, snapshots  # noqa: F401  (checks register on import)
 
+        conf.remember_configured_debug()
         registry.load()
         snapshots.connect_signals()

@@ -11,6 +11,7 @@ from django.core.management.base import SystemCheckError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from ideaforge import testing
 from providers.checks import check_encryption_keys
 from providers.models import ProviderCredential
 
@@ -156,24 +157,9 @@ def test_one_credential_per_owner_and_provider(alice):
 # --- every environment variable is documented ----------------------------------------------------
 
 
-def _settings_env_vars() -> set[str]:
-    import re
-    from pathlib import Path
-
-    from django.conf import settings
-
-    source = (Path(settings.BASE_DIR) / "ideaforge" / "settings.py").read_text()
-    return set(re.findall(r"\benv(?:\.\w+)?\(\s*\"([A-Z][A-Z0-9_]*)\"", source))
-
-
-@pytest.mark.parametrize("document", [".env.example", "docs/configuration.md"])
+@pytest.mark.parametrize("document", testing.DOCUMENTS)
 def test_every_settings_env_var_is_documented(document):
-    from pathlib import Path
-
-    from django.conf import settings
-
-    names = _settings_env_vars()
+    names = testing.settings_env_vars()
     assert {"DJANGO_DEBUG", "CREDENTIALS_ENCRYPTION_KEYS", "AI_GATEWAY_CLIENT_SECRET"} <= names  # the regex works
-    text = (Path(settings.BASE_DIR) / document).read_text()
-    missing = sorted(name for name in names if name not in text)
+    missing = testing.undocumented(names, document)
     assert not missing, f"{document} does not mention: {', '.join(missing)}"

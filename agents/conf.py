@@ -1,0 +1,16 @@
+"""The agents app's settings, each declared once here with its one default.
+
+Read live through `app_settings.<NAME>` (the rules are those of `providers/conf.py`: an absent or
+None Django setting takes the default below; `ideaforge/settings.py` only reads the environment).
+"""
+
+from __future__ import annotations
+
+from providers.conf import AppSettings, Setting
+
+DECLARED: dict[str, Setting] = {
+    # Seconds a candidate (one credential) is skipped after a retryable failure (agents/cooldown.py).
+    "COOLDOWN_SECONDS": Setting("AGENTS_COOLDOWN_SECONDS", 30.0),
+}
+
+app_settings = AppSettings(DECLARED)
