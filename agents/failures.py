@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from providers.exceptions import ProviderError, ProviderUnavailable, RateLimited
-from providers.httperrors import one_line, parse_retry_after
+from providers.http.errors import one_line, parse_retry_after
 
 from .logsafety import scrub
 

@@ -18,8 +18,8 @@ from django.http import HttpRequest
 from django.utils.text import Truncator
 
 from .exceptions import ProviderError, URLNotAllowed
+from .http.netpolicy import validate_url
 from .models import ProviderCredential, VerificationStatus
-from .netpolicy import validate_url
 from .secrets import mask
 
 SECRET_FIELDS = ("api_key", "client_id", "client_secret")

@@ -15,7 +15,7 @@ from ..exceptions import (
     RateLimited,
     URLNotAllowed,
 )
-from ..httperrors import one_line
+from ..http.errors import one_line
 from ..types import CredentialConfig, VerificationOutcome, VerificationResult
 
 

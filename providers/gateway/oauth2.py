@@ -22,16 +22,8 @@ from urllib.parse import quote_plus, urlsplit, urlunsplit
 import httpx
 
 from ..exceptions import CredentialInvalid, ProviderError, ResponseTooLarge, UnexpectedResponse
-from ..http import (
-    aread_capped,
-    aread_error_body,
-    error_for_response,
-    error_for_transport,
-    parse_json,
-    read_capped,
-    read_error_body,
-    sanitize,
-)
+from ..http.client import aread_capped, aread_error_body, parse_json, read_capped, read_error_body
+from ..http.errors import error_for_response, error_for_transport, sanitize
 from ..secrets import Secret
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 
-from .. import netpolicy, registry
+from .. import registry
 from ..backends.base import BaseBackend
 from ..conf import app_settings
 from ..exceptions import CredentialDecryptionError, URLNotAllowed
-from ..httperrors import one_line
+from ..http.errors import one_line
+from ..http.netpolicy import validate_url
 from ..models import ProviderCredential, TokenAuthMethod
 from ..secrets import Secret
 from ..types import CredentialConfig
@@ -90,9 +91,9 @@ def _backend(provider: str) -> BaseBackend:
 
 def validate_url_field(name: str, url: str) -> str:
     """A user-set URL checked against the URL policy; ValidationError on `name` when refused."""
-    # The same check is repeated on the address actually connected to (providers.http).
+    # The same check is repeated on the address actually connected to (providers.http.transports).
     try:
-        return netpolicy.validate_url(url)
+        return validate_url(url)
     except URLNotAllowed as exc:
         raise ValidationError({name: [sanitize_error(str(exc)) or "This URL is not allowed."]}) from None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from providers.exceptions import URLNotAllowed
-from providers.netpolicy import check_address, is_global_address, validate_url
+from providers.http.netpolicy import check_address, is_global_address, validate_url
 
 
 @pytest.mark.parametrize("url", [

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from .exceptions import (
+from ..exceptions import (
     BadRequest,
     CredentialInvalid,
     ProviderError,
@@ -134,5 +134,3 @@ def error_for_transport(exc: Exception, *, provider: str) -> ProviderError:
         return ProviderUnavailable(f"could not reach {provider}: {reason}", provider=provider)
     return UnexpectedResponse(f"bad response from {provider}: {reason}", provider=provider)
 
-
-__all__ = ["clip", "error_for_response", "error_for_transport", "one_line", "parse_retry_after", "provider_error_detail", "sanitize"]
