@@ -24,7 +24,8 @@ from django.core.signals import setting_changed
 from ..conf import app_settings
 from ..exceptions import StreamError, UnexpectedResponse
 from ..http.client import new_async_client, new_client
-from ..http.errors import provider_error_detail, sanitize
+from ..http.errors import provider_error_detail
+from ..redaction import redact
 from ..types import CredentialConfig
 from .retry import RetryPolicy
 from .sse import SSEDecoder, ServerSentEvent
@@ -169,7 +170,7 @@ class _StreamState:
             payload = json.loads(event.data)
         except ValueError:
             if event.event == "error":
-                raise self.error(f"{self.provider} sent an error event: {sanitize(event.data)}", "error_event") from None
+                raise self.error(f"{self.provider} sent an error event: {redact(event.data)}", "error_event") from None
             raise self.error(f"{self.provider} sent a stream chunk that is not JSON", "incomplete") from None
         if not isinstance(payload, dict):
             raise self.error(f"{self.provider} sent a stream chunk in an unknown shape", "incomplete")
@@ -207,7 +208,7 @@ class _StreamState:
     def transport_error(self, exc: Exception) -> StreamError:
         if isinstance(exc, httpx.TimeoutException):
             return self.error(f"{self.provider} went silent mid-stream (idle timeout)", "idle")
-        return self.error(f"{self.provider} cut the stream: {sanitize(str(exc) or type(exc).__name__, limit=120)}", "cut")
+        return self.error(f"{self.provider} cut the stream: {redact(str(exc) or type(exc).__name__, limit=120)}", "cut")
 
     def finished(self) -> None:
         if not self.done:
