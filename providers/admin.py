@@ -21,8 +21,8 @@ from .exceptions import ProviderError, URLNotAllowed
 from .http.netpolicy import validate_url
 from .models import ProviderCredential, VerificationStatus
 from .secrets import mask
+from .types import SECRET_FIELDS
 
-SECRET_FIELDS = ("api_key", "client_id", "client_secret")
 # (form field, model field, hint field)
 _WRITE_ONLY = (
     ("new_api_key", "api_key", "secret_hint"),

@@ -22,7 +22,6 @@ from ..redaction import redact
 from ..secrets import Secret
 from ..types import CredentialConfig
 
-SECRET_FIELDS = ("api_key", "client_id", "client_secret")
 URL_FIELDS = ("base_url", "token_url")
 LAST_ERROR_MAX = 500
 MODEL_MAX = 200

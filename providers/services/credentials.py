@@ -28,7 +28,6 @@ from .credential_input import (
     LAST_ERROR_MAX,
     MODEL_MAX,
     REENTER_URL_CHANGE,
-    SECRET_FIELDS,
     URL_FIELDS,
     CredentialInput,
     prepare_input,
