@@ -13,8 +13,10 @@ from typing import Any, ClassVar
 from django.contrib.auth.models import AbstractBaseUser
 from pydantic import BaseModel
 
+from providers.redaction import redact
+
 from .exceptions import NoModelAvailable
-from .failures import sanitize
+from .failures import REASON_LIMIT
 from .selectors import resolve
 from .services import Event, RunResult, arun_agent, astream_agent, run_agent, stream_agent
 
@@ -62,7 +64,7 @@ class ForgeAgent:
             try:
                 return candidate.build_model()
             except Exception as exc:
-                tried.append(candidate.describe(f"could not be used: {sanitize(str(exc) or type(exc).__name__)}"))
+                tried.append(candidate.describe(f"could not be used: {redact(str(exc) or type(exc).__name__, limit=REASON_LIMIT)}"))
         raise NoModelAvailable(tier, tried=tried)
 
     def run(self, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> RunResult:

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from providers.exceptions import ProviderError, ProviderUnavailable, RateLimited
-from providers.httperrors import one_line, parse_retry_after
-
-from .logsafety import scrub
+from providers.http.errors import parse_retry_after
+from providers.redaction import redact
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 529})
-_MAX_REASON = 300
+#: The bound of a failure reason (`providers.redaction.redact`'s limit) in records, events and pages.
+REASON_LIMIT = 300
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,9 @@ class Failure:
     # A transient outage of this candidate (cool it down; another candidate may answer). Whether
     # the runner may still fall back also depends on whether output already reached the caller.
     retryable: bool
-    reason: str  # sanitized, for records, events and pages
+    reason: str  # redacted, for records, events and pages
     status_code: int | None = None
     retry_after: float | None = None
-
-
-def sanitize(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Remove known secret values and credential-shaped fragments; one line, bounded length."""
-    return one_line(scrub(text, secrets), _MAX_REASON)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -75,7 +70,7 @@ def classify(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> Failure:
 
     chain = _chain(exc)
     names = " ".join(type(e).__name__ for e in chain)
-    message = sanitize(str(exc) or type(exc).__name__, secrets)
+    message = redact(str(exc) or type(exc).__name__, secrets=secrets, limit=REASON_LIMIT)
     status = None
     for e in chain:
         code = getattr(e, "status_code", None)

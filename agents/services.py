@@ -29,9 +29,11 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from providers.redaction import redact
+
 from .cooldown import cooldown_start
 from .exceptions import AgentError, NoModelAvailable, RequestRefused, StreamInterrupted
-from .failures import ErrorTap, classify, sanitize
+from .failures import REASON_LIMIT, ErrorTap, classify
 from .logsafety import secrets_register, secrets_unregister
 from .modelcache import model_for
 from .models import AgentRun, RunStatus
@@ -142,7 +144,7 @@ class _Loop:
         try:
             model, secrets = model_for(candidate)
         except Exception as exc:  # a broken credential or backend: nothing was sent, the next one is safe
-            reason = f"could not be used: {sanitize(str(exc) or type(exc).__name__)}"
+            reason = f"could not be used: {redact(str(exc) or type(exc).__name__, limit=REASON_LIMIT)}"
             logger.warning("agent %s: skipping %s %s: %s", self.agent.name, candidate.provider, candidate.model_id, reason)
             self.tried.append(candidate.describe(reason))
             return None

@@ -191,7 +191,7 @@ def report(resolve_s: dict[str, list[float]], runs: dict[str, list[float]], quic
         f"retry) and the error tap. Both variants send the same request (the bare Agent gets the same name, description "
         f"and instructions as ours), and both run the SDK on `httpx2`: this bench uses the platform gateway from the "
         f"environment. A user's own gateway credential (user-set URL) gets an `httpx2` client too, whose policy "
-        f"transport (`providers.http_policy`) checks the address once per new connection, not per request on a "
+        f"transport (`providers.http.transports`) checks the address once per new connection, not per request on a "
         f"kept-alive one; that path is not measured here.",
         END,
     ]

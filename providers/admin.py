@@ -18,11 +18,11 @@ from django.http import HttpRequest
 from django.utils.text import Truncator
 
 from .exceptions import ProviderError, URLNotAllowed
+from .http.netpolicy import validate_url
 from .models import ProviderCredential, VerificationStatus
-from .netpolicy import validate_url
 from .secrets import mask
+from .types import SECRET_FIELDS
 
-SECRET_FIELDS = ("api_key", "client_id", "client_secret")
 # (form field, model field, hint field)
 _WRITE_ONLY = (
     ("new_api_key", "api_key", "secret_hint"),

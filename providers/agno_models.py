@@ -9,9 +9,9 @@ Shared choices, and why:
   `..._GEMINI_...`), so tests, proxies and regional endpoints work without code changes.
 * The key always comes from the `CredentialConfig`, never from the environment: each SDK would
   otherwise fall back to `OPENAI_API_KEY` / `ANTHROPIC_AUTH_TOKEN` / `GOOGLE_API_KEY`.
-* Bounded timeouts (`providers.http.default_timeout()`), and no retries in the SDKs or in Agno:
-  the agents' fallback loop decides whether to retry or move on (retrying inside would hide the
-  failure from it and multiply latency).
+* Bounded timeouts (`providers.http.client.default_timeout()`), and no retries in the SDKs or in
+  Agno: the agents' fallback loop decides whether to retry or move on (retrying inside would hide
+  the failure from it and multiply latency).
 * `options` go to the model class unchanged (e.g. `temperature`, `max_tokens`), so callers can
   tune a model without this module knowing every field.
 """
@@ -107,7 +107,7 @@ def _api_key(config: CredentialConfig) -> str:
 
 
 def _timeouts(options: dict[str, Any]) -> Any:
-    from .http import default_timeout
+    from .http.client import default_timeout
 
     return options.pop("http_timeout", None) or default_timeout()
 

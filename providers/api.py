@@ -27,7 +27,6 @@ from .types import VerificationResult
 logger = logging.getLogger(__name__)
 
 STRING_FIELDS = ("api_key", "client_id", "client_secret", "base_url", "token_url", "scope", "token_auth_method", "default_model")
-SECRET_FIELDS = ("api_key", "client_id", "client_secret")
 ALL = "__all__"
 
 

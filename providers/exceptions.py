@@ -84,4 +84,4 @@ class RateLimited(ProviderUnavailable):
 
 
 class URLNotAllowed(ProviderError):
-    """A user-set URL failed the outbound URL policy (see `providers.netpolicy`)."""
+    """A user-set URL failed the outbound URL policy (see `providers.http.netpolicy`)."""

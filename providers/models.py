@@ -45,7 +45,7 @@ class ProviderCredential(models.Model):
     secret_hint = models.CharField(max_length=16, blank=True, default="")
     client_id_hint = models.CharField(max_length=16, blank=True, default="")
 
-    # AI Gateway connection settings (user-set URLs pass providers.netpolicy).
+    # AI Gateway connection settings (user-set URLs pass providers.http.netpolicy).
     base_url = models.CharField(max_length=500, blank=True, default="")
     token_url = models.CharField(max_length=500, blank=True, default="")
     scope = models.CharField(max_length=500, blank=True, default="")

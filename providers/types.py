@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 
 from .secrets import Secret
 
+#: The credential fields that hold secrets: encrypted at rest, never shown (a hint at most), and
+#: scrubbed out of provider error text.
+SECRET_FIELDS = ("api_key", "client_id", "client_secret")
+
 
 @dataclass(frozen=True)
 class CredentialConfig:
@@ -27,7 +31,8 @@ class CredentialConfig:
     @property
     def secrets(self) -> tuple[Secret, ...]:
         """The secrets that are set, for scrubbing them out of provider error text."""
-        return tuple(s for s in (self.api_key, self.client_id, self.client_secret) if s)
+        values = (getattr(self, name) for name in SECRET_FIELDS)
+        return tuple(s for s in values if s)
 
 
 class VerificationOutcome(enum.StrEnum):

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .. import http, netpolicy
 from ..gateway import oauth2
 from ..conf import app_settings
 from ..exceptions import BadRequest, CredentialInvalid
+from ..http.client import get_json, new_client
+from ..http.netpolicy import validate_url
 from ..types import CredentialConfig
 from .base import BaseBackend
 from .openai import model_ids
@@ -22,8 +23,8 @@ def gateway_urls(config: CredentialConfig) -> tuple[str, str]:
     base = config.base_url or app_settings.AI_GATEWAY_BASE_URL
     if not base:
         raise CredentialInvalid("No AI Gateway base URL is configured", provider="ai_gateway", code="missing_base_url")
-    base_url = netpolicy.validate_url(base).rstrip("/")
-    token_url = netpolicy.validate_url(config.token_url or oauth2.default_token_url(base_url))
+    base_url = validate_url(base).rstrip("/")
+    token_url = validate_url(config.token_url or oauth2.default_token_url(base_url))
     return base_url, token_url
 
 
@@ -51,12 +52,12 @@ class AIGatewayBackend(BaseBackend):
         if auth_method not in oauth2.AUTH_METHODS:
             raise BadRequest(f"Unsupported token auth method {auth_method!r}", provider=self.id, code="invalid_auth_method")
         base_url, token_url = gateway_urls(config)
-        with http.new_client(enforce_policy=True) as client:
+        with new_client(enforce_policy=True) as client:
             token = oauth2.request_token(
                 client, token_url=token_url, client_id=config.client_id, client_secret=config.client_secret,
                 scope=config.scope, auth_method=auth_method, provider=self.id,
             )
-            payload = http.get_json(client, base_url + "/models",
-                                    headers={"Authorization": f"Bearer {token.access_token.reveal()}"}, provider=self.id)
+            payload = get_json(client, base_url + "/models",
+                               headers={"Authorization": f"Bearer {token.access_token.reveal()}"}, provider=self.id)
         data = payload.get("data") if isinstance(payload, dict) else None
         return model_ids(data, key="id", provider=self.id)

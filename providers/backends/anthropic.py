@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .. import http
 from ..conf import app_settings
 from ..exceptions import UnexpectedResponse
+from ..http.client import get_json, new_client
 from ..types import CredentialConfig
 from .base import BaseBackend
 from .openai import model_ids, require_api_key
@@ -40,9 +40,9 @@ class AnthropicBackend(BaseBackend):
         headers = {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
         models: list[str] = []
         params: dict[str, Any] = {"limit": _PAGE_SIZE}
-        with http.new_client(enforce_policy=False) as client:
+        with new_client(enforce_policy=False) as client:
             for _ in range(_MAX_PAGES):
-                payload = http.get_json(client, url, headers=headers, provider=self.id, params=params)
+                payload = get_json(client, url, headers=headers, provider=self.id, params=params)
                 if not isinstance(payload, dict):
                     raise UnexpectedResponse(f"{self.id}: the model list is not a JSON object", provider=self.id)
                 models += model_ids(payload.get("data"), key="id", provider=self.id)

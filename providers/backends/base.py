@@ -15,7 +15,7 @@ from ..exceptions import (
     RateLimited,
     URLNotAllowed,
 )
-from ..httperrors import one_line
+from ..redaction import redact
 from ..types import CredentialConfig, VerificationOutcome, VerificationResult
 
 
@@ -23,7 +23,7 @@ def result_for_error(exc: ProviderError) -> VerificationResult:
     """The one mapping from a typed provider error to a verification outcome (all backends).
 
     Order matters: RateLimited and ProviderTimeout are ProviderUnavailable subclasses.
-    The detail is the error's message, which the raisers keep sanitized (no secrets).
+    The detail is the error's message, which the raisers keep redacted (no secrets).
     """
     if isinstance(exc, CredentialInvalid):
         outcome = VerificationOutcome.INVALID_CREDENTIALS
@@ -42,7 +42,7 @@ def result_for_error(exc: ProviderError) -> VerificationResult:
         extra["status"] = str(exc.status_code)
     return VerificationResult(
         outcome=outcome,
-        detail=one_line(str(exc), 300),
+        detail=redact(str(exc), limit=300),
         retry_after=getattr(exc, "retry_after", None),
         extra=extra,
     )

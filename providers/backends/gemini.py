@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 
 import httpx
 
-from .. import http
 from ..conf import app_settings
 from ..exceptions import BadRequest, CredentialInvalid, UnexpectedResponse
+from ..http.client import get_json, new_client
 from ..types import CredentialConfig
 from .base import BaseBackend
 from .openai import require_api_key
@@ -43,7 +43,7 @@ class GeminiBackend(BaseBackend):
         url = app_settings.GEMINI_BASE_URL.rstrip("/") + "/v1beta/models"
         models: list[str] = []
         params: dict[str, Any] = {"pageSize": _PAGE_SIZE}
-        with http.new_client(enforce_policy=False) as client:
+        with new_client(enforce_policy=False) as client:
             for _ in range(_MAX_PAGES):
                 payload = self._get(client, url, key, params)
                 models += _generative_model_ids(payload, self.id)
@@ -55,7 +55,7 @@ class GeminiBackend(BaseBackend):
 
     def _get(self, client: httpx.Client, url: str, key: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            payload = http.get_json(client, url, headers={"x-goog-api-key": key}, provider=self.id, params=params)
+            payload = get_json(client, url, headers={"x-goog-api-key": key}, provider=self.id, params=params)
         except BadRequest as exc:
             if any(reason in str(exc) for reason in _KEY_REASONS) or "API key not valid" in str(exc):
                 raise CredentialInvalid(str(exc), provider=self.id, status_code=exc.status_code, code="API_KEY_INVALID") from exc

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .. import http
 from ..conf import app_settings
 from ..exceptions import CredentialInvalid, UnexpectedResponse
+from ..http.client import get_json, new_client
 from ..types import CredentialConfig
 from .base import BaseBackend
 
@@ -41,7 +41,7 @@ class OpenAIBackend(BaseBackend):
     def list_models(self, config: CredentialConfig) -> list[str]:
         key = require_api_key(config, self.id)
         url = app_settings.OPENAI_BASE_URL.rstrip("/") + "/models"
-        with http.new_client(enforce_policy=False) as client:
-            payload = http.get_json(client, url, headers={"Authorization": f"Bearer {key}"}, provider=self.id)
+        with new_client(enforce_policy=False) as client:
+            payload = get_json(client, url, headers={"Authorization": f"Bearer {key}"}, provider=self.id)
         data = payload.get("data") if isinstance(payload, dict) else None
         return model_ids(data, key="id", provider=self.id)

@@ -14,12 +14,12 @@ output, streaming and usage metrics are Agno's own code. What it changes, and wh
   once (the same auth flow; neither Agno nor the SDK retries a 401 for a string key).
 * One `AsyncOpenAI` per running event loop (`PerLoopAsyncClients`): an async client is bound to
   the loop that created it, and one model instance is used from several loops.
-* Bounded timeouts, no redirects, an `httpx2` client from `providers.http.new_sdk_client` (the
-  SDK's own HTTP stack: the SDK drives it for ~70 us less per request than a legacy `httpx`
+* Bounded timeouts, no redirects, an `httpx2` client from `providers.http.client.new_sdk_client`
+  (the SDK's own HTTP stack: the SDK drives it for ~70 us less per request than a legacy `httpx`
   client, measured with `bench/agents_bench.py`'s setup). For a user's credential
-  (`config.credential_id` set) the base URL passes `providers.netpolicy` when the model is built
-  and every connection is checked again (`enforce_policy=True`: the policy transport of
-  `providers.http_policy`). The platform's gateway (env settings, `credential_id=None`) is the
+  (`config.credential_id` set) the base URL passes `providers.http.netpolicy` when the model is
+  built and every connection is checked again (`enforce_policy=True`: the policy transport of
+  `providers.http.transports`). The platform's gateway (env settings, `credential_id=None`) is the
   operator's own URL and may be internal, the same rule the token manager applies to its token
   URL.
   The SDK reads at most `PROVIDERS_HTTP_MAX_RESPONSE_BYTES` of a JSON answer and
@@ -40,10 +40,10 @@ from typing import Any
 import httpx2
 from agno.models.openai.like import OpenAILike
 
-from .. import http as provider_http
-from .. import netpolicy
 from ..agno_models import PerLoopAsyncClients
 from ..conf import app_settings
+from ..http.client import cap_response, default_timeout, new_sdk_client
+from ..http.netpolicy import validate_url
 from ..types import CredentialConfig
 
 # What the SDK is given as `api_key`: a constant, so neither Agno nor the SDK looks for
@@ -102,7 +102,7 @@ def _cap(response: httpx2.Response) -> None:
     refused before any body is read; otherwise the read stops once the cap is passed."""
     streamed = response.headers.get("Content-Type", "").startswith("text/event-stream")
     limit = app_settings.STREAM_MAX_BYTES if streamed else app_settings.HTTP_MAX_RESPONSE_BYTES
-    provider_http.cap_response(response, limit=int(limit), provider="ai_gateway")
+    cap_response(response, limit=int(limit), provider="ai_gateway")
 
 
 @dataclass
@@ -117,7 +117,7 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
     api_key: str | None = _PLACEHOLDER_KEY
     max_retries: int | None = 0
     config: CredentialConfig | None = None
-    # Optional httpx.Timeout for both clients (default: providers.http.default_timeout()).
+    # Optional httpx.Timeout for both clients (default: providers.http.client.default_timeout()).
     http_timeout: Any = None
 
     # Guards the sync client's creation; replaced by __deepcopy__ (Agno copies models).
@@ -129,7 +129,7 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
             raise ValueError("AIGatewayModel needs a CredentialConfig (config=...)")
         # Checked when built, so a disallowed URL fails before any token is requested.
         base_url = self.config.base_url
-        self.base_url = netpolicy.validate_url(base_url) if self.enforce_policy else base_url
+        self.base_url = validate_url(base_url) if self.enforce_policy else base_url
 
     @property
     def enforce_policy(self) -> bool:
@@ -139,12 +139,12 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
     # -- clients --------------------------------------------------------------------------
 
     def _timeout(self) -> Any:
-        return httpx2.Timeout(**(self.http_timeout or provider_http.default_timeout()).as_dict())
+        return httpx2.Timeout(**(self.http_timeout or default_timeout()).as_dict())
 
     def _http_client(self, *, sync: bool) -> Any:
         # httpx2 for both kinds of URL: the SDK's own stack (see the module docstring).
-        return provider_http.new_sdk_client(sync=sync, enforce_policy=self.enforce_policy, timeout=self._timeout(),
-                                            auth=_GatewayAuth(self.config))
+        return new_sdk_client(sync=sync, enforce_policy=self.enforce_policy, timeout=self._timeout(),
+                              auth=_GatewayAuth(self.config))
 
     def _get_client_params(self) -> dict[str, Any]:
         # Not super(): OpenAIChat's version reads $OPENAI_API_KEY when api_key is empty.

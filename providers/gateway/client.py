@@ -32,9 +32,10 @@ from typing import Any
 
 import httpx
 
-from .. import http as provider_http
 from ..conf import app_settings
 from ..exceptions import ProviderError, UnexpectedResponse
+from ..http.client import aread_capped, aread_error_body, cap_response, parse_json, read_capped, read_error_body
+from ..http.errors import error_for_response, error_for_transport
 from .client_shared import (  # noqa: F401 - the pool functions are public here too
     _Base,
     _StreamState,
@@ -79,13 +80,13 @@ class GatewayClient(_Base):
                         self._tokens.invalidate(self.config, token)
                         continue
                     if not response.is_success:
-                        error = provider_http.error_for_response(response, provider=self.provider, body=provider_http.read_error_body(response))
+                        error = error_for_response(response, provider=self.provider, body=read_error_body(response))
                         assert error is not None
                         raise error
-                    raw = provider_http.read_capped(response, _timing().max_bytes)
+                    raw = read_capped(response, _timing().max_bytes)
             except httpx.HTTPError as exc:
-                raise provider_http.error_for_transport(exc, provider=self.provider) from exc
-            return provider_http.parse_json(raw, provider=self.provider)
+                raise error_for_transport(exc, provider=self.provider) from exc
+            return parse_json(raw, provider=self.provider)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def stream_chat_completion(self, messages: list[dict[str, Any]], model: str, **params: Any) -> Iterator[dict[str, Any]]:
@@ -106,11 +107,11 @@ class GatewayClient(_Base):
                             self._tokens.invalidate(self.config, token)
                             continue
                         if not response.is_success:
-                            error = provider_http.error_for_response(response, provider=self.provider, body=provider_http.read_error_body(response))
+                            error = error_for_response(response, provider=self.provider, body=read_error_body(response))
                             assert error is not None
                             raise error
                         _set_idle_timeout(response, deadline)
-                        provider_http.cap_response(response, limit=int(app_settings.STREAM_MAX_BYTES), provider=self.provider)
+                        cap_response(response, limit=int(app_settings.STREAM_MAX_BYTES), provider=self.provider)
                         try:
                             for line in response.iter_lines():
                                 items = state.feed(line)
@@ -126,7 +127,7 @@ class GatewayClient(_Base):
                         state.finished()
                         return
                 except httpx.HTTPError as exc:
-                    raise provider_http.error_for_transport(exc, provider=self.provider) from exc
+                    raise error_for_transport(exc, provider=self.provider) from exc
             except ProviderError as error:
                 delay = None if state.yielded else self._policy.next_wait(error, retry, deadline)
                 if delay is None:
@@ -172,13 +173,13 @@ class AsyncGatewayClient(_Base):
                         self._tokens.invalidate(self.config, token)
                         continue
                     if not response.is_success:
-                        error = provider_http.error_for_response(response, provider=self.provider, body=await provider_http.aread_error_body(response))
+                        error = error_for_response(response, provider=self.provider, body=await aread_error_body(response))
                         assert error is not None
                         raise error
-                    raw = await provider_http.aread_capped(response, _timing().max_bytes)
+                    raw = await aread_capped(response, _timing().max_bytes)
             except httpx.HTTPError as exc:
-                raise provider_http.error_for_transport(exc, provider=self.provider) from exc
-            return provider_http.parse_json(raw, provider=self.provider)
+                raise error_for_transport(exc, provider=self.provider) from exc
+            return parse_json(raw, provider=self.provider)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def stream_chat_completion(self, messages: list[dict[str, Any]], model: str, **params: Any) -> AsyncIterator[dict[str, Any]]:
@@ -198,11 +199,11 @@ class AsyncGatewayClient(_Base):
                             self._tokens.invalidate(self.config, token)
                             continue
                         if not response.is_success:
-                            error = provider_http.error_for_response(response, provider=self.provider, body=await provider_http.aread_error_body(response))
+                            error = error_for_response(response, provider=self.provider, body=await aread_error_body(response))
                             assert error is not None
                             raise error
                         _set_idle_timeout(response, deadline)
-                        provider_http.cap_response(response, limit=int(app_settings.STREAM_MAX_BYTES), provider=self.provider)
+                        cap_response(response, limit=int(app_settings.STREAM_MAX_BYTES), provider=self.provider)
                         try:
                             async for line in response.aiter_lines():
                                 items = state.feed(line)
@@ -218,7 +219,7 @@ class AsyncGatewayClient(_Base):
                         state.finished()
                         return
                 except httpx.HTTPError as exc:
-                    raise provider_http.error_for_transport(exc, provider=self.provider) from exc
+                    raise error_for_transport(exc, provider=self.provider) from exc
             except ProviderError as error:
                 delay = None if state.yielded else self._policy.next_wait(error, retry, deadline)
                 if delay is None:

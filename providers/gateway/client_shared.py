@@ -21,9 +21,11 @@ from typing import Any, NamedTuple
 import httpx
 from django.core.signals import setting_changed
 
-from .. import http as provider_http
 from ..conf import app_settings
 from ..exceptions import StreamError, UnexpectedResponse
+from ..http.client import new_async_client, new_client
+from ..http.errors import provider_error_detail
+from ..redaction import redact
 from ..types import CredentialConfig
 from .retry import RetryPolicy
 from .sse import SSEDecoder, ServerSentEvent
@@ -47,7 +49,7 @@ def shared_client(*, enforce_policy: bool) -> httpx.Client:
         with _pool_lock:
             client = _sync_pools.get(key)
             if client is None or client.is_closed:
-                client = _sync_pools[key] = provider_http.new_client(enforce_policy=enforce_policy, limits=_limits())
+                client = _sync_pools[key] = new_client(enforce_policy=enforce_policy, limits=_limits())
     return client
 
 
@@ -58,7 +60,7 @@ def shared_async_client(*, enforce_policy: bool) -> httpx.AsyncClient:
         per_loop = _async_pools.setdefault(loop, {})
     client = per_loop.get(enforce_policy)
     if client is None or client.is_closed:
-        client = per_loop[enforce_policy] = provider_http.new_async_client(enforce_policy=enforce_policy, limits=_limits())
+        client = per_loop[enforce_policy] = new_async_client(enforce_policy=enforce_policy, limits=_limits())
     return client
 
 
@@ -168,12 +170,12 @@ class _StreamState:
             payload = json.loads(event.data)
         except ValueError:
             if event.event == "error":
-                raise self.error(f"{self.provider} sent an error event: {provider_http.sanitize(event.data)}", "error_event") from None
+                raise self.error(f"{self.provider} sent an error event: {redact(event.data)}", "error_event") from None
             raise self.error(f"{self.provider} sent a stream chunk that is not JSON", "incomplete") from None
         if not isinstance(payload, dict):
             raise self.error(f"{self.provider} sent a stream chunk in an unknown shape", "incomplete")
         if event.event == "error" or payload.get("error"):
-            detail = provider_http.provider_error_detail(event.data.encode())
+            detail = provider_error_detail(event.data.encode())
             raise self.error(f"{self.provider} reported an error mid-stream{': ' + detail if detail else ''}", "error_event")
         out: list[dict[str, Any]] = []
         for choice in payload.get("choices") or ():
@@ -206,7 +208,7 @@ class _StreamState:
     def transport_error(self, exc: Exception) -> StreamError:
         if isinstance(exc, httpx.TimeoutException):
             return self.error(f"{self.provider} went silent mid-stream (idle timeout)", "idle")
-        return self.error(f"{self.provider} cut the stream: {provider_http.sanitize(str(exc) or type(exc).__name__, limit=120)}", "cut")
+        return self.error(f"{self.provider} cut the stream: {redact(str(exc) or type(exc).__name__, limit=120)}", "cut")
 
     def finished(self) -> None:
         if not self.done:

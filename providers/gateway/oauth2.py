@@ -22,16 +22,9 @@ from urllib.parse import quote_plus, urlsplit, urlunsplit
 import httpx
 
 from ..exceptions import CredentialInvalid, ProviderError, ResponseTooLarge, UnexpectedResponse
-from ..http import (
-    aread_capped,
-    aread_error_body,
-    error_for_response,
-    error_for_transport,
-    parse_json,
-    read_capped,
-    read_error_body,
-    sanitize,
-)
+from ..http.client import aread_capped, aread_error_body, parse_json, read_capped, read_error_body
+from ..http.errors import error_for_response, error_for_transport
+from ..redaction import redact
 from ..secrets import Secret
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
@@ -76,14 +69,6 @@ def _build_request(*, client_id: Secret, client_secret: Secret, scope: str, auth
     return headers, form
 
 
-def _scrub(text: str, *secrets: Secret) -> str:
-    for secret in secrets:
-        value = secret.reveal()
-        if value:
-            text = text.replace(value, "[redacted]").replace(quote_plus(value), "[redacted]")
-    return sanitize(text)
-
-
 def _error_for(response: httpx.Response, body: bytes, *, provider: str, secrets: tuple[Secret, ...]) -> ProviderError:
     try:
         payload = parse_json(body, provider=provider) if body else None
@@ -94,7 +79,7 @@ def _error_for(response: httpx.Response, body: bytes, *, provider: str, secrets:
     status = response.status_code
     if code in _CREDENTIAL_ERRORS or (status == 401 and not code):
         code = code or "invalid_client"
-        detail = _scrub(f"{code}: {description}" if description else code, *secrets)
+        detail = redact(f"{code}: {description}" if description else code, secrets=secrets)
         return CredentialInvalid(f"The token endpoint rejected the client credentials ({detail})",
                                  provider=provider, status_code=status, code=code)
     error = error_for_response(response, provider=f"{provider} token endpoint", body=body)
@@ -102,7 +87,7 @@ def _error_for(response: httpx.Response, body: bytes, *, provider: str, secrets:
         error = UnexpectedResponse(f"{provider} token endpoint: unexpected answer", status_code=status)
     error.provider, error.code = provider, code
     # Rebuild the message without anything secret the server may have echoed.
-    error.args = (_scrub(str(error), *secrets),)
+    error.args = (redact(str(error), secrets=secrets),)
     return error
 
 
@@ -115,7 +100,7 @@ def _parse_token(body: bytes, *, provider: str, sent_at: float) -> TokenResponse
         raise UnexpectedResponse(f"{provider} token endpoint: no access_token in the answer", provider=provider)
     token_type = payload.get("token_type")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        shown = sanitize(str(token_type), limit=30) if token_type is not None else "missing"
+        shown = redact(str(token_type), limit=30) if token_type is not None else "missing"
         raise UnexpectedResponse(f"{provider} token endpoint: token_type {shown!r} is not Bearer", provider=provider)
     scope = payload.get("scope")
     return TokenResponse(

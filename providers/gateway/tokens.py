@@ -285,7 +285,7 @@ _http_lock = threading.Lock()
 def _token_http(*, enforce_policy: bool) -> Any:
     """This process's pooled client for token requests. Its timeouts are the token timeout, so
     a token request always ends before the cross-process lease (3x that) runs out."""
-    from ..http import new_client
+    from ..http.client import new_client
     import httpx
 
     key = (os.getpid(), enforce_policy)

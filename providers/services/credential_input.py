@@ -3,26 +3,25 @@
 `providers.services` calls `prepare_input()` before it verifies or stores anything; it raises
 ValidationError with field errors and touches nothing. The rules it applies (see services' module
 docstring): a blank secret keeps the stored one, and a stored client secret only ever goes to the
-URLs it was stored with. `sanitize_error()` makes any text safe to store and show.
+URLs it was stored with. Text stored as a credential's error is `redact()`ed to `LAST_ERROR_MAX`.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 
-from .. import netpolicy, registry
+from .. import registry
 from ..backends.base import BaseBackend
 from ..conf import app_settings
 from ..exceptions import CredentialDecryptionError, URLNotAllowed
-from ..httperrors import one_line
+from ..http.netpolicy import validate_url
 from ..models import ProviderCredential, TokenAuthMethod
+from ..redaction import redact
 from ..secrets import Secret
 from ..types import CredentialConfig
 
-SECRET_FIELDS = ("api_key", "client_id", "client_secret")
 URL_FIELDS = ("base_url", "token_url")
 LAST_ERROR_MAX = 500
 MODEL_MAX = 200
@@ -66,21 +65,6 @@ class PreparedInput:
     existing: ProviderCredential | None
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-
-
-def sanitize_error(text: str, *, secrets: tuple[Secret | None, ...] = ()) -> str:
-    """Make text safe to store and show: no control characters, no secret, at most 500 chars."""
-    text = _CONTROL.sub(" ", str(text))
-    for secret in secrets:
-        if secret:
-            raw = secret.reveal()
-            text = text.replace(raw, secret.hint or "…")
-            if len(raw) >= 8:  # a prefix (e.g. "sk-proj-") could still identify the key
-                text = text.replace(raw[:8], "…")
-    return one_line(text, LAST_ERROR_MAX)
-
-
 def _backend(provider: str) -> BaseBackend:
     try:
         return registry.get(provider)
@@ -90,11 +74,11 @@ def _backend(provider: str) -> BaseBackend:
 
 def validate_url_field(name: str, url: str) -> str:
     """A user-set URL checked against the URL policy; ValidationError on `name` when refused."""
-    # The same check is repeated on the address actually connected to (providers.http).
+    # The same check is repeated on the address actually connected to (providers.http.transports).
     try:
-        return netpolicy.validate_url(url)
+        return validate_url(url)
     except URLNotAllowed as exc:
-        raise ValidationError({name: [sanitize_error(str(exc)) or "This URL is not allowed."]}) from None
+        raise ValidationError({name: [redact(str(exc), limit=LAST_ERROR_MAX) or "This URL is not allowed."]}) from None
 
 
 def _stored_secret(existing: ProviderCredential | None, name: str) -> Secret | None:

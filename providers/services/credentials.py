@@ -28,15 +28,14 @@ from .credential_input import (
     LAST_ERROR_MAX,
     MODEL_MAX,
     REENTER_URL_CHANGE,
-    SECRET_FIELDS,
     URL_FIELDS,
     CredentialInput,
     prepare_input,
-    sanitize_error,
     validate_url_field,
 )
 from ..exceptions import CredentialDecryptionError, URLNotAllowed
 from ..models import ProviderCredential, VerificationStatus
+from ..redaction import redact
 from ..selectors import credential_config
 from ..types import CredentialConfig, VerificationOutcome, VerificationResult
 
@@ -55,16 +54,16 @@ PERMANENT_FAILURES = {
 def _run_verify(backend: BaseBackend, config: CredentialConfig) -> VerificationResult:
     """backend.verify(), with the URL policy and any unexpected exception mapped to an outcome.
 
-    The detail is sanitized here too (defence in depth: a provider may echo the key it got).
+    The detail is redacted here too (defence in depth: a provider may echo the key it got).
     """
     try:
         result = backend.verify(config)
         if result.detail:
-            detail = sanitize_error(result.detail, secrets=config.secrets)
+            detail = redact(result.detail, secrets=config.secrets, limit=LAST_ERROR_MAX)
             result = dataclasses.replace(result, detail=detail)
         return result
     except URLNotAllowed as exc:
-        return VerificationResult(VerificationOutcome.URL_NOT_ALLOWED, detail=sanitize_error(str(exc)))
+        return VerificationResult(VerificationOutcome.URL_NOT_ALLOWED, detail=redact(str(exc), limit=LAST_ERROR_MAX))
     except CredentialDecryptionError:
         return VerificationResult(VerificationOutcome.DECRYPTION_FAILED)
     except Exception as exc:  # verify() promises not to raise; a bug must still not leak or 500
@@ -73,7 +72,7 @@ def _run_verify(backend: BaseBackend, config: CredentialConfig) -> VerificationR
 
 
 def _error_text(result: VerificationResult, config: CredentialConfig) -> str:
-    return sanitize_error(result.message, secrets=config.secrets)
+    return redact(result.message, secrets=config.secrets, limit=LAST_ERROR_MAX)
 
 
 def _log_result(action: str, provider: str, owner_id: object, result: VerificationResult) -> None:
@@ -261,8 +260,8 @@ def credential_mark_failed(*, credential_id: int, code: str, message: str) -> No
     now = timezone.now()
     updated = ProviderCredential.objects.filter(pk=credential_id).update(
         status=VerificationStatus.FAILED,
-        status_code=sanitize_error(code)[:32],
-        last_error=sanitize_error(message),
+        status_code=redact(code, limit=LAST_ERROR_MAX)[:32],
+        last_error=redact(message, limit=LAST_ERROR_MAX),
         last_checked_at=now,
         updated_at=now,
     )
@@ -271,5 +270,5 @@ def credential_mark_failed(*, credential_id: int, code: str, message: str) -> No
         owner_id = ProviderCredential.objects.filter(pk=credential_id).values_list("owner_id", flat=True).first()
         if owner_id is not None:
             snapshots.credentials_changed(owner_id=owner_id)
-    logger.warning("credential marked failed: id=%s code=%s found=%s", credential_id, sanitize_error(code)[:32], bool(updated))
+    logger.warning("credential marked failed: id=%s code=%s found=%s", credential_id, redact(code, limit=LAST_ERROR_MAX)[:32], bool(updated))
 

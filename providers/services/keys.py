@@ -23,8 +23,8 @@ from django.db import transaction
 from .. import snapshots
 from ..fields import EncryptedValue, configured_keys, get_fernet
 from ..models import ProviderCredential
+from ..types import SECRET_FIELDS
 
-ENCRYPTED_FIELDS = ("api_key", "client_id", "client_secret")
 _PROGRESS_EVERY = 100
 
 
@@ -80,12 +80,12 @@ def credentials_rotate_keys(*, dry_run: bool = False, progress: Callable[[str], 
     primary = Fernet(configured_keys()[0].encode())
     report = RotationReport(dry_run=dry_run)
 
-    rows = ProviderCredential.objects.order_by("pk").only("pk", "provider", *ENCRYPTED_FIELDS)
+    rows = ProviderCredential.objects.order_by("pk").only("pk", "provider", *SECRET_FIELDS)
     for credential in rows.iterator(chunk_size=500):
         report.rows += 1
         updates: dict[str, EncryptedValue] = {}
         originals: dict[str, EncryptedValue] = {}
-        for name in ENCRYPTED_FIELDS:
+        for name in SECRET_FIELDS:
             value = getattr(credential, name)
             if not isinstance(value, EncryptedValue):
                 continue  # empty: nothing stored

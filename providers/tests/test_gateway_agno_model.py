@@ -298,7 +298,7 @@ def test_users_gateway_model_connects_through_httpx2_policy_transport(settings, 
 
     import httpx2
 
-    from providers.http_policy import policy_transports
+    from providers.http.transports import policy_transports
 
     def by_name(url: str) -> str:
         return url.replace("127.0.0.1", "localhost")

@@ -5,7 +5,7 @@ import pytest
 
 from providers.conf import app_settings
 from providers.exceptions import URLNotAllowed
-from providers.netpolicy import check_address, is_global_address, validate_url
+from providers.http.netpolicy import check_address, is_global_address, validate_url
 
 
 @pytest.mark.parametrize("url", [

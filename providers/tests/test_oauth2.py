@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, unquote_plus
 
 import pytest
 
-from providers import http
 from providers.gateway import oauth2
 from providers.exceptions import (
     BadRequest,
@@ -19,6 +18,7 @@ from providers.exceptions import (
     RateLimited,
     UnexpectedResponse,
 )
+from providers.http.client import new_async_client, new_client
 from providers.secrets import Secret
 from providers.testing.server import LocalServer, SimulatorHandler
 
@@ -77,7 +77,7 @@ def endpoint():
 
 
 def _request(endpoint: TokenEndpoint, *, secret: str = TRICKY_SECRET, **kwargs) -> oauth2.TokenResponse:
-    with http.new_client(enforce_policy=True) as client:
+    with new_client(enforce_policy=True) as client:
         return oauth2.request_token(client, token_url=endpoint.token_url, client_id=Secret(CLIENT_ID),
                                     client_secret=Secret(secret), **kwargs)
 
@@ -105,7 +105,7 @@ def test_tricky_secret_round_trips(endpoint, method):
 
 def test_async_twin_same_behaviour(endpoint):
     async def go(method):
-        async with http.new_async_client(enforce_policy=True) as client:
+        async with new_async_client(enforce_policy=True) as client:
             return await oauth2.arequest_token(client, token_url=endpoint.token_url, client_id=Secret(CLIENT_ID),
                                                client_secret=Secret(TRICKY_SECRET), auth_method=method)
 

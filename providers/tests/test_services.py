@@ -12,8 +12,9 @@ from django.utils import timezone
 from providers.services import credentials as services
 from providers.fields import EncryptedValue
 from providers.models import ProviderCredential, VerificationStatus
+from providers.redaction import redact
 from providers.secrets import Secret, mask
-from providers.services.credential_input import CredentialInput
+from providers.services.credential_input import LAST_ERROR_MAX, CredentialInput
 from providers.types import VerificationOutcome
 
 pytestmark = pytest.mark.django_db
@@ -133,9 +134,9 @@ def test_mark_failed(alice):
     services.credential_mark_failed(credential_id=credential.pk + 1000, code="invalid_client", message="gone")  # no-op
 
 
-def test_sanitize_error_removes_secrets_and_truncates():
+def test_redacted_error_text_removes_secrets_and_truncates():
     secret = Secret("sk-CANARY-7f3e9a1b2c4d")
-    text = services.sanitize_error("bad key sk-CANARY-7f3e9a1b2c4d and prefix sk-CANAR\x00" + "y" * 600, secrets=(secret,))
+    text = redact("bad key sk-CANARY-7f3e9a1b2c4d and prefix sk-CANAR\x00" + "y" * 600, secrets=(secret,), limit=LAST_ERROR_MAX)
     assert "sk-CANARY" not in text and "sk-CANAR" not in text and "\x00" not in text
     assert len(text) <= 500
 

@@ -14,7 +14,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from providers import registry
 from providers.exceptions import UnknownProvider
 from providers.models import ProviderCredential
-from providers.services.credential_input import sanitize_error
+from providers.redaction import redact
+from providers.services.credential_input import LAST_ERROR_MAX
 from providers.services.credentials import credential_verify
 
 
@@ -45,9 +46,9 @@ class Command(BaseCommand):
             result = credential_verify(credential=credential)
             if not result.ok:
                 failed += 1
-            # result.message is built from sanitized details; the recorded last_error went through
-            # the same sanitizer with the credential's own secrets, so prefer it for failures.
-            message = result.message if result.ok else (credential.last_error or sanitize_error(result.message))
+            # result.message is built from redacted details; the recorded last_error was redacted
+            # with the credential's own secrets too, so prefer it for failures.
+            message = result.message if result.ok else (credential.last_error or redact(result.message, limit=LAST_ERROR_MAX))
             line = f"{credential.owner.get_username()} {credential.provider} {result.outcome.value} {message}"
             self.stdout.write(self.style.SUCCESS(line) if result.ok else self.style.ERROR(line))
 

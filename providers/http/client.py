@@ -1,14 +1,13 @@
-"""Outbound HTTP for the providers layer (backends and the AI Gateway client), on httpx.
+"""HTTP clients for provider calls, size-capped reads and JSON requests.
 
 Every client made here has bounded connect/read timeouts, follows no redirects (a redirect could
 carry credentials elsewhere), and callers read bodies through `read_capped` so a hostile or
 broken server cannot make us buffer unbounded data. With `enforce_policy=True` the URL policy
-(`providers.netpolicy`) is applied to the address each connection actually goes to (see
-`providers.http_policy`). `new_sdk_client` makes the same clients on `httpx2`, the stack the
+(`providers.http.netpolicy`) is applied to the address each connection actually goes to (see
+`providers.http.transports`). `new_sdk_client` makes the same clients on `httpx2`, the stack the
 openai SDK runs on.
 
-Errors map to the typed errors of `providers.exceptions` with sanitized messages
-(`providers.httperrors`, re-exported here).
+Failures map to the typed errors of `providers.exceptions` (`providers.http.errors`).
 """
 from __future__ import annotations
 
@@ -20,23 +19,17 @@ from typing import Any
 
 import httpx
 
-from . import http_policy
-from .conf import app_settings
-from .exceptions import ProviderError, ResponseTooLarge, UnexpectedResponse
-# Error mapping lives in providers.httperrors; these names stay importable from here.
-from .httperrors import (  # noqa: F401
-    error_for_response,
-    error_for_transport,
-    parse_retry_after,
-    provider_error_detail,
-    sanitize,
-)
+from ..conf import app_settings
+from ..exceptions import ProviderError, ResponseTooLarge, UnexpectedResponse
+from .errors import error_for_response, error_for_transport
+from .transports import policy_transports
 
 # How much of an error body we read to explain a failure (the full cap applies to success bodies).
 _ERROR_BODY_LIMIT = 64 * 1024
 
 
 def default_timeout() -> httpx.Timeout:
+    """Connect and read bounds from PROVIDERS_HTTP_CONNECT_TIMEOUT / PROVIDERS_HTTP_READ_TIMEOUT."""
     connect = float(app_settings.HTTP_CONNECT_TIMEOUT)
     read = float(app_settings.HTTP_READ_TIMEOUT)
     return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
@@ -54,7 +47,7 @@ def shared_ssl_context() -> ssl.SSLContext:
 
 def _new(lib: ModuleType, *, sync: bool, enforce_policy: bool, timeout: Any, kwargs: dict[str, Any]) -> Any:
     """A client of `lib` (`httpx` or `httpx2`) with our timeouts, no redirects, the shared TLS
-    context, and with `enforce_policy` the connect-time URL policy (`providers.http_policy`)."""
+    context, and with `enforce_policy` the connect-time URL policy (`providers.http.transports`)."""
     if enforce_policy and ("transport" in kwargs or "mounts" in kwargs or "proxy" in kwargs):
         # A custom transport or proxy would connect somewhere the policy never sees.
         raise TypeError("enforce_policy=True cannot be combined with transport, mounts or proxy")
@@ -69,7 +62,7 @@ def _new(lib: ModuleType, *, sync: bool, enforce_policy: bool, timeout: Any, kwa
     if enforce_policy:
         # An explicit transport also disables env proxies (HTTP(S)_PROXY), which would bypass the check.
         # The transport does the TLS, so it gets the verify setting (the client's is unused then).
-        transports = http_policy.policy_transports(lib)
+        transports = policy_transports(lib)
         options["transport"] = transports[0 if sync else 1](verify=verify)
     return (lib.Client if sync else lib.AsyncClient)(**options)
 
@@ -232,6 +225,7 @@ def read_error_body(response: httpx.Response) -> bytes:
 
 
 async def aread_error_body(response: httpx.Response) -> bytes:
+    """Async twin of `read_error_body`."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():
@@ -243,6 +237,7 @@ async def aread_error_body(response: httpx.Response) -> bytes:
 
 
 def parse_json(body: bytes, *, provider: str) -> Any:
+    """`body` as JSON, or UnexpectedResponse naming `provider` (never echoing the body)."""
     try:
         return json.loads(body)
     except ValueError:
@@ -299,12 +294,3 @@ async def aget_json(client: httpx.AsyncClient, url: str, *, headers: dict[str, s
     """Async twin of `get_json`."""
     return await arequest_json(client, "GET", url, provider=provider, headers=headers, params=params)
 
-
-# The httpx policy transports, under the names they had when they lived here.
-PolicyTransport, AsyncPolicyTransport = http_policy.policy_transports(httpx)
-
-__all__ = [
-    "AsyncPolicyTransport", "PolicyTransport", "aget_json", "aread_capped", "arequest_json", "cap_response",
-    "default_timeout", "error_for_response", "error_for_transport", "get_json", "new_async_client", "new_client",
-    "new_sdk_client", "parse_retry_after", "provider_error_detail", "read_capped", "request_json", "sanitize",
-]

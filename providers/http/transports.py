@@ -1,7 +1,7 @@
 """Connect-time URL policy for outbound HTTP, on `httpx` (httpcore) and `httpx2` (httpcore2).
 
 The transports made here resolve the host themselves, check every address with
-`providers.netpolicy.check_address`, and connect to a checked IP, so DNS rebinding between
+`providers.http.netpolicy.check_address`, and connect to a checked IP, so DNS rebinding between
 `validate_url()` and the request cannot reach a private address. TLS SNI and the Host header
 still use the hostname (httpcore passes the origin's host to `start_tls`).
 

@@ -2,21 +2,21 @@
 
 `error_for_response` maps a non-2xx response (status, Retry-After, the provider's own error
 type and message) and `error_for_transport` a failure without a response (timeouts, connection
-errors) to the errors of `providers.exceptions`. Messages are sanitized: one line, at most 200
-characters, key- and token-like strings blanked; never request headers or secrets.
+errors) to the errors of `providers.exceptions`. The remote text in a message goes through
+`providers.redaction.redact` (one line, bounded, key- and token-like strings blanked); request
+headers and secrets never go in.
 """
 from __future__ import annotations
 
 import email.utils
 import json
 import math
-import re
 from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 
-from .exceptions import (
+from ..exceptions import (
     BadRequest,
     CredentialInvalid,
     ProviderError,
@@ -25,28 +25,7 @@ from .exceptions import (
     RateLimited,
     UnexpectedResponse,
 )
-
-_DETAIL_MAX = 200
-# Strings that look like keys or tokens are blanked out of provider messages before we show them.
-_SECRETISH = re.compile(r"(?:sk-|sk-ant-|AIza|ya29\.|Bearer\s+)[\w\-.~+/=]*|[A-Za-z0-9_\-+=]{32,}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-
-
-def clip(text: str, limit: int) -> str:
-    """`text` if it has at most `limit` characters, else its start ending in "…" (`limit` in all)."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def one_line(text: str, limit: int) -> str:
-    """Every run of whitespace (newlines too) made one space, ends stripped, then `clip`ped."""
-    return clip(" ".join(text.split()), limit)
-
-
-def sanitize(text: str, *, limit: int = _DETAIL_MAX) -> str:
-    """One line, no control characters, key-like strings blanked, at most `limit` characters."""
-    text = _CONTROL.sub(" ", text).strip()
-    text = _SECRETISH.sub("[redacted]", text)
-    return clip(text, limit)
+from ..redaction import redact
 
 
 def provider_error_detail(body: bytes) -> str:
@@ -70,7 +49,7 @@ def provider_error_detail(body: bytes) -> str:
         message = str(payload.get("error_description") or payload.get("message") or "")
     elif payload.get("message"):
         message = str(payload["message"])
-    return sanitize(": ".join(p for p in (kind, message) if p))
+    return redact(": ".join(p for p in (kind, message) if p))
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -127,12 +106,10 @@ def error_for_response(response: httpx.Response, *, provider: str, body: bytes |
 
 def error_for_transport(exc: Exception, *, provider: str) -> ProviderError:
     """The typed error for an httpx failure without a response (timeouts, connection errors)."""
-    reason = sanitize(str(exc) or type(exc).__name__, limit=120)
+    reason = redact(str(exc) or type(exc).__name__, limit=120)
     if isinstance(exc, httpx.TimeoutException):
         return ProviderTimeout(f"{provider} did not answer in time ({type(exc).__name__})", provider=provider)
     if isinstance(exc, (httpx.TransportError, httpx.InvalidURL)):
         return ProviderUnavailable(f"could not reach {provider}: {reason}", provider=provider)
     return UnexpectedResponse(f"bad response from {provider}: {reason}", provider=provider)
 
-
-__all__ = ["clip", "error_for_response", "error_for_transport", "one_line", "parse_retry_after", "provider_error_detail", "sanitize"]

@@ -5,7 +5,7 @@ Two checks, because DNS can change between them (rebinding):
 * `validate_url()` when a URL is entered or used: scheme, userinfo, control characters, host,
   and the addresses the host resolves to right now.
 * `check_address()` at connect time, on the very address the socket connects to
-  (the transports of `providers.http_policy` resolve the host themselves and call it for
+  (the transports of `providers.http.transports` resolve the host themselves and call it for
   every address).
 
 Non-global addresses (private, loopback, link-local incl. the cloud metadata endpoint
@@ -21,8 +21,8 @@ import socket
 import unicodedata
 from urllib.parse import urlsplit, urlunsplit
 
-from .conf import app_settings
-from .exceptions import URLNotAllowed
+from ..conf import app_settings
+from ..exceptions import URLNotAllowed
 
 _SCHEMES = ("http", "https")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
