@@ -15,10 +15,11 @@ from pydantic import BaseModel
 
 from providers.redaction import redact
 
+from .events import Event, RunResult
 from .exceptions import NoModelAvailable
 from .failures import REASON_LIMIT
 from .selectors import resolve
-from .services import Event, RunResult, arun_agent, astream_agent, run_agent, stream_agent
+from .services import arun_agent, astream_agent, run_agent, stream_agent
 
 
 class ForgeAgent:

@@ -32,6 +32,7 @@ from django.utils import timezone
 from providers.redaction import redact
 
 from .cooldown import cooldown_start
+from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken, RunResult
 from .exceptions import AgentError, NoModelAvailable, RequestRefused, StreamInterrupted
 from .failures import REASON_LIMIT, ErrorTap, classify
 from .logsafety import secrets_register, secrets_unregister
@@ -43,62 +44,6 @@ if TYPE_CHECKING:
     from .base import ForgeAgent
 
 logger = logging.getLogger(__name__)
-
-
-# -- events ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CandidateChosen:
-    provider: str
-    provider_name: str
-    model: str
-    tier: str
-    source: str
-    kind: str = "candidate"
-
-
-@dataclass(frozen=True)
-class Delta:
-    text: str
-    kind: str = "delta"
-
-
-@dataclass(frozen=True)
-class FallbackTaken:
-    provider: str
-    model: str
-    reason: str
-    kind: str = "fallback"
-
-
-@dataclass(frozen=True)
-class Done:
-    run: AgentRun
-    content: Any
-    text: str
-    kind: str = "done"
-
-
-@dataclass(frozen=True)
-class Failed:
-    run: AgentRun | None
-    error: AgentError
-    kind: str = "error"
-
-    @property
-    def message(self) -> str:
-        return str(self.error)
-
-
-Event = CandidateChosen | Delta | FallbackTaken | Done | Failed
-
-
-@dataclass(frozen=True)
-class RunResult:
-    run: AgentRun
-    content: Any  # str, or an instance of the agent's output_schema
-    text: str  # what the user sees
-    fallbacks: list[dict[str, str]] = field(default_factory=list)
 
 
 # -- the loop's bookkeeping --------------------------------------------------------------------

@@ -27,10 +27,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from providers.selectors import effective_credentials_for_user
 
 from .catalog import AGENTS, agent_get
+from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
 from .exceptions import NoModelAvailable
 from .forms import ForgeForm
 from .models import AgentRun
-from .services import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
 
 HISTORY_SIZE = 20
 _ANSWER = "<!--forge:answer-->"

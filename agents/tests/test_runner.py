@@ -9,9 +9,10 @@ from django.db import connections
 
 from agents.catalog import AGENTS, IdeaAssessment
 from agents.cooldown import cooldown_remaining
+from agents.events import CandidateChosen, Delta, Done, Failed, FallbackTaken
 from agents.exceptions import NoModelAvailable, RequestRefused, StreamInterrupted
 from agents.models import AgentRun, RunStatus
-from agents.services import CandidateChosen, Delta, Done, Failed, FallbackTaken, arun_agent, astream_agent, run_agent, stream_agent
+from agents.services import arun_agent, astream_agent, run_agent, stream_agent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
