@@ -23,11 +23,12 @@ import math
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
+from pydantic import BaseModel
 
 from providers.redaction import redact
 
@@ -40,10 +41,21 @@ from .modelcache import model_for
 from .models import AgentRun, RunStatus
 from .selectors import Candidate, resolve
 
-if TYPE_CHECKING:
-    from .base import ForgeAgent
-
 logger = logging.getLogger(__name__)
+
+
+class RunnableAgent(Protocol):
+    """What the loop needs of an agent; `agents.base.ForgeAgent` is the one implementation."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def default_tier(self) -> str: ...
+    @property
+    def output_schema(self) -> type[BaseModel] | None: ...
+
+    def build_agno_agent(self, model: Any) -> Any: ...
+    def render(self, content: Any) -> str: ...
 
 
 # -- the loop's bookkeeping --------------------------------------------------------------------
@@ -59,7 +71,7 @@ class _Attempt:
 
 
 class _Loop:
-    def __init__(self, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: str | None, *, streamed: bool, record: bool = True) -> None:
+    def __init__(self, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None, *, streamed: bool, record: bool = True) -> None:
         self.agent = agent
         self.user = user
         self.prompt = prompt
@@ -194,7 +206,7 @@ def _error_of(output: Any, tap: ErrorTap) -> BaseException | None:
 
 # -- sync --------------------------------------------------------------------------------------
 
-def run_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True) -> RunResult:
+def run_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True) -> RunResult:
     """Run to completion with fallback; raises NoModelAvailable, RequestRefused or AgentError."""
     loop = _Loop(agent, user, prompt, tier, streamed=False, record=record)
     try:
@@ -218,7 +230,7 @@ def run_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: s
         loop.release()
 
 
-def stream_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> Iterator[Event]:
+def stream_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> Iterator[Event]:
     """Yield events as the answer streams in; ends with `Done` or `Failed`."""
     from agno.run.agent import RunContentEvent, RunOutput
 
@@ -266,7 +278,7 @@ def stream_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier
 
 # -- async -------------------------------------------------------------------------------------
 
-async def arun_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True) -> RunResult:
+async def arun_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True) -> RunResult:
     """`run_agent` for async callers (the ORM and decryption run in Django's sync thread)."""
     loop = _Loop(agent, user, prompt, tier, streamed=False, record=record)
     try:
@@ -290,7 +302,7 @@ async def arun_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, 
         loop.release()
 
 
-async def astream_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> AsyncIterator[Event]:
+async def astream_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> AsyncIterator[Event]:
     """`stream_agent` for async callers."""
     from agno.run.agent import RunContentEvent, RunOutput
 
