@@ -28,7 +28,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
@@ -75,8 +75,7 @@ class _Attempt:
     secrets: tuple[str, ...] = field(repr=False)
 
 
-@dataclass(frozen=True)
-class _Outcome:
+class _Outcome(NamedTuple):
     """What an attempt came to: the run's last event, or (`end` None) on to the next candidate."""
 
     end: Done | Failed | None
@@ -295,7 +294,8 @@ def _fallback_loop(loop: _Loop) -> Iterator[Event]:
             if not loop.prepare(candidate):
                 yield loop.fallback_event()
                 continue
-            yield loop.chosen()
+            if loop.streamed:  # run_* keep only the last event: do not build this one for them
+                yield loop.chosen()
             agno_agent = loop.start()
             if loop.streams_text:
                 for item in agno_agent.run(loop.prompt, stream=True, yield_run_output=True):
@@ -328,7 +328,8 @@ async def _afallback_loop(loop: _Loop) -> AsyncIterator[Event]:
             if not await sync_to_async(loop.prepare)(candidate):
                 yield loop.fallback_event()
                 continue
-            yield loop.chosen()
+            if loop.streamed:
+                yield loop.chosen()
             agno_agent = loop.start()
             if loop.streams_text:
                 async for item in agno_agent.arun(loop.prompt, stream=True, yield_run_output=True):
