@@ -70,10 +70,6 @@ class Candidate:
         whose = "your credential" if self.source == "user" else "platform"
         return f"{self.provider_name} {self.model_id} ({whose})"
 
-    def build_model(self, **options: Any) -> Any:
-        """A ready Agno model; decrypts the credential here and nowhere earlier."""
-        return registry.get(self.provider).build_model(self.credential.config(), self.model_id, **options)
-
     def describe(self, reason: str) -> dict[str, str]:
         """The JSON shape stored in AgentRun.fallbacks and NoModelAvailable.tried."""
         return {"provider": self.provider, "model": self.model_id, "source": self.source, "reason": reason}

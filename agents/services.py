@@ -35,12 +35,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from pydantic import BaseModel
 
-from providers.redaction import redact
-
 from .cooldown import cooldown_start
 from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken, RunResult
 from .exceptions import AgentError, NoModelAvailable, RequestRefused, StreamInterrupted
-from .failures import REASON_LIMIT, ErrorTap, classify
+from .failures import ErrorTap, classify, unusable_reason
 from .logsafety import secrets_register, secrets_unregister
 from .modelcache import model_for
 from .models import AgentRun, RunStatus
@@ -133,7 +131,7 @@ class _Loop:
         try:
             model, secrets = model_for(candidate)
         except Exception as exc:  # a broken credential or backend: nothing was sent, the next one is safe
-            reason = f"could not be used: {redact(str(exc) or type(exc).__name__, limit=REASON_LIMIT)}"
+            reason = unusable_reason(exc)
             logger.warning("agent %s: skipping %s %s: %s", self.agent.name, candidate.provider, candidate.model_id, reason)
             self.tried.append(candidate.describe(reason))
             return False
