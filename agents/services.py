@@ -360,8 +360,8 @@ def run_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier
     """Run to completion with fallback; raises NoModelAvailable, RequestRefused or AgentError."""
     loop = _Loop(agent, user, prompt, tier, streamed=False, record=record)
     end: Event | None = None
-    for end in _fallback_loop(loop):
-        pass
+    for event in _fallback_loop(loop):
+        end = event
     return loop.result(end)
 
 
@@ -375,8 +375,8 @@ async def arun_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: st
     """`run_agent` for async callers."""
     loop = _Loop(agent, user, prompt, tier, streamed=False, record=record)
     end: Event | None = None
-    async for end in _afallback_loop(loop):
-        pass
+    async for event in _afallback_loop(loop):
+        end = event
     return loop.result(end)
 
 

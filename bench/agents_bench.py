@@ -185,7 +185,7 @@ def report(resolve_s: dict[str, list[float]], runs: dict[str, list[float]], seed
     added_p99 = p99["ours"] - p99["bare_agno"]
     target = "met" if added_med < 100 and added_p99 < 100 else "missed"
     # Paired: call i of one variant ran right beside call i of the other.
-    loop_med = statistics.median(a - b for a, b in zip(seed["loop_ours"], seed["seed_path"]))
+    loop_med = statistics.median(a - b for a, b in zip(seed["loop_ours"], seed["seed_path"], strict=True))
     loop_target = "met" if loop_med < 50 else "missed"
     lines = [
         START,
