@@ -4,24 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Avg, Count, Q, Sum
 from django.http import HttpRequest, HttpResponse
 
-from .models import AgentRun, RunStatus
-
-
-def provider_totals(queryset: Any) -> list[dict[str, Any]]:
-    """Runs, outcomes, tokens and mean latency per provider for `queryset` (the filtered list)."""
-    return list(
-        queryset.order_by().values("provider").annotate(
-            runs=Count("id"),
-            succeeded=Count("id", filter=Q(status=RunStatus.SUCCEEDED)),
-            failed=Count("id", filter=Q(status=RunStatus.FAILED)),
-            input_tokens=Sum("input_tokens"),
-            output_tokens=Sum("output_tokens"),
-            avg_latency_ms=Avg("latency_ms"),
-        ).order_by("-runs", "provider")
-    )
+from .models import AgentRun
+from .selectors import run_totals_by_provider
 
 
 @admin.register(AgentRun)
@@ -50,5 +36,5 @@ class AgentRunAdmin(admin.ModelAdmin):
         response = super().changelist_view(request, extra_context)
         context = getattr(response, "context_data", None)
         if context is not None and "cl" in context:
-            context["provider_totals"] = provider_totals(context["cl"].queryset)
+            context["provider_totals"] = run_totals_by_provider(runs=context["cl"].queryset)
         return response

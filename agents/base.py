@@ -13,12 +13,12 @@ from typing import Any, ClassVar
 from django.contrib.auth.models import AbstractBaseUser
 from pydantic import BaseModel
 
-from providers.redaction import redact
-
+from .events import Event, RunResult
 from .exceptions import NoModelAvailable
-from .failures import REASON_LIMIT
+from .failures import unusable_reason
+from .modelcache import model_for
 from .selectors import resolve
-from .services import Event, RunResult, arun_agent, astream_agent, run_agent, stream_agent
+from .services import arun_agent, astream_agent, run_agent, stream_agent
 
 
 class ForgeAgent:
@@ -56,15 +56,19 @@ class ForgeAgent:
         """The model of the first healthy candidate for `tier` (the seed's `_get_agno_model()`).
 
         For callers that drive Agno themselves; it cannot fall back once a request fails, which
-        `run()` / `stream()` do.
+        `run()` / `stream()` do. The model is the one the runner uses (`agents.modelcache`: one
+        per credential and model id, shared by concurrent runs): use it, do not change it.
+        Raises `NoModelAvailable` naming each candidate whose model could not be built.
         """
         tier = tier or self.default_tier
         tried: list[dict[str, str]] = []
         for candidate in resolve(user, tier):
             try:
-                return candidate.build_model()
-            except Exception as exc:
-                tried.append(candidate.describe(f"could not be used: {redact(str(exc) or type(exc).__name__, limit=REASON_LIMIT)}"))
+                model, _secrets = model_for(candidate)
+            except Exception as exc:  # as in the runner: nothing was sent, the next one is safe
+                tried.append(candidate.describe(unusable_reason(exc)))
+                continue
+            return model
         raise NoModelAvailable(tier, tried=tried)
 
     def run(self, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> RunResult:

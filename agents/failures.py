@@ -107,6 +107,11 @@ def classify(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> Failure:
     return Failure(retryable, reason, status, retry_after)
 
 
+def unusable_reason(exc: BaseException) -> str:
+    """Why a candidate was left whose model could not be built (nothing was sent to it)."""
+    return f"could not be used: {redact(str(exc) or type(exc).__name__, limit=REASON_LIMIT)}"
+
+
 _current_tap: ContextVar[ErrorTap | None] = ContextVar("agents_error_tap", default=None)
 _TAPPED = "_forge_error_tap_installed"
 

@@ -1,4 +1,4 @@
-"""Which models may answer a user's request for a tier, in the order to try them.
+"""Reads: which models may answer a user's request for a tier (in the order to try them), and runs.
 
 `resolve(user, tier)` turns the user's effective credentials (see
 `providers.selectors.effective_credentials_for_user`: own verified and enabled credentials by
@@ -13,6 +13,9 @@ each with the model id for the tier. The model id comes from, in order:
 A credential with no model at all for the tier is left out. Candidates cooling down after a
 failure (`agents.cooldown`) are left out too, unless `include_cooling=True`, which the runner
 uses so that its final error can name them.
+
+The run queries (`run_list_for_user`, `run_get_for_user`) are scoped to their user, like every
+credential query.
 """
 from __future__ import annotations
 
@@ -20,13 +23,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Avg, Count, Q, QuerySet, Sum
 
 from providers import registry
 from providers.conf import app_settings
 from providers.models import TIERS
-from providers.selectors import EffectiveCredential, effective_credentials_with_cached
+from providers.selectors import EffectiveCredential, effective_credentials_for_user, effective_credentials_with_cached
 
 from .cooldown import cooldown_cache_key, cooldown_remaining_in
+from .models import AgentRun, RunStatus
 
 
 class UnknownTier(ValueError):
@@ -65,10 +70,6 @@ class Candidate:
         whose = "your credential" if self.source == "user" else "platform"
         return f"{self.provider_name} {self.model_id} ({whose})"
 
-    def build_model(self, **options: Any) -> Any:
-        """A ready Agno model; decrypts the credential here and nowhere earlier."""
-        return registry.get(self.provider).build_model(self.credential.config(), self.model_id, **options)
-
     def describe(self, reason: str) -> dict[str, str]:
         """The JSON shape stored in AgentRun.fallbacks and NoModelAvailable.tried."""
         return {"provider": self.provider, "model": self.model_id, "source": self.source, "reason": reason}
@@ -103,3 +104,32 @@ def resolve(user: AbstractBaseUser, tier: str, *, include_cooling: bool = False)
         if model_id:
             candidates.append(Candidate(credential=credential, model_id=model_id, tier=tier, cooling_for=remaining))
     return candidates
+
+
+def provider_available_for_user(*, user: AbstractBaseUser) -> bool:
+    """Whether any credential could answer for `user`: their own usable ones or the platform's."""
+    return bool(effective_credentials_for_user(user=user))
+
+
+def run_list_for_user(*, user: AbstractBaseUser, limit: int) -> QuerySet[AgentRun]:
+    """The user's newest `limit` runs, newest first."""
+    return AgentRun.objects.filter(user=user)[:limit]
+
+
+def run_get_for_user(*, user: AbstractBaseUser, pk: int) -> AgentRun:
+    """The user's run `pk`; raises AgentRun.DoesNotExist for another user's (views: 404)."""
+    return AgentRun.objects.get(pk=pk, user=user)
+
+
+def run_totals_by_provider(*, runs: QuerySet[AgentRun]) -> list[dict[str, Any]]:
+    """Runs, outcomes, tokens and mean latency per provider over `runs` (e.g. the admin's filtered list)."""
+    return list(
+        runs.order_by().values("provider").annotate(
+            runs=Count("id"),
+            succeeded=Count("id", filter=Q(status=RunStatus.SUCCEEDED)),
+            failed=Count("id", filter=Q(status=RunStatus.FAILED)),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            avg_latency_ms=Avg("latency_ms"),
+        ).order_by("-runs", "provider")
+    )

@@ -7,98 +7,58 @@
         anything else -> record and give the error back (400-class names the provider)
     raise NoModelAvailable(tier, tried=[...])
 
-Four entry points share the loop's bookkeeping (`_Loop`): `run_agent` and `arun_agent` return
-a `RunResult` or raise an `AgentError`; `stream_agent` and `astream_agent` yield events
-(`CandidateChosen`, `Delta`, `FallbackTaken`, then `Done` or `Failed`) and never raise for a
-provider failure. Every run is recorded as an `AgentRun` (created when it starts, completed
-when it ends, also when the caller walks away mid-stream).
+That loop is written once per concurrency model, `_fallback_loop` and `_afallback_loop`: the
+same lines, the second with `await`s (the ORM and decryption run in Django's sync thread, the
+model through Agno's `arun`). Everything they decide is in `_Loop`, one run's state. Both yield
+the run's events (`agents.events`: `CandidateChosen`, `Delta`, `FallbackTaken`, then `Done` or
+`Failed`). `stream_agent` / `astream_agent` hand the events on and never raise for a provider
+failure; `run_agent` / `arun_agent` run the model without streaming, keep the last event and
+return a `RunResult` or raise an `AgentError`. Every run is recorded as an `AgentRun` (created
+when it starts, completed when it ends, for a stream also when the caller walks away mid-way).
 
 Agents with an `output_schema` are run without streaming even by the streaming entry points:
 their answer is a structured object, shown once complete (one `Delta` with its rendering).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple, Protocol
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
-
-from providers.redaction import redact
+from pydantic import BaseModel
 
 from .cooldown import cooldown_start
+from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken, RunResult
 from .exceptions import AgentError, NoModelAvailable, RequestRefused, StreamInterrupted
-from .failures import REASON_LIMIT, ErrorTap, classify
+from .failures import ErrorTap, classify, unusable_reason
 from .logsafety import secrets_register, secrets_unregister
 from .modelcache import model_for
 from .models import AgentRun, RunStatus
 from .selectors import Candidate, resolve
 
-if TYPE_CHECKING:
-    from .base import ForgeAgent
-
 logger = logging.getLogger(__name__)
 
 
-# -- events ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CandidateChosen:
-    provider: str
-    provider_name: str
-    model: str
-    tier: str
-    source: str
-    kind: str = "candidate"
-
-
-@dataclass(frozen=True)
-class Delta:
-    text: str
-    kind: str = "delta"
-
-
-@dataclass(frozen=True)
-class FallbackTaken:
-    provider: str
-    model: str
-    reason: str
-    kind: str = "fallback"
-
-
-@dataclass(frozen=True)
-class Done:
-    run: AgentRun
-    content: Any
-    text: str
-    kind: str = "done"
-
-
-@dataclass(frozen=True)
-class Failed:
-    run: AgentRun | None
-    error: AgentError
-    kind: str = "error"
+class RunnableAgent(Protocol):
+    """What the loop needs of an agent; `agents.base.ForgeAgent` is the one implementation."""
 
     @property
-    def message(self) -> str:
-        return str(self.error)
+    def name(self) -> str: ...
+    @property
+    def default_tier(self) -> str: ...
+    @property
+    def output_schema(self) -> type[BaseModel] | None: ...
 
-
-Event = CandidateChosen | Delta | FallbackTaken | Done | Failed
-
-
-@dataclass(frozen=True)
-class RunResult:
-    run: AgentRun
-    content: Any  # str, or an instance of the agent's output_schema
-    text: str  # what the user sees
-    fallbacks: list[dict[str, str]] = field(default_factory=list)
+    def build_agno_agent(self, model: Any) -> Any: ...
+    def render(self, content: Any) -> str: ...
 
 
 # -- the loop's bookkeeping --------------------------------------------------------------------
@@ -113,48 +73,113 @@ class _Attempt:
     secrets: tuple[str, ...] = field(repr=False)
 
 
+class _Outcome(NamedTuple):
+    """What an attempt came to: the run's last event, or (`end` None) on to the next candidate."""
+
+    end: Done | Failed | None
+    delta: Delta | None = None  # a structured answer on a stream, shown once complete
+
+
+@functools.cache
+def _agno_stream_types() -> tuple[type, type]:
+    from agno.run.agent import RunContentEvent, RunOutput  # agno is imported lazily (0.35 s)
+
+    return RunContentEvent, RunOutput
+
+
 class _Loop:
-    def __init__(self, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: str | None, *, streamed: bool, record: bool = True) -> None:
+    """One run's state and every decision of the fallback loop; the two loops only sequence them.
+
+    `begin`, `prepare`, `finish` and `abandon` touch the database or decrypt: the async loop
+    calls them through `sync_to_async`. The rest is plain bookkeeping.
+    """
+
+    def __init__(self, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None, *, streamed: bool, record: bool = True) -> None:
         self.agent = agent
         self.user = user
         self.prompt = prompt
         self.tier = tier or agent.default_tier
+        #: A streaming entry point (the record says so; an abandoned stream is recorded as failed).
         self.streamed = streamed
-        self.record = record
+        #: Deltas as the model writes them: a stream of a plain-text answer.
+        self.streams_text = streamed and agent.output_schema is None
+        self.keep_record = record
         self.started = time.perf_counter()
         self.first_token_at: float | None = None
         self.tried: list[dict[str, str]] = []
         self.run: AgentRun | None = None
+        self.attempt: _Attempt | None = None
+        self.output: Any = None  # Agno's RunOutput of the current attempt
+        self.text = ""  # what reached the caller (streams) or the rendered answer
         self.finished = False
         self._secrets: list[str] = []
 
     def begin(self) -> list[Candidate]:
         candidates = resolve(self.user, self.tier, include_cooling=True)
-        if self.record:
+        if self.keep_record:
             self.run = AgentRun.objects.create(
                 user=self.user, agent=self.agent.name, tier=self.tier, prompt=self.prompt[:20000], streamed=self.streamed,
             )
         return candidates
 
-    def prepare(self, candidate: Candidate) -> _Attempt | None:
+    def prepare(self, candidate: Candidate) -> bool:
         """Build the candidate's model and agent, or note why it is skipped (no request sent yet)."""
+        self.attempt = None
         if candidate.cooling_for > 0:
             self.tried.append(candidate.describe(f"cooling down after a failure ({math.ceil(candidate.cooling_for)} s left)"))
-            return None
+            return False
         try:
             model, secrets = model_for(candidate)
         except Exception as exc:  # a broken credential or backend: nothing was sent, the next one is safe
-            reason = f"could not be used: {redact(str(exc) or type(exc).__name__, limit=REASON_LIMIT)}"
+            reason = unusable_reason(exc)
             logger.warning("agent %s: skipping %s %s: %s", self.agent.name, candidate.provider, candidate.model_id, reason)
             self.tried.append(candidate.describe(reason))
-            return None
+            return False
         secrets_register(secrets)
         self._secrets.extend(secrets)
-        return _Attempt(candidate, self.agent.build_agno_agent(model), ErrorTap(model), secrets)
+        self.attempt = _Attempt(candidate, self.agent.build_agno_agent(model), ErrorTap(model), secrets)
+        return True
 
-    def chosen(self, attempt: _Attempt) -> CandidateChosen:
-        c = attempt.candidate
+    def chosen(self) -> CandidateChosen:
+        c = self._current().candidate
         return CandidateChosen(c.provider, c.provider_name, c.model_id, self.tier, c.source)
+
+    def start(self) -> Any:
+        """The Agno agent to run now, its error tap listening."""
+        attempt = self._current()
+        self.output = None
+        attempt.tap.activate()
+        return attempt.agno_agent
+
+    def feed(self, item: Any) -> Delta | None:
+        """One item of Agno's stream: a `Delta` to hand on, or None (the final RunOutput is kept)."""
+        content_event, run_output = _agno_stream_types()
+        if isinstance(item, content_event) and isinstance(item.content, str) and item.content:
+            self.token()
+            self.text += item.content
+            return Delta(item.content)
+        if isinstance(item, run_output):
+            self.output = item
+        return None
+
+    def settle(self) -> _Outcome:
+        """What the attempt came to (the output is in `self.output`); records nothing."""
+        attempt, output = self._current(), self.output
+        if output is None:
+            exc = attempt.tap.error or AgentError("the model stream ended without an answer")
+        else:
+            exc = _error_of(output, attempt.tap)
+        if exc is None:
+            if self.streams_text:
+                return _Outcome(Done(self.run, self.text, self.text))  # type: ignore[arg-type]
+            self.text = self.agent.render(output.content)
+            delta = None
+            if self.streamed:
+                self.token()
+                delta = Delta(self.text)
+            return _Outcome(Done(self.run, output.content, self.text), delta)  # type: ignore[arg-type]
+        error = self.failed(attempt, exc, delivered=bool(self.text))
+        return _Outcome(None if error is None else Failed(self.run, error))
 
     def failed(self, attempt: _Attempt, exc: BaseException, *, delivered: bool) -> AgentError | None:
         """Classify a failure: None to go on with the next candidate, else the error to end with."""
@@ -184,28 +209,36 @@ class _Loop:
         last = self.tried[-1]
         return FallbackTaken(last["provider"], last["model"], last["reason"])
 
+    def exhausted(self) -> Failed:
+        """Every candidate was left: the run ends naming each (its record names none of them)."""
+        self.attempt = None
+        return Failed(self.run, NoModelAvailable(self.tier, tried=self.tried))
+
     def token(self) -> None:
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
 
+    def finish(self, end: Done | Failed) -> None:
+        """Complete the run record with how the run ended."""
+        self.finished = True
+        if self.run is None:
+            return
+        candidate = self.attempt.candidate if self.attempt else None
+        if isinstance(end, Done):
+            metrics = getattr(self.output, "metrics", None)
+            self._save(
+                candidate, RunStatus.SUCCEEDED, output=self.text,
+                input_tokens=getattr(metrics, "input_tokens", None), output_tokens=getattr(metrics, "output_tokens", None),
+            )
+        else:
+            self._save(candidate, RunStatus.FAILED, output=self.text, error=str(end.error)[:500])
+
+    def _current(self) -> _Attempt:
+        assert self.attempt is not None
+        return self.attempt
+
     def _elapsed_ms(self, at: float | None = None) -> int:
         return int(((at or time.perf_counter()) - self.started) * 1000)
-
-    def succeed(self, attempt: _Attempt, output: Any, text: str) -> None:
-        self.finished = True
-        if self.run is None:
-            return
-        metrics = getattr(output, "metrics", None)
-        self._save(
-            attempt.candidate, RunStatus.SUCCEEDED, output=text,
-            input_tokens=getattr(metrics, "input_tokens", None), output_tokens=getattr(metrics, "output_tokens", None),
-        )
-
-    def fail(self, error: AgentError, attempt: _Attempt | None = None, text: str = "") -> None:
-        self.finished = True
-        if self.run is None:
-            return
-        self._save(attempt.candidate if attempt else None, RunStatus.FAILED, output=text, error=str(error)[:500])
 
     def _save(self, candidate: Candidate | None, status: str, **fields: Any) -> None:
         run = self.run
@@ -226,16 +259,20 @@ class _Loop:
         secrets_unregister(self._secrets)
         self._secrets = []
 
-    def abandon(self, attempt: _Attempt | None, text: str) -> None:
-        """The caller stopped reading mid-stream (closed page, broken pipe)."""
-        self.release()
-        if not self.finished:
-            self.fail(AgentError("The run was abandoned before it finished (the client went away)."), attempt, text)
+    @property
+    def abandoned(self) -> bool:
+        """A stream whose caller stopped reading before the end (closed page, broken pipe)."""
+        return self.streamed and not self.finished
 
-    def no_model(self) -> NoModelAvailable:
-        error = NoModelAvailable(self.tier, tried=self.tried)
-        self.fail(error)
-        return error
+    def abandon(self) -> None:
+        self.finish(Failed(self.run, AgentError("The run was abandoned before it finished (the client went away).")))
+
+    def result(self, end: Event | None) -> RunResult:
+        """`run_agent`'s answer from the loop's last event; raises the error the run ended with."""
+        if isinstance(end, Failed):
+            raise end.error
+        assert isinstance(end, Done)
+        return RunResult(end.run, end.content, end.text, self.tried)
 
 
 def _error_of(output: Any, tap: ErrorTap) -> BaseException | None:
@@ -247,147 +284,105 @@ def _error_of(output: Any, tap: ErrorTap) -> BaseException | None:
     return tap.error or AgentError(str(output.content or "the model run failed"))
 
 
-# -- sync --------------------------------------------------------------------------------------
+# -- the loop, sync and async (the same lines; keep them so) ---------------------------------------
 
-def run_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True) -> RunResult:
+def _fallback_loop(loop: _Loop) -> Iterator[Event]:
+    try:
+        for candidate in loop.begin():
+            if not loop.prepare(candidate):
+                yield loop.fallback_event()
+                continue
+            if loop.streamed:  # run_* keep only the last event: do not build this one for them
+                yield loop.chosen()
+            agno_agent = loop.start()
+            if loop.streams_text:
+                for item in agno_agent.run(loop.prompt, stream=True, yield_run_output=True):
+                    delta = loop.feed(item)
+                    if delta is not None:
+                        yield delta
+            else:
+                loop.output = agno_agent.run(loop.prompt)
+            outcome = loop.settle()
+            if outcome.delta is not None:
+                yield outcome.delta
+            if outcome.end is None:
+                yield loop.fallback_event()
+                continue
+            loop.finish(outcome.end)
+            yield outcome.end
+            return
+        end = loop.exhausted()
+        loop.finish(end)
+        yield end
+    finally:
+        loop.release()
+        if loop.abandoned:
+            loop.abandon()
+
+
+async def _afallback_loop(loop: _Loop) -> AsyncIterator[Event]:
+    try:
+        for candidate in await sync_to_async(loop.begin)():
+            if not await sync_to_async(loop.prepare)(candidate):
+                yield loop.fallback_event()
+                continue
+            if loop.streamed:
+                yield loop.chosen()
+            agno_agent = loop.start()
+            if loop.streams_text:
+                async for item in agno_agent.arun(loop.prompt, stream=True, yield_run_output=True):
+                    delta = loop.feed(item)
+                    if delta is not None:
+                        yield delta
+            else:
+                loop.output = await agno_agent.arun(loop.prompt)
+            outcome = loop.settle()
+            if outcome.delta is not None:
+                yield outcome.delta
+            if outcome.end is None:
+                yield loop.fallback_event()
+                continue
+            await sync_to_async(loop.finish)(outcome.end)
+            yield outcome.end
+            return
+        end = loop.exhausted()
+        await sync_to_async(loop.finish)(end)
+        yield end
+    finally:
+        loop.release()
+        if loop.abandoned:
+            await sync_to_async(loop.abandon)()
+
+
+# -- entry points ------------------------------------------------------------------------------
+
+def run_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True) -> RunResult:
     """Run to completion with fallback; raises NoModelAvailable, RequestRefused or AgentError."""
     loop = _Loop(agent, user, prompt, tier, streamed=False, record=record)
-    try:
-        for candidate in loop.begin():
-            attempt = loop.prepare(candidate)
-            if attempt is None:
-                continue
-            attempt.tap.activate()
-            output = attempt.agno_agent.run(prompt)
-            exc = _error_of(output, attempt.tap)
-            if exc is None:
-                text = agent.render(output.content)
-                loop.succeed(attempt, output, text)
-                return RunResult(loop.run, output.content, text, loop.tried)  # type: ignore[arg-type]
-            error = loop.failed(attempt, exc, delivered=False)
-            if error is not None:
-                loop.fail(error, attempt)
-                raise error
-        raise loop.no_model()
-    finally:
-        loop.release()
+    end: Event | None = None
+    for event in _fallback_loop(loop):
+        end = event
+    return loop.result(end)
 
 
-def stream_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> Iterator[Event]:
+def stream_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> Iterator[Event]:
     """Yield events as the answer streams in; ends with `Done` or `Failed`."""
-    from agno.run.agent import RunContentEvent, RunOutput
-
-    loop = _Loop(agent, user, prompt, tier, streamed=True)
-    attempt: _Attempt | None = None
-    text = ""
-    try:
-        for candidate in loop.begin():
-            attempt = loop.prepare(candidate)
-            if attempt is None:
-                yield loop.fallback_event()
-                continue
-            yield loop.chosen(attempt)
-            attempt.tap.activate()
-            if agent.output_schema is not None:
-                output = attempt.agno_agent.run(prompt)
-            else:
-                output = None
-                for event in attempt.agno_agent.run(prompt, stream=True, yield_run_output=True):
-                    if isinstance(event, RunContentEvent) and isinstance(event.content, str) and event.content:
-                        loop.token()
-                        text += event.content
-                        yield Delta(event.content)
-                    elif isinstance(event, RunOutput):
-                        output = event
-            exc = _error_of(output, attempt.tap) if output is not None else (attempt.tap.error or AgentError("the model stream ended without an answer"))
-            if exc is None:
-                if agent.output_schema is not None:
-                    text = agent.render(output.content)  # type: ignore[union-attr]
-                    loop.token()
-                    yield Delta(text)
-                loop.succeed(attempt, output, text)
-                yield Done(loop.run, output.content if agent.output_schema else text, text)  # type: ignore[union-attr, arg-type]
-                return
-            error = loop.failed(attempt, exc, delivered=bool(text))
-            if error is not None:
-                loop.fail(error, attempt, text)
-                yield Failed(loop.run, error)
-                return
-            yield loop.fallback_event()
-        yield Failed(loop.run, loop.no_model())
-    finally:
-        loop.abandon(attempt, text)
+    # `yield from` closes the loop when the caller closes this generator (the run is abandoned).
+    yield from _fallback_loop(_Loop(agent, user, prompt, tier, streamed=True))
 
 
-# -- async -------------------------------------------------------------------------------------
-
-async def arun_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True) -> RunResult:
-    """`run_agent` for async callers (the ORM and decryption run in Django's sync thread)."""
+async def arun_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True) -> RunResult:
+    """`run_agent` for async callers."""
     loop = _Loop(agent, user, prompt, tier, streamed=False, record=record)
-    try:
-        for candidate in await sync_to_async(loop.begin)():
-            attempt = await sync_to_async(loop.prepare)(candidate)
-            if attempt is None:
-                continue
-            attempt.tap.activate()
-            output = await attempt.agno_agent.arun(prompt)
-            exc = _error_of(output, attempt.tap)
-            if exc is None:
-                text = agent.render(output.content)
-                await sync_to_async(loop.succeed)(attempt, output, text)
-                return RunResult(loop.run, output.content, text, loop.tried)  # type: ignore[arg-type]
-            error = loop.failed(attempt, exc, delivered=False)
-            if error is not None:
-                await sync_to_async(loop.fail)(error, attempt)
-                raise error
-        raise await sync_to_async(loop.no_model)()
-    finally:
-        loop.release()
+    end: Event | None = None
+    async for event in _afallback_loop(loop):
+        end = event
+    return loop.result(end)
 
 
-async def astream_agent(*, agent: ForgeAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> AsyncIterator[Event]:
+async def astream_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> AsyncIterator[Event]:
     """`stream_agent` for async callers."""
-    from agno.run.agent import RunContentEvent, RunOutput
-
-    loop = _Loop(agent, user, prompt, tier, streamed=True)
-    attempt: _Attempt | None = None
-    text = ""
-    try:
-        for candidate in await sync_to_async(loop.begin)():
-            attempt = await sync_to_async(loop.prepare)(candidate)
-            if attempt is None:
-                yield loop.fallback_event()
-                continue
-            yield loop.chosen(attempt)
-            attempt.tap.activate()
-            if agent.output_schema is not None:
-                output = await attempt.agno_agent.arun(prompt)
-            else:
-                output = None
-                async for event in attempt.agno_agent.arun(prompt, stream=True, yield_run_output=True):
-                    if isinstance(event, RunContentEvent) and isinstance(event.content, str) and event.content:
-                        loop.token()
-                        text += event.content
-                        yield Delta(event.content)
-                    elif isinstance(event, RunOutput):
-                        output = event
-            exc = _error_of(output, attempt.tap) if output is not None else (attempt.tap.error or AgentError("the model stream ended without an answer"))
-            if exc is None:
-                if agent.output_schema is not None:
-                    text = agent.render(output.content)  # type: ignore[union-attr]
-                    loop.token()
-                    yield Delta(text)
-                await sync_to_async(loop.succeed)(attempt, output, text)
-                yield Done(loop.run, output.content if agent.output_schema else text, text)  # type: ignore[union-attr, arg-type]
-                return
-            error = loop.failed(attempt, exc, delivered=bool(text))
-            if error is not None:
-                await sync_to_async(loop.fail)(error, attempt, text)
-                yield Failed(loop.run, error)
-                return
-            yield loop.fallback_event()
-        yield Failed(loop.run, await sync_to_async(loop.no_model)())
-    finally:
-        loop.release()
-        if not loop.finished:
-            await sync_to_async(loop.abandon)(attempt, text)
+    # aclosing: closing this generator closes the loop at once, as `yield from` does for sync.
+    async with aclosing(_afallback_loop(_Loop(agent, user, prompt, tier, streamed=True))) as events:
+        async for event in events:
+            yield event

@@ -8,7 +8,8 @@ Two ways to get the answer, both streamed (`StreamingHttpResponse`):
 * `POST /forge/stream` (the page's small script): newline-delimited JSON events, which the
   script appends to the page without reloading it.
 
-Views are thin: the runner does the work and records the run.
+Views are thin: the runner (`agents.services`) does the work and records the run; the page's
+reads are `agents.selectors`.
 """
 from __future__ import annotations
 
@@ -17,20 +18,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import escape
 from django.views.decorators.http import require_http_methods, require_POST
 
-from providers.selectors import effective_credentials_for_user
-
 from .catalog import AGENTS, agent_get
+from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
 from .exceptions import NoModelAvailable
 from .forms import ForgeForm
 from .models import AgentRun
-from .services import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
+from .selectors import provider_available_for_user, run_get_for_user, run_list_for_user
 
 HISTORY_SIZE = 20
 _ANSWER = "<!--forge:answer-->"
@@ -41,8 +41,8 @@ def _page_context(request: HttpRequest, form: ForgeForm) -> dict[str, Any]:
     return {
         "form": form,
         "agents": list(AGENTS.values()),
-        "has_provider": bool(effective_credentials_for_user(user=request.user)),
-        "history": AgentRun.objects.filter(user=request.user)[:HISTORY_SIZE],
+        "has_provider": provider_available_for_user(user=request.user),
+        "history": run_list_for_user(user=request.user, limit=HISTORY_SIZE),
         "settings_url": reverse("providers:settings"),
     }
 
@@ -69,7 +69,10 @@ def forge_stream(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = get_object_or_404(AgentRun, pk=pk, user=request.user)
+    try:
+        run = run_get_for_user(user=request.user, pk=pk)
+    except AgentRun.DoesNotExist:
+        raise Http404("No such run") from None
     return render(request, "agents/run_detail.html", {"run": run, "agent": AGENTS.get(run.agent)})
 
 

@@ -65,10 +65,6 @@ class EffectiveCredential:
             return credential_config(credential=self.credential)
         return platform_config(self.provider)
 
-    def model_for(self, tier: str) -> str:
-        """Tier model from this credential (or env for the platform), else its default, else the backend's."""
-        return self.tier_models.get(tier) or self.default_model or registry.get(self.provider).default_model_for(tier)
-
 
 def platform_config(provider: str) -> CredentialConfig:
     """The operator's env-configured credential for a provider (may be empty)."""

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents.admin import provider_totals
 from agents.models import AgentRun, RunStatus
+from agents.selectors import run_totals_by_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ def runs(alice):
 
 
 def test_provider_totals(runs):
-    totals = {row["provider"]: row for row in provider_totals(AgentRun.objects.all())}
+    totals = {row["provider"]: row for row in run_totals_by_provider(runs=AgentRun.objects.all())}
     assert totals["openai"]["runs"] == 2 and totals["openai"]["succeeded"] == 1 and totals["openai"]["failed"] == 1
     assert totals["openai"]["input_tokens"] == 10 and totals["openai"]["avg_latency_ms"] == 200
     assert totals["ai_gateway"]["output_tokens"] == 2

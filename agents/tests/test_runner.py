@@ -9,9 +9,10 @@ from django.db import connections
 
 from agents.catalog import AGENTS, IdeaAssessment
 from agents.cooldown import cooldown_remaining
+from agents.events import CandidateChosen, Delta, Done, Failed, FallbackTaken
 from agents.exceptions import NoModelAvailable, RequestRefused, StreamInterrupted
 from agents.models import AgentRun, RunStatus
-from agents.services import CandidateChosen, Delta, Done, Failed, FallbackTaken, arun_agent, astream_agent, run_agent, stream_agent
+from agents.services import arun_agent, astream_agent, run_agent, stream_agent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -187,3 +188,24 @@ def test_async_run_and_stream_with_fallback(alice, platform_gateway, openai_fake
     # The platform gateway cooled down after the first failure, so the stream skipped it.
     assert any(isinstance(e, FallbackTaken) and "cooling down" in e.reason for e in events)
     assert AgentRun.objects.filter(status=RunStatus.SUCCEEDED).count() == 2
+
+
+def test_abandoned_async_stream_is_recorded_as_failed(alice, platform_gateway):
+    async def main():
+        stream = astream_agent(agent=GENERATOR, user=alice, prompt="one two three four five")
+        async for event in stream:
+            if isinstance(event, Delta):
+                break
+        await stream.aclose()
+        await sync_to_async(connections.close_all)()
+
+    asyncio.run(main())
+    run = AgentRun.objects.get()
+    assert run.status == RunStatus.FAILED and "abandoned" in run.error and run.streamed
+    assert run.provider == "ai_gateway" and run.output != ""
+
+
+def test_run_without_a_record(alice, platform_gateway):
+    result = run_agent(agent=GENERATOR, user=alice, prompt="unrecorded", record=False)
+    assert result.text == result.content == "Echo: unrecorded" and result.run is None and result.fallbacks == []
+    assert not AgentRun.objects.exists()

@@ -128,3 +128,23 @@ def test_candidate_repr_and_describe_hold_no_secret(alice, make_credential):
     make_credential(alice, "openai", fast_model="gpt-fast", api_key="sk-canary-SECRET-123456789")
     candidate = resolve(alice, "fast")[0]
     assert "canary" not in repr(candidate) and "canary" not in str(candidate.describe("x"))
+
+
+def test_run_queries_are_scoped_to_their_user(alice, bob):
+    from agents.models import AgentRun
+    from agents.selectors import run_get_for_user, run_list_for_user
+
+    mine = [AgentRun.objects.create(user=alice, agent="idea_generator", tier="fast") for _ in range(3)]
+    theirs = AgentRun.objects.create(user=bob, agent="idea_generator", tier="fast")
+    assert list(run_list_for_user(user=alice, limit=2)) == [mine[2], mine[1]]
+    assert run_get_for_user(user=alice, pk=mine[0].pk) == mine[0]
+    with pytest.raises(AgentRun.DoesNotExist):
+        run_get_for_user(user=alice, pk=theirs.pk)
+
+
+def test_provider_available_for_user(alice, settings):
+    from agents.selectors import provider_available_for_user
+
+    assert provider_available_for_user(user=alice) is False
+    settings.OPENAI_API_KEY = "platform-openai-key-0000"
+    assert provider_available_for_user(user=alice) is True

@@ -104,3 +104,30 @@ def test_run_detail_is_private(alice_client, client, bob, alice, platform_gatewa
     client.force_login(bob)
     assert client.get(reverse("agents:run", args=[run.pk])).status_code == 404
     assert "mine" not in client.get("/forge/").content.decode()
+
+
+def test_page_loads_its_script_and_styles_from_static_files(alice_client, platform_gateway):
+    from django.contrib.staticfiles import finders
+
+    page = alice_client.get("/forge/").content.decode()
+    assert '<script src="/static/agents/forge.js"></script>' in page
+    assert '<link rel="stylesheet" href="/static/agents/forge.css">' in page
+    assert "<style" not in page and "<script>" not in page
+    # What the script reads from the page.
+    assert f'data-stream-url="{reverse("agents:stream")}"' in page
+    assert finders.find("agents/forge.js") and finders.find("agents/forge.css")
+
+
+def test_no_inline_script_or_style_in_any_template():
+    """The project's rule (static JS/CSS per app): no inline <script>, <style>, style= or on*= handlers."""
+    import re
+    from pathlib import Path
+
+    from django.conf import settings
+
+    inline = re.compile(r"<script(?![^>]*\ssrc=)|<style|\sstyle=|\son[a-z]+=", re.IGNORECASE)
+    roots = [Path(d) for d in settings.TEMPLATES[0]["DIRS"]] + list(Path(settings.BASE_DIR).glob("*/templates"))
+    templates = [p for root in roots for p in root.rglob("*.html")]
+    assert len(templates) > 5
+    offending = [f"{p}: {m.group(0)}" for p in templates for m in inline.finditer(p.read_text())]
+    assert offending == []

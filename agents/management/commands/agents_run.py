@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agents.catalog import AGENTS, agent_get
-from agents.services import CandidateChosen, Delta, Done, Failed, FallbackTaken
+from agents.events import CandidateChosen, Delta, Done, Failed, FallbackTaken
 from providers.models import TIERS
 
 
