@@ -2,7 +2,7 @@
 
 Web workers and Celery workers then use one token per credential, and one process fetches it:
 
-* The token is stored encrypted (`providers.fields.encrypt`, the credentials' own keys) under
+* The token is stored encrypted (`providers.crypto.encrypt`, the credentials' own keys) under
   `<prefix>:providers:gwtoken:<cache id>` (the id is a hash of the token manager's key, built
   from HMAC fingerprints: no raw secret or client id in Redis keys), with a TTL that ends when
   the token expires. The value starts with an HMAC fingerprint of the token so that
@@ -34,6 +34,7 @@ from django.conf import settings
 
 from .. import exceptions
 from ..conf import app_settings
+from ..crypto import decrypt, encrypt
 from ..secrets import Secret
 
 if TYPE_CHECKING:
@@ -102,8 +103,6 @@ class SharedTokenStore:
         return self._decode(raw) if raw else None
 
     def put(self, cache_id: str, info: "TokenInfo") -> None:
-        from ..fields import encrypt
-
         ttl_ms = int((info.expires_at - time.time()) * 1000)
         if ttl_ms <= 0 or not self.available:
             return
@@ -132,7 +131,6 @@ class SharedTokenStore:
             self._went_down(exc)
 
     def _decode(self, raw: bytes) -> "TokenInfo | None":
-        from ..fields import decrypt
         from .tokens import TokenInfo
 
         try:
