@@ -11,7 +11,8 @@ from dataclasses import replace
 import pytest
 
 from providers.exceptions import BadRequest, CredentialInvalid, ProviderTimeout, ProviderUnavailable, RateLimited
-from providers.gateway import AsyncGatewayClient, GatewayClient, RetryPolicy
+from providers.gateway.client import AsyncGatewayClient, GatewayClient
+from providers.gateway.retry import RetryPolicy
 from providers.gateway.client import shared_async_client, shared_client
 from providers.secrets import Secret
 
