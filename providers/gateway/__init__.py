@@ -3,7 +3,9 @@
 Import from the modules, which are the package's public API:
 
 * `client`: `GatewayClient(config)` / `AsyncGatewayClient(config)` with `list_models()`,
-  `chat_completion(messages, model, **params)`, `stream_chat_completion(messages, model, **params)`.
+  `chat_completion(messages, model, **params)`, `stream_chat_completion(messages, model, **params)`;
+  `pools`: the connection pools they share (`close_pools()` / `aclose_pools()` at shutdown);
+  `streaming`: a chat-completion stream decoded into the items both yield.
 * `tokens`: `get_token_manager()` -> `TokenManager` (`get_token`, `aget_token`, `invalidate`,
   `refresh`, `expires_in`); `token_info`: `TokenInfo`, the cache key and the expiry math;
   `token_store`: the tokens shared across processes through Redis.
