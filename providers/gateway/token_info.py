@@ -3,7 +3,8 @@
 `TokenInfo` (a token and its timing), `TokenKey` (what a cached token is filed under: HMAC
 fingerprints, never a raw client id or secret), and the expiry math: the lifetime from
 `expires_in` (clamped; a default when missing) and the refresh margin. Used by the token
-manager (`providers.gateway.tokens`, which re-exports all of it) and the cross-process store.
+manager (`providers.gateway.tokens`), the cross-process store (`token_store`) and the
+pre-refresh (`refresh`).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ..conf import app_settings
 from ..exceptions import CredentialInvalid
 from ..secrets import Secret
 from ..types import CredentialConfig
+from .oauth2 import default_token_url
 
 MIN_LIFETIME = 1.0
 MAX_LIFETIME = 24 * 3600.0
@@ -88,11 +90,8 @@ def _fingerprint_key_for(secret_key: str) -> bytes:
 
 
 def token_url_for(config: CredentialConfig) -> str:
-    if config.token_url:
-        return config.token_url
-    from .oauth2 import default_token_url
-
-    return default_token_url(config.base_url)
+    """The token endpoint: the configured one, else the default derived from the base URL."""
+    return config.token_url or default_token_url(config.base_url)
 
 
 def token_key(config: CredentialConfig) -> TokenKey:

@@ -33,23 +33,17 @@ import threading
 import time
 from typing import Any
 
+import httpx
 from django.core.signals import setting_changed
 
 from ..conf import app_settings
-from ..exceptions import CredentialInvalid, ProviderError, ProviderTimeout, ProviderUnavailable  # noqa: F401
+from ..exceptions import CredentialInvalid, ProviderError, ProviderTimeout
+from ..http.client import new_client
 from ..secrets import Secret
 from ..types import CredentialConfig
 from . import token_store
-from .token_info import (  # noqa: F401 - re-exported: TokenInfo & co. were defined here
-    MAX_LIFETIME,
-    MIN_LIFETIME,
-    TokenInfo,
-    TokenKey,
-    clamp_lifetime,
-    refresh_margin,
-    token_key,
-    token_url_for,
-)
+from .oauth2 import request_token
+from .token_info import TokenInfo, TokenKey, token_key, token_url_for
 
 logger = logging.getLogger(__name__)
 
@@ -261,8 +255,6 @@ class TokenManager:
 
 def fetch_token(config: CredentialConfig) -> TokenInfo:
     """One client-credentials grant (RFC 6749 §4.4), timed from its send time."""
-    from .oauth2 import request_token
-
     assert config.client_id is not None and config.client_secret is not None
     client = _token_http(enforce_policy=config.credential_id is not None)
     sent_at = time.time()
@@ -278,16 +270,13 @@ def fetch_token(config: CredentialConfig) -> TokenInfo:
     return TokenInfo.issued(response.access_token, response.token_type, response.expires_in, sent_at, response.scope or config.scope)
 
 
-_http_clients: dict[tuple[int, bool], Any] = {}
+_http_clients: dict[tuple[int, bool], httpx.Client] = {}
 _http_lock = threading.Lock()
 
 
-def _token_http(*, enforce_policy: bool) -> Any:
+def _token_http(*, enforce_policy: bool) -> httpx.Client:
     """This process's pooled client for token requests. Its timeouts are the token timeout, so
     a token request always ends before the cross-process lease (3x that) runs out."""
-    from ..http.client import new_client
-    import httpx
-
     key = (os.getpid(), enforce_policy)
     client = _http_clients.get(key)
     if client is None or client.is_closed:
@@ -353,4 +342,4 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
-__all__ = ["TokenInfo", "TokenKey", "TokenManager", "clamp_lifetime", "fetch_token", "get_token_manager", "refresh_margin", "token_key"]
+__all__ = ["TokenManager", "fetch_token", "get_token_manager"]

@@ -16,7 +16,8 @@ import redis
 
 from providers.exceptions import CredentialInvalid, ProviderUnavailable
 from providers.gateway import token_store
-from providers.gateway.tokens import TokenManager, token_key
+from providers.gateway.token_info import token_key
+from providers.gateway.tokens import TokenManager
 from providers.secrets import Secret
 from providers.testing.gateway_simulator import GatewaySimulator
 

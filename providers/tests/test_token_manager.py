@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from providers.exceptions import CredentialInvalid, ProviderUnavailable
-from providers.gateway.tokens import TokenInfo, clamp_lifetime, refresh_margin, token_key
+from providers.gateway.token_info import TokenInfo, clamp_lifetime, refresh_margin, token_key
 from providers.secrets import Secret
 from providers.testing.gateway_simulator import GatewaySimulator
 from providers.types import CredentialConfig
