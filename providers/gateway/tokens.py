@@ -19,8 +19,9 @@ Guarantees, and the peer bugs they answer (see shared/notes/oauth2.md):
   Event), and a short negative cache answers the next callers with the same error.
 * Across processes (`token_store`, when Redis is configured) one process fetches under a lease;
   the others read the encrypted token from Redis.
-* `invalid_client` (and other rejections of the client) is not retried and marks the stored
-  credential failed.
+* `invalid_client` (and other rejections of the client) is not retried: every waiter gets
+  `CredentialInvalid`. The manager writes nothing: for a stored credential it sends
+  `credential_rejected`, and the providers app's receiver marks the credential failed.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from typing import Any
 
 import httpx
 from django.core.signals import setting_changed
+from django.dispatch import Signal
 
 from ..conf import app_settings
 from ..exceptions import CredentialInvalid, ProviderError, ProviderTimeout
@@ -46,6 +48,13 @@ from .oauth2 import request_token
 from .token_info import TokenInfo, TokenKey, token_key, token_url_for
 
 logger = logging.getLogger(__name__)
+
+#: Sent when the token endpoint rejected the client of a stored credential (`CredentialInvalid`:
+#: invalid_client and friends), with `config` (its `credential_id` set) and `error`. Sent once
+#: per failed token request, from the refresh's own thread (not a request thread), after every
+#: waiter got the error. `providers.services.tokens` connects the receiver that marks the
+#: credential failed (`ProvidersConfig.ready()`): the gateway package never writes the database.
+credential_rejected = Signal()
 
 class _Slot:
     __slots__ = ("info", "refresh_mono", "expire_mono", "flight", "failure", "failure_until", "fresh")
@@ -208,7 +217,7 @@ class TokenManager:
             future.set_exception(exc)
             logger.warning("gateway token refresh failed for %s: %s", config.provider, exc)
             if isinstance(exc, CredentialInvalid) and config.credential_id is not None:
-                _mark_failed(config.credential_id, exc)
+                _send_rejected(config, exc)
         else:
             with self._lock:
                 slot.set(info)
@@ -216,8 +225,6 @@ class TokenManager:
                 slot.failure = None
                 slot.failure_until = 0.0
             future.set_result(info)
-        finally:
-            _close_db_connection()
 
     def _wait_bound(self) -> float:
         return token_store.lease_seconds() * 2 + 1.0
@@ -289,23 +296,10 @@ def _token_http(*, enforce_policy: bool) -> httpx.Client:
     return client
 
 
-def _mark_failed(credential_id: int, error: CredentialInvalid) -> None:
-    try:
-        from ..services.credentials import credential_mark_failed
-
-        credential_mark_failed(credential_id=credential_id, code=error.code or "invalid_client", message=str(error))
-    except Exception:  # noqa: BLE001 - the request already failed with the real error
-        logger.exception("could not mark gateway credential %s failed", credential_id)
-
-
-def _close_db_connection() -> None:
-    # The flight thread may have touched the database (credential_mark_failed).
-    try:
-        from django.db import connections
-
-        connections.close_all()
-    except Exception:  # noqa: BLE001
-        pass
+def _send_rejected(config: CredentialConfig, error: CredentialInvalid) -> None:
+    for receiver, failure in credential_rejected.send_robust(sender=TokenManager, config=config, error=error):
+        if failure is not None:  # the request already failed with the real error: log, go on
+            logger.error("%s failed for gateway credential %s", receiver, config.credential_id, exc_info=failure)
 
 
 _manager: TokenManager | None = None
@@ -342,4 +336,4 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
-__all__ = ["TokenManager", "fetch_token", "get_token_manager"]
+__all__ = ["TokenManager", "credential_rejected", "fetch_token", "get_token_manager"]
