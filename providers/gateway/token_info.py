@@ -28,8 +28,13 @@ MIN_LIFETIME = 1.0
 MAX_LIFETIME = 24 * 3600.0
 
 
-def refresh_margin(lifetime: float) -> float:
-    return min(max(60.0, 0.1 * lifetime), lifetime / 2)
+def refresh_margin(lifetime: float, *, ahead: float | None = None) -> float:
+    """Seconds before its expiry at which a token of `lifetime` seconds is refreshed: `ahead`
+    (by default 10 % of the lifetime, at least 60 s), never more than half the lifetime, so a
+    token is never due as soon as it is issued. `providers.gateway.refresh` says who uses which."""
+    if ahead is None:
+        ahead = max(60.0, 0.1 * lifetime)
+    return min(ahead, lifetime / 2)
 
 
 def clamp_lifetime(expires_in: float | None) -> float:

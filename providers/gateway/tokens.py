@@ -32,6 +32,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -48,6 +49,9 @@ from .oauth2 import request_token
 from .token_info import TokenInfo, TokenKey, token_key, token_url_for
 
 logger = logging.getLogger(__name__)
+
+#: `TokenManager.refresh(keep=...)`: whether a cached token is good enough to keep.
+Keep = Callable[[TokenInfo], bool]
 
 #: Sent when the token endpoint rejected the client of a stored credential (`CredentialInvalid`:
 #: invalid_client and friends), with `config` (its `credential_id` set) and `error`. Sent once
@@ -131,10 +135,15 @@ class TokenManager:
             return result.access_token
         return (await self._await(result)).access_token
 
-    def refresh(self, config: CredentialConfig, *, force: bool = False) -> TokenInfo:
-        """The current token, fetched now if stale (or always with `force`, joining a refresh
-        already in flight). For the Celery pre-refresh and `providers_refresh_tokens`."""
-        result = self._begin(token_key(config), config, force=force)
+    def refresh(self, config: CredentialConfig, *, force: bool = False, keep: Keep | None = None) -> TokenInfo:
+        """The current token, fetched now if stale; waits for the fetch.
+
+        `force` fetches a new token even when the cached one is fresh (joining a refresh already
+        in flight). `keep(info)` decides instead which token is good enough: one it accepts is
+        returned as it is, any other is replaced. It is asked again inside the single flight
+        and, with Redis, under the cross-process lease, so callers that raced each other fetch
+        once (the pre-refresh, `providers.gateway.refresh`, keeps tokens that are not due)."""
+        result = self._begin(token_key(config), config, force=force, keep=keep)
         return result if isinstance(result, TokenInfo) else self._wait(result)
 
     def invalidate(self, config: CredentialConfig, token: Secret) -> None:
@@ -175,7 +184,8 @@ class TokenManager:
 
     # -- single flight --------------------------------------------------------------------
 
-    def _begin(self, key: TokenKey, config: CredentialConfig, *, force: bool) -> TokenInfo | concurrent.futures.Future[TokenInfo]:
+    def _begin(self, key: TokenKey, config: CredentialConfig, *, force: bool,
+               keep: Keep | None = None) -> TokenInfo | concurrent.futures.Future[TokenInfo]:
         now = time.monotonic()
         with self._lock:
             slot = self._slots.get(key)
@@ -185,6 +195,12 @@ class TokenManager:
                 self._by_config.clear()
             self._by_config[id(config)] = (config, slot, _key_epoch)
             info = slot.info
+            if keep is not None:
+                if info is not None and now < slot.expire_mono and keep(info):
+                    return info
+                if slot.flight is not None:  # it brings a newer token than the one refused
+                    return slot.flight
+                return self._start(key, slot, config, force=force, keep=keep)
             if not force and info is not None and now < slot.expire_mono:
                 if now < slot.refresh_mono or slot.flight is not None or now < slot.failure_until:
                     return info
@@ -197,18 +213,20 @@ class TokenManager:
                 raise _copy_error(slot.failure)
             return self._start(key, slot, config, force=force)
 
-    def _start(self, key: TokenKey, slot: _Slot, config: CredentialConfig, *, force: bool) -> concurrent.futures.Future[TokenInfo]:
+    def _start(self, key: TokenKey, slot: _Slot, config: CredentialConfig, *, force: bool,
+               keep: Keep | None = None) -> concurrent.futures.Future[TokenInfo]:
         """Called with the lock held."""
         future: concurrent.futures.Future[TokenInfo] = concurrent.futures.Future()
         future.set_running_or_notify_cancel()  # from now on cancel() is a no-op
         slot.flight = future
-        thread = threading.Thread(target=self._fly, args=(key, slot, config, future, force), name="gateway-token-refresh", daemon=True)
+        thread = threading.Thread(target=self._fly, args=(key, slot, config, future, force, keep), name="gateway-token-refresh", daemon=True)
         thread.start()
         return future
 
-    def _fly(self, key: TokenKey, slot: _Slot, config: CredentialConfig, future: concurrent.futures.Future[TokenInfo], force: bool) -> None:
+    def _fly(self, key: TokenKey, slot: _Slot, config: CredentialConfig, future: concurrent.futures.Future[TokenInfo],
+             force: bool, keep: Keep | None) -> None:
         try:
-            info = self._obtain(key, config, force=force)
+            info = self._obtain(key, config, force=force, keep=keep)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the waiters
             with self._lock:
                 slot.flight = None
@@ -247,7 +265,7 @@ class TokenManager:
 
     # -- fetching -------------------------------------------------------------------------
 
-    def _obtain(self, key: TokenKey, config: CredentialConfig, *, force: bool) -> TokenInfo:
+    def _obtain(self, key: TokenKey, config: CredentialConfig, *, force: bool, keep: Keep | None) -> TokenInfo:
         store = token_store.get_store()
         if store is None:
             return fetch_token(config)
@@ -255,6 +273,8 @@ class TokenManager:
 
         def usable(info: TokenInfo) -> bool:
             now = time.time()
+            if keep is not None:
+                return now < info.expires_at and keep(info)
             return now < info.refresh_at and (not force or info.obtained_at >= started)
 
         return store.obtain(key.cache_id, lambda: fetch_token(config), accept=usable)
