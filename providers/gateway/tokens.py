@@ -5,8 +5,9 @@ Guarantees, and the peer bugs they answer (see shared/notes/oauth2.md):
 * One cached token per (token URL, client id, scope, secret fingerprint). The key holds only
   HMAC fingerprints, never a raw secret or client id.
 * Expiry from the *send* time of the token request plus `expires_in` (RFC 6749 §5.1), refreshed
-  `margin = min(max(60 s, 10 % of lifetime), lifetime / 2)` early; a default lifetime when
-  `expires_in` is missing; absurd values clamped. Inside the margin callers keep the still-valid
+  `margin = min(max(60 s, 10 % of lifetime), lifetime / 2)` early (`token_info.refresh_margin`;
+  the pre-refresh's wider margin is `refresh`'s); a default lifetime when `expires_in` is
+  missing; absurd values clamped. Inside the margin callers keep the still-valid
   token while one background refresh runs; only an expired token makes callers wait.
 * Warm lookups are lock-free: per config object, a dict get and a monotonic clock read (no key
   fingerprints, no lock) until the token's refresh point; everything else takes the locked path.
@@ -60,6 +61,7 @@ Keep = Callable[[TokenInfo], bool]
 #: credential failed (`ProvidersConfig.ready()`): the gateway package never writes the database.
 credential_rejected = Signal()
 
+
 class _Slot:
     __slots__ = ("info", "refresh_mono", "expire_mono", "flight", "failure", "failure_until", "fresh")
 
@@ -98,6 +100,8 @@ _key_epoch = 0  # bumped when SECRET_KEY changes (tests): token keys derive from
 
 
 class TokenManager:
+    """The process's gateway tokens (see the module docstring); use `get_token_manager()`."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._slots: dict[TokenKey, _Slot] = {}
