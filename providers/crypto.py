@@ -9,6 +9,7 @@ Used by the model field (`providers.fields`), the key checks (`providers.checks`
 (`providers.services.keys`) and the gateway's shared token store, which keeps tokens in Redis
 under the same keys.
 """
+
 from __future__ import annotations
 
 import functools

@@ -224,7 +224,7 @@ class GatewayClient(BaseGatewayClient):
         """Mark this client closed; the shared pool stays open for others (`pools.close_pools()`)."""
         self._closed = True
 
-    def __enter__(self) -> "GatewayClient":
+    def __enter__(self) -> GatewayClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -316,7 +316,7 @@ class AsyncGatewayClient(BaseGatewayClient):
         """Mark this client closed; the loop's shared pool stays open (`pools.aclose_pools()`)."""
         self._closed = True
 
-    async def __aenter__(self) -> "AsyncGatewayClient":
+    async def __aenter__(self) -> AsyncGatewayClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

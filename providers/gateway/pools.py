@@ -8,6 +8,7 @@
 Client objects (`GatewayClient`, `AsyncGatewayClient`) are cheap and made per request; the
 pools are what they share. `close_pools()` / `await aclose_pools()` close them at shutdown.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,7 +22,9 @@ from ..conf import app_settings
 from ..http.client import new_async_client, new_client
 
 _sync_pools: dict[tuple[int, bool], httpx.Client] = {}
-_async_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, httpx.AsyncClient]] = weakref.WeakKeyDictionary()
+_async_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
 _pool_lock = threading.Lock()
 
 

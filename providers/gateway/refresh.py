@@ -26,6 +26,7 @@ redelivers unacknowledged tasks) waits for that copy's token instead of fetching
 Everything here works on a `CredentialConfig` and a caller's key for it (`"cred:<pk>"`); which
 credentials exist and what a failure means for them is `providers.services.tokens`' business.
 """
+
 from __future__ import annotations
 
 import logging
@@ -81,7 +82,9 @@ def token_due(config: CredentialConfig, *, key: str, margin: float) -> tuple[boo
     return left is None or left <= effective_margin(key, margin), left
 
 
-def refresh_if_due(config: CredentialConfig, *, key: str, margin: float | None = None, dry_run: bool = False) -> RefreshOutcome:
+def refresh_if_due(
+    config: CredentialConfig, *, key: str, margin: float | None = None, dry_run: bool = False
+) -> RefreshOutcome:
     """Refresh `config`'s token if (and only if) it is due. Idempotent; safe to redeliver.
 
     Returns the outcome for permanent results (refreshed, fresh, would refresh, failed); raises

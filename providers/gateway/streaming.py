@@ -6,6 +6,7 @@ whether any part of the answer reached the caller, which decides whether the str
 retried. `set_idle_timeout` makes the read timeout the bound on silence between two chunks.
 The sync and async clients only differ in how they wait for lines.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,9 @@ class StreamState:
         self.provider = provider
 
     def error(self, message: str, reason: str, status_code: int | None = None) -> StreamError:
-        return StreamError(message, delta_yielded=self.yielded, reason=reason, provider=self.provider, status_code=status_code)
+        return StreamError(
+            message, delta_yielded=self.yielded, reason=reason, provider=self.provider, status_code=status_code
+        )
 
     def items(self, event: ServerSentEvent) -> list[dict[str, Any]]:
         """The items one event carries (none for `[DONE]`); raises `StreamError` for an error
@@ -71,7 +74,9 @@ class StreamState:
             raise self.error(f"{self.provider} sent a stream chunk in an unknown shape", "incomplete")
         if event.event == "error" or payload.get("error"):
             detail = provider_error_detail(event.data.encode())
-            raise self.error(f"{self.provider} reported an error mid-stream{': ' + detail if detail else ''}", "error_event")
+            raise self.error(
+                f"{self.provider} reported an error mid-stream{': ' + detail if detail else ''}", "error_event"
+            )
         out: list[dict[str, Any]] = []
         for choice in payload.get("choices") or ():
             if choice.get("index", 0) != 0:

@@ -14,7 +14,7 @@ import hmac
 import math
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 
@@ -58,7 +58,7 @@ class TokenInfo:
     scope: str = ""
 
     @classmethod
-    def issued(cls, access_token: Secret, token_type: str, expires_in: float | None, sent_at: float, scope: str = "") -> "TokenInfo":
+    def issued(cls, access_token: Secret, token_type: str, expires_in: float | None, sent_at: float, scope: str = "") -> TokenInfo:
         lifetime = clamp_lifetime(expires_in)
         expires_at = sent_at + lifetime
         return cls(access_token, token_type, expires_at, expires_at - refresh_margin(lifetime), sent_at, lifetime, scope)
@@ -67,7 +67,7 @@ class TokenInfo:
         return self.expires_at - (time.time() if now is None else now)
 
     def __repr__(self) -> str:
-        when = datetime.fromtimestamp(self.expires_at, tz=timezone.utc).isoformat(timespec="seconds")
+        when = datetime.fromtimestamp(self.expires_at, tz=UTC).isoformat(timespec="seconds")
         return f"TokenInfo(token_type={self.token_type!r}, expires_at={when!r}, lifetime={self.lifetime:.0f})"
 
 

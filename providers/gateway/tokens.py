@@ -63,7 +63,7 @@ credential_rejected = Signal()
 
 
 class _Slot:
-    __slots__ = ("info", "refresh_mono", "expire_mono", "flight", "failure", "failure_until", "fresh")
+    __slots__ = ("expire_mono", "failure", "failure_until", "flight", "fresh", "info", "refresh_mono")
 
     def __init__(self) -> None:
         self.info: TokenInfo | None = None
@@ -91,7 +91,7 @@ def _copy_error(error: BaseException) -> BaseException:
         clone = copy.copy(error)
         clone.__traceback__ = None
         return clone
-    except Exception:  # noqa: BLE001 - an exotic exception type: raise the original
+    except Exception:  # an exotic exception type: raise the original
         return error
 
 
@@ -231,7 +231,7 @@ class TokenManager:
              force: bool, keep: Keep | None) -> None:
         try:
             info = self._obtain(key, config, force=force, keep=keep)
-        except BaseException as exc:  # noqa: BLE001 - every failure must reach the waiters
+        except BaseException as exc:  # every failure must reach the waiters
             with self._lock:
                 slot.flight = None
                 slot.failure = exc
@@ -262,7 +262,7 @@ class TokenManager:
     async def _await(self, future: concurrent.futures.Future[TokenInfo]) -> TokenInfo:
         try:
             return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self._wait_bound())
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ProviderTimeout("The gateway's token endpoint did not answer in time.", provider="ai_gateway") from None
         except ProviderError as exc:
             raise _copy_error(exc) from None

@@ -16,6 +16,7 @@ Work is addressed by *keys*, never by secrets (task arguments sit in the broker 
 monitoring): `"cred:<pk>"` for a user's ProviderCredential, `"platform:ai_gateway"` for the
 operator's env-configured gateway. The same keys are used by `selectors.EffectiveCredential`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -153,7 +154,9 @@ def token_refresh_all(*, margin: float | None = None, dry_run: bool = False) -> 
         try:
             results.append(token_refresh_one(key=target.key, margin=margin, dry_run=dry_run))
         except ProviderError as exc:
-            results.append(RefreshResult(target.key, target.label, RefreshAction.FAILED, target.expires_in, error=str(exc)))
+            results.append(
+                RefreshResult(target.key, target.label, RefreshAction.FAILED, target.expires_in, error=str(exc))
+            )
     return results
 
 
@@ -161,7 +164,9 @@ def _on_credential_rejected(sender: Any, *, config: CredentialConfig, error: Cre
     if config.credential_id is None:
         return
     try:
-        credential_mark_failed(credential_id=config.credential_id, code=error.code or "invalid_client", message=str(error))
+        credential_mark_failed(
+            credential_id=config.credential_id, code=error.code or "invalid_client", message=str(error)
+        )
     except Exception:  # the request already failed with the real error: log, do not raise
         logger.exception("could not mark gateway credential %s failed", config.credential_id)
     finally:

@@ -6,6 +6,7 @@
 * No module imports another's private (`_name`) names, and no package `__init__` re-exports.
 * No import cycle between the gateway's modules.
 """
+
 from __future__ import annotations
 
 import ast
@@ -64,11 +65,11 @@ def test_no_import_cycles_between_gateway_modules():
     done: set[str] = set()
 
     def visit(node: str, path: tuple[str, ...]) -> None:
-        assert node not in path, f"import cycle: {' -> '.join(path + (node,))}"
+        assert node not in path, f"import cycle: {' -> '.join((*path, node))}"
         if node in done:
             return
         for dep in graph.get(node, ()):
-            visit(dep, path + (node,))
+            visit(dep, (*path, node))
         done.add(node)
 
     for name in graph:

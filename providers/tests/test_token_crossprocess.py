@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from providers.exceptions import CredentialInvalid, ProviderUnavailable
+from providers.exceptions import CredentialInvalid
 from providers.gateway import token_store
 from providers.gateway.token_info import token_key
 from providers.gateway.tokens import TokenManager

@@ -1,6 +1,7 @@
 """The pre-refresh decision and action on configs (`providers.gateway.refresh`): the margin, its
 cap, and one token request however many copies of a refresh race (threads here; processes with
 Redis in test_token_crossprocess.py). Real HTTP against the gateway simulator."""
+
 from __future__ import annotations
 
 import threading
