@@ -36,7 +36,8 @@ django.setup()
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
-from providers.gateway.client import AsyncGatewayClient, GatewayClient, aclose_pools, close_pools  # noqa: E402
+from providers.gateway.client import AsyncGatewayClient, GatewayClient  # noqa: E402
+from providers.gateway.pools import aclose_pools, close_pools  # noqa: E402
 from providers.gateway.tokens import TokenManager, get_token_manager  # noqa: E402
 from providers.secrets import Secret  # noqa: E402
 from providers.types import CredentialConfig  # noqa: E402

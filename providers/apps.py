@@ -7,7 +7,9 @@ class ProvidersConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, conf, registry, snapshots  # noqa: F401  (checks register on import)
+        from .services import tokens
 
         conf.remember_configured_debug()
         registry.load()
         snapshots.connect_signals()
+        tokens.connect_signals()

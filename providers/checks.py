@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core import checks
 
-from .fields import configured_keys
+from .crypto import configured_keys
 
 
 @checks.register(checks.Tags.security)

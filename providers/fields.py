@@ -1,4 +1,4 @@
-"""An encrypted text field on `cryptography`'s MultiFernet.
+"""An encrypted text field on `cryptography`'s MultiFernet (keys and cipher: `providers.crypto`).
 
 Keys come from `CREDENTIALS_ENCRYPTION_KEYS` (first encrypts, all decrypt), never from
 SECRET_KEY. A value that no key decrypts raises `CredentialDecryptionError`: the ciphertext is
@@ -9,54 +9,12 @@ decrypts on demand, so loading a row to list it never decrypts anything.
 """
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from django.conf import settings
-from django.core.signals import setting_changed
 from django.db import models
 
-from .exceptions import CredentialDecryptionError
+from .crypto import decrypt, encrypt
 from .secrets import Secret
-
-# Used only under DEBUG when no key is configured; `providers.checks` warns about it and fails
-# in production. Never use it for real secrets.
-DEVELOPMENT_KEY = "aWRlYWZvcmdlLWRldi1rZXktTk9ULUZPUi1QUk9EISE="  # "ideaforge-dev-key-NOT-FOR-PROD!!"
-
-
-def configured_keys() -> list[str]:
-    keys = [k.strip() for k in getattr(settings, "CREDENTIALS_ENCRYPTION_KEYS", []) if k.strip()]
-    if not keys and settings.DEBUG:
-        keys = [DEVELOPMENT_KEY]
-    return keys
-
-
-@functools.lru_cache(maxsize=1)
-def get_fernet() -> MultiFernet:
-    keys = configured_keys()
-    if not keys:
-        raise CredentialDecryptionError("No CREDENTIALS_ENCRYPTION_KEYS configured.")
-    return MultiFernet([Fernet(k.encode()) for k in keys])
-
-
-def _reset_fernet(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("CREDENTIALS_ENCRYPTION_KEYS", "DEBUG"):
-        get_fernet.cache_clear()
-
-
-setting_changed.connect(_reset_fernet)
-
-
-def encrypt(plaintext: str) -> str:
-    return get_fernet().encrypt(plaintext.encode()).decode()
-
-
-def decrypt(ciphertext: str) -> str:
-    try:
-        return get_fernet().decrypt(ciphertext.encode()).decode()
-    except (InvalidToken, ValueError, TypeError) as exc:
-        raise CredentialDecryptionError() from exc
 
 
 class EncryptedValue:

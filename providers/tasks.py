@@ -2,7 +2,8 @@
 
 `refresh_gateway_tokens` runs on the beat schedule (`CELERY_BEAT_SCHEDULE` in settings) and fans
 out one `refresh_gateway_token` per due credential, so one slow or failing token endpoint does
-not hold up the others. Both are safe to redeliver (see `providers.token_refresh`).
+not hold up the others. Both are safe to redeliver (see `providers.services.tokens` and
+`providers.gateway.refresh`).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from celery import shared_task
 from kombu.exceptions import OperationalError
 
 from .exceptions import ProviderUnavailable
-from .token_refresh import token_refresh_due, token_refresh_one
+from .services.tokens import token_refresh_due, token_refresh_one
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 )
 def refresh_gateway_token(key: str) -> str:
     """Refresh the token of one gateway credential key ("cred:<pk>" / "platform:ai_gateway")
-    if it is still due; returns what happened ("refreshed", "fresh", "busy", "gone", "failed")."""
+    if it is still due; returns what happened ("refreshed", "fresh", "gone", "failed")."""
     result = token_refresh_one(key=key)
     if result.error:
         logger.warning("providers: token refresh for %s %s: %s", key, result.action, result.error)

@@ -1,28 +1,20 @@
-"""The AI Gateway client: OAuth2 client-credentials tokens and the OpenAI-compatible API.
+"""The AI Gateway: OAuth2 client-credentials tokens and the OpenAI-compatible API.
 
-Public API:
+Import from the modules, which are the package's public API:
 
-* `GatewayClient(config)` / `AsyncGatewayClient(config)`: `list_models()`,
-  `chat_completion(messages, model, **params)`, `stream_chat_completion(messages, model, **params)`.
-* `get_token_manager()` -> `TokenManager`: `get_token`, `aget_token`, `invalidate`, `refresh`,
-  `expires_in`; `TokenInfo`.
-* `RetryPolicy`, the one retry policy; `close_pools()` / `aclose_pools()` for shutdown.
+* `client`: `GatewayClient(config)` / `AsyncGatewayClient(config)` with `list_models()`,
+  `chat_completion(messages, model, **params)`, `stream_chat_completion(messages, model, **params)`;
+  `pools`: the connection pools they share (`close_pools()` / `aclose_pools()` at shutdown);
+  `streaming`: a chat-completion stream decoded into the items both yield.
+* `tokens`: `get_token_manager()` -> `TokenManager` (`get_token`, `aget_token`, `invalidate`,
+  `refresh`, `expires_in`); `token_info`: `TokenInfo`, the cache key and the expiry math;
+  `token_store`: the tokens shared across processes through Redis; `refresh`: the pre-refresh
+  (is a token due, refresh it if so) and which refresh margin applies where.
+* `oauth2`: one client-credentials grant; `retry`: `RetryPolicy`, the one retry policy;
+  `sse`: server-sent events; `agno_model`: `AIGatewayModel`, the Agno model.
 
 Errors are those of `providers.exceptions` (`StreamError` for a stream that broke mid-way).
+The package imports no models, services or database code: the token manager raises, and reports
+a rejected stored credential with `tokens.credential_rejected`; `providers.services.tokens`
+decides what that means for the credential.
 """
-from __future__ import annotations
-
-from .client import AsyncGatewayClient, GatewayClient, aclose_pools, close_pools
-from .retry import RetryPolicy
-from .tokens import TokenInfo, TokenManager, get_token_manager
-
-__all__ = [
-    "AsyncGatewayClient",
-    "GatewayClient",
-    "RetryPolicy",
-    "TokenInfo",
-    "TokenManager",
-    "aclose_pools",
-    "close_pools",
-    "get_token_manager",
-]

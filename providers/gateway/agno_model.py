@@ -39,12 +39,14 @@ from typing import Any
 
 import httpx2
 from agno.models.openai.like import OpenAILike
+from openai import AsyncOpenAI, OpenAI
 
 from ..agno_models import PerLoopAsyncClients
 from ..conf import app_settings
 from ..http.client import cap_response, default_timeout, new_sdk_client
 from ..http.netpolicy import validate_url
 from ..types import CredentialConfig
+from .tokens import get_token_manager
 
 # What the SDK is given as `api_key`: a constant, so neither Agno nor the SDK looks for
 # $OPENAI_API_KEY; `_GatewayAuth` replaces the header it produces on every request.
@@ -52,13 +54,6 @@ _PLACEHOLDER_KEY = "unused-see-token-manager"
 
 # Keys Agno adds to a function's schema for its own bookkeeping; not part of OpenAI's tool format.
 _TOOL_FUNCTION_KEYS = ("name", "description", "parameters", "strict")
-
-
-def _token_manager() -> Any:
-    # Imported late: the token manager pulls in Django's cache and settings.
-    from .tokens import get_token_manager
-
-    return get_token_manager()
 
 
 class _GatewayAuth(httpx2.Auth):
@@ -73,7 +68,7 @@ class _GatewayAuth(httpx2.Auth):
         self.config = config
 
     def sync_auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
-        manager = _token_manager()
+        manager = get_token_manager()
         token = manager.get_token(self.config)
         request.headers["Authorization"] = "Bearer " + token.reveal()
         response = yield request
@@ -84,7 +79,7 @@ class _GatewayAuth(httpx2.Auth):
             _cap((yield request))
 
     async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
-        manager = _token_manager()
+        manager = get_token_manager()
         token = await manager.aget_token(self.config)
         request.headers["Authorization"] = "Bearer " + token.reveal()
         response = yield request
@@ -162,8 +157,6 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
         return params
 
     def get_client(self) -> Any:
-        from openai import OpenAI
-
         client = self.client
         if client is not None and not client.is_closed():
             return client
@@ -175,8 +168,6 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
 
     def _new_async_client(self) -> Any:
         # Called by PerLoopAsyncClients once per running event loop.
-        from openai import AsyncOpenAI
-
         return AsyncOpenAI(api_key=_PLACEHOLDER_KEY, http_client=self._http_client(sync=False), **self._get_client_params())
 
     # -- requests -------------------------------------------------------------------------

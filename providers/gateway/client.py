@@ -1,9 +1,9 @@
 """The AI Gateway's OpenAI-compatible API, sync (`GatewayClient`) and async (`AsyncGatewayClient`).
 
-* Connection pools are shared: one `httpx.Client` per process (per URL-policy kind), one
-  `httpx.AsyncClient` per running event loop (an async client is bound to the loop that first
-  used it, so it is never reused across loops). Client objects are cheap; make one per request.
-  `close_pools()` / `await aclose_pools()` close the shared pools at shutdown.
+* Connection pools are shared (`providers.gateway.pools`): one `httpx.Client` per process (per
+  URL-policy kind), one `httpx.AsyncClient` per running event loop. Client objects are cheap;
+  make one per request. `pools.close_pools()` / `await pools.aclose_pools()` close the shared
+  pools at shutdown.
 * Every request asks the token manager for the token (a dict lookup when it is cached). A 401
   invalidates that token (only if still current), fetches a fresh one and resends once; a
   second 401 is `CredentialInvalid`.
@@ -20,38 +20,123 @@
 URLs a user set (credentials with a `credential_id`) go through the connect-time URL policy;
 the operator's env-configured gateway does not (it may well live on a private network).
 
-The pools, time bounds, request bodies and stream decoding both clients use are in
-`providers.gateway.client_shared`.
+Both clients derive from `BaseGatewayClient` (configuration, URLs, headers, the model list) and
+share the call's time bounds and request bodies below; the pools are in
+`providers.gateway.pools`, the decoding of a stream in `providers.gateway.streaming`.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
+from django.core.signals import setting_changed
 
 from ..conf import app_settings
 from ..exceptions import ProviderError, UnexpectedResponse
 from ..http.client import aread_capped, aread_error_body, cap_response, parse_json, read_capped, read_error_body
 from ..http.errors import error_for_response, error_for_transport
-from .client_shared import (  # noqa: F401 - the pool functions are public here too
-    _Base,
-    _StreamState,
-    _chat_body,
-    _deadline,
-    _set_idle_timeout,
-    _timeout,
-    _timing,
-    aclose_pools,
-    close_pools,
-    shared_async_client,
-    shared_client,
-)
+from ..secrets import Secret
+from ..types import CredentialConfig
+from .pools import shared_async_client, shared_client
+from .retry import RetryPolicy
+from .streaming import StreamState, set_idle_timeout
+from .tokens import get_token_manager
+
+# --- the time bounds of a call --------------------------------------------------------------
 
 
-class GatewayClient(_Base):
+class _Timing(NamedTuple):
+    total: float
+    connect: float
+    read: float
+    max_bytes: int
+    full: httpx.Timeout  # the per-request timeout while the deadline is further away than both
+
+
+@functools.lru_cache(maxsize=1)
+def _timing() -> _Timing:
+    # Memoized (cleared when a PROVIDERS_ setting changes): reading four settings and building
+    # an httpx.Timeout on every request is measurable next to a loopback call.
+    connect, read = float(app_settings.HTTP_CONNECT_TIMEOUT), float(app_settings.HTTP_READ_TIMEOUT)
+    full = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+    return _Timing(float(app_settings.GATEWAY_TOTAL_TIMEOUT), connect, read, int(app_settings.HTTP_MAX_RESPONSE_BYTES), full)
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("PROVIDERS_"):
+        _timing.cache_clear()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="providers.gateway.client.timing")
+
+
+def _deadline() -> float:
+    return time.monotonic() + _timing().total
+
+
+def _timeout(deadline: float) -> httpx.Timeout:
+    """The per-request timeout: the configured connect and read bounds, shortened as the call's
+    deadline nears."""
+    timing = _timing()
+    left = deadline - time.monotonic()
+    if left >= timing.connect and left >= timing.read:
+        return timing.full
+    left = max(0.001, left)
+    connect, read = min(timing.connect, left), min(timing.read, left)
+    return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+
+def _chat_body(messages: list[dict[str, Any]], model: str, params: dict[str, Any], *, stream: bool) -> dict[str, Any]:
+    body = {**params, "model": model, "messages": messages}
+    if stream:
+        body["stream"] = True
+        body.setdefault("stream_options", {"include_usage": True})
+    else:
+        body.pop("stream", None)
+    return body
+
+
+# --- the clients ----------------------------------------------------------------------------
+
+
+class BaseGatewayClient:
+    """What both clients hold: the credential's config, the retry policy and the process's token
+    manager; how they build URLs and headers and read a model list. Not used on its own."""
+
+    def __init__(self, config: CredentialConfig, *, retry: RetryPolicy | None = None) -> None:
+        self.config = config
+        self.provider = config.provider or "ai_gateway"
+        self._base = config.base_url.rstrip("/")
+        self._enforce = config.credential_id is not None
+        self._policy = retry or RetryPolicy.from_settings()
+        self._tokens = get_token_manager()
+        self._closed = False
+
+    def _url(self, path: str) -> str:
+        if self._closed:
+            raise RuntimeError("this gateway client is closed")
+        return self._base + path
+
+    @staticmethod
+    def _headers(token: Secret) -> dict[str, str]:
+        # Only what the gateway needs: every extra header is parsed on both sides of every call.
+        return {"Authorization": "Bearer " + token.reveal()}
+
+    def _models(self, payload: Any) -> list[dict[str, Any]]:
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list):
+            raise UnexpectedResponse(f"{self.provider} returned a model list in an unknown shape", provider=self.provider)
+        return [m for m in data if isinstance(m, dict) and m.get("id")]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(provider={self.provider!r}, base_url={self._base!r})"
+
+
+class GatewayClient(BaseGatewayClient):
     """Sync client. `with GatewayClient(config) as gw: gw.chat_completion(messages, "model")`."""
 
     def list_models(self) -> list[dict[str, Any]]:
@@ -97,7 +182,7 @@ class GatewayClient(_Base):
         http = shared_client(enforce_policy=self._enforce)
         retry, reauthorized = 0, False
         while True:
-            state = _StreamState(self.provider)
+            state = StreamState(self.provider)
             try:
                 token = self._tokens.get_token(self.config)
                 try:
@@ -110,7 +195,7 @@ class GatewayClient(_Base):
                             error = error_for_response(response, provider=self.provider, body=read_error_body(response))
                             assert error is not None
                             raise error
-                        _set_idle_timeout(response, deadline)
+                        set_idle_timeout(response, deadline)
                         cap_response(response, limit=int(app_settings.STREAM_MAX_BYTES), provider=self.provider)
                         try:
                             for line in response.iter_lines():
@@ -136,17 +221,17 @@ class GatewayClient(_Base):
             retry += 1
 
     def close(self) -> None:
-        """Mark this client closed; the shared pool stays open for others (`close_pools()`)."""
+        """Mark this client closed; the shared pool stays open for others (`pools.close_pools()`)."""
         self._closed = True
 
-    def __enter__(self) -> "GatewayClient":
+    def __enter__(self) -> GatewayClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-class AsyncGatewayClient(_Base):
+class AsyncGatewayClient(BaseGatewayClient):
     """Async client; safe to use from any event loop (pools are per loop)."""
 
     async def list_models(self) -> list[dict[str, Any]]:
@@ -189,7 +274,7 @@ class AsyncGatewayClient(_Base):
         http = shared_async_client(enforce_policy=self._enforce)
         retry, reauthorized = 0, False
         while True:
-            state = _StreamState(self.provider)
+            state = StreamState(self.provider)
             try:
                 token = await self._tokens.aget_token(self.config)
                 try:
@@ -202,7 +287,7 @@ class AsyncGatewayClient(_Base):
                             error = error_for_response(response, provider=self.provider, body=await aread_error_body(response))
                             assert error is not None
                             raise error
-                        _set_idle_timeout(response, deadline)
+                        set_idle_timeout(response, deadline)
                         cap_response(response, limit=int(app_settings.STREAM_MAX_BYTES), provider=self.provider)
                         try:
                             async for line in response.aiter_lines():
@@ -228,14 +313,14 @@ class AsyncGatewayClient(_Base):
             retry += 1
 
     async def aclose(self) -> None:
-        """Mark this client closed; the loop's shared pool stays open (`aclose_pools()`)."""
+        """Mark this client closed; the loop's shared pool stays open (`pools.aclose_pools()`)."""
         self._closed = True
 
-    async def __aenter__(self) -> "AsyncGatewayClient":
+    async def __aenter__(self) -> AsyncGatewayClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
 
-__all__ = ["AsyncGatewayClient", "GatewayClient", "aclose_pools", "close_pools", "shared_async_client", "shared_client"]
+__all__ = ["AsyncGatewayClient", "BaseGatewayClient", "GatewayClient"]

@@ -40,7 +40,7 @@ class RetryPolicy:
     max_retry_after: float = 5.0
 
     @classmethod
-    def from_settings(cls) -> "RetryPolicy":
+    def from_settings(cls) -> RetryPolicy:
         return cls(
             max_retries=int(app_settings.GATEWAY_MAX_RETRIES),
             max_retry_after=float(app_settings.GATEWAY_RETRY_AFTER_MAX),

@@ -21,7 +21,7 @@ class ServerSentEvent:
 class SSEDecoder:
     """Feed lines one by one; `feed()` returns an event when a blank line completes one."""
 
-    __slots__ = ("_event", "_data", "_id", "_retry")
+    __slots__ = ("_data", "_event", "_id", "_retry")
 
     def __init__(self) -> None:
         self._event = ""

@@ -3,7 +3,8 @@
 `TokenInfo` (a token and its timing), `TokenKey` (what a cached token is filed under: HMAC
 fingerprints, never a raw client id or secret), and the expiry math: the lifetime from
 `expires_in` (clamped; a default when missing) and the refresh margin. Used by the token
-manager (`providers.gateway.tokens`, which re-exports all of it) and the cross-process store.
+manager (`providers.gateway.tokens`), the cross-process store (`token_store`) and the
+pre-refresh (`refresh`).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import hmac
 import math
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 
@@ -21,13 +22,19 @@ from ..conf import app_settings
 from ..exceptions import CredentialInvalid
 from ..secrets import Secret
 from ..types import CredentialConfig
+from .oauth2 import default_token_url
 
 MIN_LIFETIME = 1.0
 MAX_LIFETIME = 24 * 3600.0
 
 
-def refresh_margin(lifetime: float) -> float:
-    return min(max(60.0, 0.1 * lifetime), lifetime / 2)
+def refresh_margin(lifetime: float, *, ahead: float | None = None) -> float:
+    """Seconds before its expiry at which a token of `lifetime` seconds is refreshed: `ahead`
+    (by default 10 % of the lifetime, at least 60 s), never more than half the lifetime, so a
+    token is never due as soon as it is issued. `providers.gateway.refresh` says who uses which."""
+    if ahead is None:
+        ahead = max(60.0, 0.1 * lifetime)
+    return min(ahead, lifetime / 2)
 
 
 def clamp_lifetime(expires_in: float | None) -> float:
@@ -51,7 +58,7 @@ class TokenInfo:
     scope: str = ""
 
     @classmethod
-    def issued(cls, access_token: Secret, token_type: str, expires_in: float | None, sent_at: float, scope: str = "") -> "TokenInfo":
+    def issued(cls, access_token: Secret, token_type: str, expires_in: float | None, sent_at: float, scope: str = "") -> TokenInfo:
         lifetime = clamp_lifetime(expires_in)
         expires_at = sent_at + lifetime
         return cls(access_token, token_type, expires_at, expires_at - refresh_margin(lifetime), sent_at, lifetime, scope)
@@ -60,7 +67,7 @@ class TokenInfo:
         return self.expires_at - (time.time() if now is None else now)
 
     def __repr__(self) -> str:
-        when = datetime.fromtimestamp(self.expires_at, tz=timezone.utc).isoformat(timespec="seconds")
+        when = datetime.fromtimestamp(self.expires_at, tz=UTC).isoformat(timespec="seconds")
         return f"TokenInfo(token_type={self.token_type!r}, expires_at={when!r}, lifetime={self.lifetime:.0f})"
 
 
@@ -88,11 +95,8 @@ def _fingerprint_key_for(secret_key: str) -> bytes:
 
 
 def token_url_for(config: CredentialConfig) -> str:
-    if config.token_url:
-        return config.token_url
-    from .oauth2 import default_token_url
-
-    return default_token_url(config.base_url)
+    """The token endpoint: the configured one, else the default derived from the base URL."""
+    return config.token_url or default_token_url(config.base_url)
 
 
 def token_key(config: CredentialConfig) -> TokenKey:

@@ -2,7 +2,7 @@
 
 Web workers and Celery workers then use one token per credential, and one process fetches it:
 
-* The token is stored encrypted (`providers.fields.encrypt`, the credentials' own keys) under
+* The token is stored encrypted (`providers.crypto.encrypt`, the credentials' own keys) under
   `<prefix>:providers:gwtoken:<cache id>` (the id is a hash of the token manager's key, built
   from HMAC fingerprints: no raw secret or client id in Redis keys), with a TTL that ends when
   the token expires. The value starts with an HMAC fingerprint of the token so that
@@ -28,16 +28,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 
 from .. import exceptions
 from ..conf import app_settings
+from ..crypto import decrypt, encrypt
 from ..secrets import Secret
-
-if TYPE_CHECKING:
-    from .tokens import TokenInfo
+from .token_info import TokenInfo
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +67,8 @@ def _token_fingerprint(token: Secret) -> str:
 
 class SharedTokenStore:
     def __init__(self, url: str, prefix: str) -> None:
+        # Imported here: only deployments with REDIS_URL use redis-py; the embedded default
+        # (one process, no Redis) never loads it.
         import redis
 
         self._redis = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
@@ -91,7 +92,7 @@ class SharedTokenStore:
 
     # -- tokens ---------------------------------------------------------------------------
 
-    def get(self, cache_id: str) -> "TokenInfo | None":
+    def get(self, cache_id: str) -> TokenInfo | None:
         if not self.available:
             return None
         try:
@@ -101,9 +102,7 @@ class SharedTokenStore:
             return None
         return self._decode(raw) if raw else None
 
-    def put(self, cache_id: str, info: "TokenInfo") -> None:
-        from ..fields import encrypt
-
+    def put(self, cache_id: str, info: TokenInfo) -> None:
         ttl_ms = int((info.expires_at - time.time()) * 1000)
         if ttl_ms <= 0 or not self.available:
             return
@@ -131,10 +130,7 @@ class SharedTokenStore:
         except self._errors as exc:
             self._went_down(exc)
 
-    def _decode(self, raw: bytes) -> "TokenInfo | None":
-        from ..fields import decrypt
-        from .tokens import TokenInfo
-
+    def _decode(self, raw: bytes) -> TokenInfo | None:
         try:
             _, _, blob = raw.decode().partition(":")
             data = json.loads(decrypt(blob))
@@ -178,7 +174,7 @@ class SharedTokenStore:
 
     # -- single flight across processes ---------------------------------------------------
 
-    def obtain(self, cache_id: str, fetch: Callable[[], "TokenInfo"], *, accept: Callable[["TokenInfo"], bool]) -> "TokenInfo":
+    def obtain(self, cache_id: str, fetch: Callable[[], TokenInfo], *, accept: Callable[[TokenInfo], bool]) -> TokenInfo:
         """A token `accept` likes: the shared one, or one fetched by us under the lease, or by
         the lease holder while we poll; ourselves after the deadline or when Redis fails."""
         started = time.time()
@@ -218,7 +214,7 @@ class SharedTokenStore:
                 break
         return self._fetch_and_share(cache_id, fetch)
 
-    def _fetch_and_share(self, cache_id: str, fetch: Callable[[], "TokenInfo"]) -> "TokenInfo":
+    def _fetch_and_share(self, cache_id: str, fetch: Callable[[], TokenInfo]) -> TokenInfo:
         try:
             info = fetch()
         except exceptions.ProviderError as exc:

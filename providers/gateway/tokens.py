@@ -5,8 +5,9 @@ Guarantees, and the peer bugs they answer (see shared/notes/oauth2.md):
 * One cached token per (token URL, client id, scope, secret fingerprint). The key holds only
   HMAC fingerprints, never a raw secret or client id.
 * Expiry from the *send* time of the token request plus `expires_in` (RFC 6749 §5.1), refreshed
-  `margin = min(max(60 s, 10 % of lifetime), lifetime / 2)` early; a default lifetime when
-  `expires_in` is missing; absurd values clamped. Inside the margin callers keep the still-valid
+  `margin = min(max(60 s, 10 % of lifetime), lifetime / 2)` early (`token_info.refresh_margin`;
+  the pre-refresh's wider margin is `refresh`'s); a default lifetime when `expires_in` is
+  missing; absurd values clamped. Inside the margin callers keep the still-valid
   token while one background refresh runs; only an expired token makes callers wait.
 * Warm lookups are lock-free: per config object, a dict get and a monotonic clock read (no key
   fingerprints, no lock) until the token's refresh point; everything else takes the locked path.
@@ -19,8 +20,9 @@ Guarantees, and the peer bugs they answer (see shared/notes/oauth2.md):
   Event), and a short negative cache answers the next callers with the same error.
 * Across processes (`token_store`, when Redis is configured) one process fetches under a lease;
   the others read the encrypted token from Redis.
-* `invalid_client` (and other rejections of the client) is not retried and marks the stored
-  credential failed.
+* `invalid_client` (and other rejections of the client) is not retried: every waiter gets
+  `CredentialInvalid`. The manager writes nothing: for a stored credential it sends
+  `credential_rejected`, and the providers app's receiver marks the credential failed.
 """
 from __future__ import annotations
 
@@ -31,30 +33,37 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 from django.core.signals import setting_changed
+from django.dispatch import Signal
 
 from ..conf import app_settings
-from ..exceptions import CredentialInvalid, ProviderError, ProviderTimeout, ProviderUnavailable  # noqa: F401
+from ..exceptions import CredentialInvalid, ProviderError, ProviderTimeout
+from ..http.client import new_client
 from ..secrets import Secret
 from ..types import CredentialConfig
 from . import token_store
-from .token_info import (  # noqa: F401 - re-exported: TokenInfo & co. were defined here
-    MAX_LIFETIME,
-    MIN_LIFETIME,
-    TokenInfo,
-    TokenKey,
-    clamp_lifetime,
-    refresh_margin,
-    token_key,
-    token_url_for,
-)
+from .oauth2 import request_token
+from .token_info import TokenInfo, TokenKey, token_key, token_url_for
 
 logger = logging.getLogger(__name__)
 
+#: `TokenManager.refresh(keep=...)`: whether a cached token is good enough to keep.
+Keep = Callable[[TokenInfo], bool]
+
+#: Sent when the token endpoint rejected the client of a stored credential (`CredentialInvalid`:
+#: invalid_client and friends), with `config` (its `credential_id` set) and `error`. Sent once
+#: per failed token request, from the refresh's own thread (not a request thread), after every
+#: waiter got the error. `providers.services.tokens` connects the receiver that marks the
+#: credential failed (`ProvidersConfig.ready()`): the gateway package never writes the database.
+credential_rejected = Signal()
+
+
 class _Slot:
-    __slots__ = ("info", "refresh_mono", "expire_mono", "flight", "failure", "failure_until", "fresh")
+    __slots__ = ("expire_mono", "failure", "failure_until", "flight", "fresh", "info", "refresh_mono")
 
     def __init__(self) -> None:
         self.info: TokenInfo | None = None
@@ -82,7 +91,7 @@ def _copy_error(error: BaseException) -> BaseException:
         clone = copy.copy(error)
         clone.__traceback__ = None
         return clone
-    except Exception:  # noqa: BLE001 - an exotic exception type: raise the original
+    except Exception:  # an exotic exception type: raise the original
         return error
 
 
@@ -91,6 +100,8 @@ _key_epoch = 0  # bumped when SECRET_KEY changes (tests): token keys derive from
 
 
 class TokenManager:
+    """The process's gateway tokens (see the module docstring); use `get_token_manager()`."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._slots: dict[TokenKey, _Slot] = {}
@@ -128,10 +139,15 @@ class TokenManager:
             return result.access_token
         return (await self._await(result)).access_token
 
-    def refresh(self, config: CredentialConfig, *, force: bool = False) -> TokenInfo:
-        """The current token, fetched now if stale (or always with `force`, joining a refresh
-        already in flight). For the Celery pre-refresh and `providers_refresh_tokens`."""
-        result = self._begin(token_key(config), config, force=force)
+    def refresh(self, config: CredentialConfig, *, force: bool = False, keep: Keep | None = None) -> TokenInfo:
+        """The current token, fetched now if stale; waits for the fetch.
+
+        `force` fetches a new token even when the cached one is fresh (joining a refresh already
+        in flight). `keep(info)` decides instead which token is good enough: one it accepts is
+        returned as it is, any other is replaced. It is asked again inside the single flight
+        and, with Redis, under the cross-process lease, so callers that raced each other fetch
+        once (the pre-refresh, `providers.gateway.refresh`, keeps tokens that are not due)."""
+        result = self._begin(token_key(config), config, force=force, keep=keep)
         return result if isinstance(result, TokenInfo) else self._wait(result)
 
     def invalidate(self, config: CredentialConfig, token: Secret) -> None:
@@ -172,7 +188,8 @@ class TokenManager:
 
     # -- single flight --------------------------------------------------------------------
 
-    def _begin(self, key: TokenKey, config: CredentialConfig, *, force: bool) -> TokenInfo | concurrent.futures.Future[TokenInfo]:
+    def _begin(self, key: TokenKey, config: CredentialConfig, *, force: bool,
+               keep: Keep | None = None) -> TokenInfo | concurrent.futures.Future[TokenInfo]:
         now = time.monotonic()
         with self._lock:
             slot = self._slots.get(key)
@@ -182,6 +199,12 @@ class TokenManager:
                 self._by_config.clear()
             self._by_config[id(config)] = (config, slot, _key_epoch)
             info = slot.info
+            if keep is not None:
+                if info is not None and now < slot.expire_mono and keep(info):
+                    return info
+                if slot.flight is not None:  # it brings a newer token than the one refused
+                    return slot.flight
+                return self._start(key, slot, config, force=force, keep=keep)
             if not force and info is not None and now < slot.expire_mono:
                 if now < slot.refresh_mono or slot.flight is not None or now < slot.failure_until:
                     return info
@@ -194,19 +217,21 @@ class TokenManager:
                 raise _copy_error(slot.failure)
             return self._start(key, slot, config, force=force)
 
-    def _start(self, key: TokenKey, slot: _Slot, config: CredentialConfig, *, force: bool) -> concurrent.futures.Future[TokenInfo]:
+    def _start(self, key: TokenKey, slot: _Slot, config: CredentialConfig, *, force: bool,
+               keep: Keep | None = None) -> concurrent.futures.Future[TokenInfo]:
         """Called with the lock held."""
         future: concurrent.futures.Future[TokenInfo] = concurrent.futures.Future()
         future.set_running_or_notify_cancel()  # from now on cancel() is a no-op
         slot.flight = future
-        thread = threading.Thread(target=self._fly, args=(key, slot, config, future, force), name="gateway-token-refresh", daemon=True)
+        thread = threading.Thread(target=self._fly, args=(key, slot, config, future, force, keep), name="gateway-token-refresh", daemon=True)
         thread.start()
         return future
 
-    def _fly(self, key: TokenKey, slot: _Slot, config: CredentialConfig, future: concurrent.futures.Future[TokenInfo], force: bool) -> None:
+    def _fly(self, key: TokenKey, slot: _Slot, config: CredentialConfig, future: concurrent.futures.Future[TokenInfo],
+             force: bool, keep: Keep | None) -> None:
         try:
-            info = self._obtain(key, config, force=force)
-        except BaseException as exc:  # noqa: BLE001 - every failure must reach the waiters
+            info = self._obtain(key, config, force=force, keep=keep)
+        except BaseException as exc:  # every failure must reach the waiters
             with self._lock:
                 slot.flight = None
                 slot.failure = exc
@@ -214,7 +239,7 @@ class TokenManager:
             future.set_exception(exc)
             logger.warning("gateway token refresh failed for %s: %s", config.provider, exc)
             if isinstance(exc, CredentialInvalid) and config.credential_id is not None:
-                _mark_failed(config.credential_id, exc)
+                _send_rejected(config, exc)
         else:
             with self._lock:
                 slot.set(info)
@@ -222,8 +247,6 @@ class TokenManager:
                 slot.failure = None
                 slot.failure_until = 0.0
             future.set_result(info)
-        finally:
-            _close_db_connection()
 
     def _wait_bound(self) -> float:
         return token_store.lease_seconds() * 2 + 1.0
@@ -239,14 +262,14 @@ class TokenManager:
     async def _await(self, future: concurrent.futures.Future[TokenInfo]) -> TokenInfo:
         try:
             return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self._wait_bound())
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ProviderTimeout("The gateway's token endpoint did not answer in time.", provider="ai_gateway") from None
         except ProviderError as exc:
             raise _copy_error(exc) from None
 
     # -- fetching -------------------------------------------------------------------------
 
-    def _obtain(self, key: TokenKey, config: CredentialConfig, *, force: bool) -> TokenInfo:
+    def _obtain(self, key: TokenKey, config: CredentialConfig, *, force: bool, keep: Keep | None) -> TokenInfo:
         store = token_store.get_store()
         if store is None:
             return fetch_token(config)
@@ -254,6 +277,8 @@ class TokenManager:
 
         def usable(info: TokenInfo) -> bool:
             now = time.time()
+            if keep is not None:
+                return now < info.expires_at and keep(info)
             return now < info.refresh_at and (not force or info.obtained_at >= started)
 
         return store.obtain(key.cache_id, lambda: fetch_token(config), accept=usable)
@@ -261,8 +286,6 @@ class TokenManager:
 
 def fetch_token(config: CredentialConfig) -> TokenInfo:
     """One client-credentials grant (RFC 6749 §4.4), timed from its send time."""
-    from .oauth2 import request_token
-
     assert config.client_id is not None and config.client_secret is not None
     client = _token_http(enforce_policy=config.credential_id is not None)
     sent_at = time.time()
@@ -278,16 +301,13 @@ def fetch_token(config: CredentialConfig) -> TokenInfo:
     return TokenInfo.issued(response.access_token, response.token_type, response.expires_in, sent_at, response.scope or config.scope)
 
 
-_http_clients: dict[tuple[int, bool], Any] = {}
+_http_clients: dict[tuple[int, bool], httpx.Client] = {}
 _http_lock = threading.Lock()
 
 
-def _token_http(*, enforce_policy: bool) -> Any:
+def _token_http(*, enforce_policy: bool) -> httpx.Client:
     """This process's pooled client for token requests. Its timeouts are the token timeout, so
     a token request always ends before the cross-process lease (3x that) runs out."""
-    from ..http.client import new_client
-    import httpx
-
     key = (os.getpid(), enforce_policy)
     client = _http_clients.get(key)
     if client is None or client.is_closed:
@@ -300,23 +320,10 @@ def _token_http(*, enforce_policy: bool) -> Any:
     return client
 
 
-def _mark_failed(credential_id: int, error: CredentialInvalid) -> None:
-    try:
-        from ..services.credentials import credential_mark_failed
-
-        credential_mark_failed(credential_id=credential_id, code=error.code or "invalid_client", message=str(error))
-    except Exception:  # noqa: BLE001 - the request already failed with the real error
-        logger.exception("could not mark gateway credential %s failed", credential_id)
-
-
-def _close_db_connection() -> None:
-    # The flight thread may have touched the database (credential_mark_failed).
-    try:
-        from django.db import connections
-
-        connections.close_all()
-    except Exception:  # noqa: BLE001
-        pass
+def _send_rejected(config: CredentialConfig, error: CredentialInvalid) -> None:
+    for receiver, failure in credential_rejected.send_robust(sender=TokenManager, config=config, error=error):
+        if failure is not None:  # the request already failed with the real error: log, go on
+            logger.error("%s failed for gateway credential %s", receiver, config.credential_id, exc_info=failure)
 
 
 _manager: TokenManager | None = None
@@ -353,4 +360,4 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
-__all__ = ["TokenInfo", "TokenKey", "TokenManager", "clamp_lifetime", "fetch_token", "get_token_manager", "refresh_margin", "token_key"]
+__all__ = ["TokenManager", "credential_rejected", "fetch_token", "get_token_manager"]

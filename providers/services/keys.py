@@ -21,7 +21,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.db import transaction
 
 from .. import snapshots
-from ..fields import EncryptedValue, configured_keys, get_fernet
+from ..crypto import configured_keys, get_fernet
+from ..fields import EncryptedValue
 from ..models import ProviderCredential
 from ..types import SECRET_FIELDS
 

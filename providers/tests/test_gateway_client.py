@@ -11,8 +11,9 @@ from dataclasses import replace
 import pytest
 
 from providers.exceptions import BadRequest, CredentialInvalid, ProviderTimeout, ProviderUnavailable, RateLimited
-from providers.gateway import AsyncGatewayClient, GatewayClient, RetryPolicy
-from providers.gateway.client import shared_async_client, shared_client
+from providers.gateway.client import AsyncGatewayClient, GatewayClient
+from providers.gateway.pools import shared_async_client, shared_client
+from providers.gateway.retry import RetryPolicy
 from providers.secrets import Secret
 
 FAST = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.05, max_retry_after=1.0)

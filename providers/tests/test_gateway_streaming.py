@@ -8,7 +8,8 @@ import time
 import pytest
 
 from providers.exceptions import StreamError
-from providers.gateway import AsyncGatewayClient, GatewayClient, RetryPolicy
+from providers.gateway.client import AsyncGatewayClient, GatewayClient
+from providers.gateway.retry import RetryPolicy
 from providers.gateway.sse import SSEDecoder
 
 FAST = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.05)

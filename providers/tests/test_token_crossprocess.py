@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -14,9 +15,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from providers.exceptions import CredentialInvalid, ProviderUnavailable
+from providers.exceptions import CredentialInvalid
 from providers.gateway import token_store
-from providers.gateway.tokens import TokenManager, token_key
+from providers.gateway.token_info import token_key
+from providers.gateway.tokens import TokenManager
 from providers.secrets import Secret
 from providers.testing.gateway_simulator import GatewaySimulator
 
@@ -133,6 +135,27 @@ def test_redis_down_falls_back_to_per_process_tokens(settings, gateway_sim, gate
         manager = TokenManager()
         assert manager.get_token(gateway_config)
         assert manager.get_token(gateway_config)
+    assert gateway_sim.token_requests == 1
+
+
+def test_racing_keep_refreshes_in_two_processes_make_one_request(shared, gateway_sim, gateway_config):
+    """The pre-refresh's "still not due?" is asked again under the Redis lease: two processes
+    refreshing the same due token at once fetch it once."""
+    gateway_sim.token_delay = 0.3
+    managers = [TokenManager(), TokenManager()]  # two processes' worth of state
+    barrier = threading.Barrier(2)
+    infos = []
+
+    def run(manager: TokenManager) -> None:
+        barrier.wait()
+        infos.append(manager.refresh(gateway_config, keep=lambda info: info.expires_in() > 300))
+
+    threads = [threading.Thread(target=run, args=(m,)) for m in managers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(infos) == 2 and infos[0].access_token == infos[1].access_token
     assert gateway_sim.token_requests == 1
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from providers.exceptions import CredentialInvalid, ProviderUnavailable
-from providers.gateway.tokens import TokenInfo, clamp_lifetime, refresh_margin, token_key
+from providers.gateway.token_info import TokenInfo, clamp_lifetime, refresh_margin, token_key
 from providers.secrets import Secret
 from providers.testing.gateway_simulator import GatewaySimulator
 from providers.types import CredentialConfig
@@ -269,3 +269,33 @@ def test_token_info_repr_has_no_secret():
     info = TokenInfo.issued(Secret("a-very-secret-access-token"), "Bearer", 60, time.time())
     assert "secret" not in repr(info) and "token_type" in repr(info)
     assert math.isclose(info.expires_in(), 60, abs_tol=1)
+
+
+@pytest.mark.django_db(transaction=True)  # the providers app's receiver writes from the refresh thread
+def test_a_rejected_stored_credential_is_reported_once_through_the_signal(token_manager, gateway_sim, gateway_config):
+    from providers.gateway.tokens import credential_rejected
+
+    calls: list[tuple[CredentialConfig, BaseException, threading.Thread]] = []
+
+    def receiver(sender, *, config, error, **kwargs) -> None:
+        calls.append((config, error, threading.current_thread()))
+
+    credential_rejected.connect(receiver, dispatch_uid="test-receiver")
+    try:
+        bad = replace(gateway_config, client_secret=Secret("wrong"), credential_id=424242)
+        for _ in range(2):  # the second answer comes from the negative cache: no second report
+            with pytest.raises(CredentialInvalid):
+                token_manager.get_token(bad)
+        _wait_for(lambda: calls)
+        time.sleep(0.1)
+        assert len(calls) == 1
+        config, error, thread = calls[0]
+        assert config is bad and isinstance(error, CredentialInvalid) and error.code == "invalid_client"
+        assert thread is not threading.current_thread()
+        # The platform's credential (no credential_id) has no row to mark: nothing is sent.
+        with pytest.raises(CredentialInvalid):
+            token_manager.get_token(replace(gateway_config, client_secret=Secret("also-wrong")))
+        time.sleep(0.1)
+        assert len(calls) == 1
+    finally:
+        credential_rejected.disconnect(dispatch_uid="test-receiver")

@@ -1,6 +1,6 @@
 """`manage.py providers_refresh_tokens [--dry-run] [--margin S]`: refresh gateway tokens now.
 
-The synchronous twin of the Celery beat task (same service, `providers.token_refresh`): every
+The synchronous twin of the Celery beat task (same service, `providers.services.tokens`): every
 active gateway credential whose token is not cached or expires within the margin is refreshed.
 Prints one line per credential (key, owner, client id hint, outcome), never a secret. Exits
 non-zero when a refresh failed.
@@ -14,7 +14,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from providers.token_refresh import RefreshAction, token_refresh_all, token_refresh_margin
+from providers.gateway.refresh import RefreshAction, prerefresh_margin
+from providers.services.tokens import token_refresh_all
 
 
 def _left(seconds: float | None) -> str:
@@ -32,7 +33,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, dry_run: bool = False, margin: float | None = None, **options: Any) -> None:
-        margin = token_refresh_margin() if margin is None else margin
+        margin = prerefresh_margin() if margin is None else margin
         results = token_refresh_all(margin=margin, dry_run=dry_run)
         prefix = "[dry run] " if dry_run else ""
         if not results:
