@@ -27,8 +27,8 @@ from django.db.models import Avg, Count, Q, QuerySet, Sum
 
 from providers import registry
 from providers.conf import app_settings
-from providers.models import TIERS
 from providers.selectors import EffectiveCredential, effective_credentials_for_user, effective_credentials_with_cached
+from providers.tiers import TIERS
 
 from .cooldown import cooldown_cache_key, cooldown_remaining_in
 from .models import AgentRun, RunStatus

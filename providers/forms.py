@@ -11,8 +11,9 @@ from django import forms
 
 from .backends.base import BaseBackend
 from .conf import app_settings
-from .models import TIERS, ProviderCredential, TokenAuthMethod
+from .models import ProviderCredential, TokenAuthMethod
 from .services.credential_input import CredentialInput
+from .tiers import TIERS
 
 SECRET_LABELS = {"api_key": "API key", "client_id": "Client ID", "client_secret": "Client secret"}
 KEEP_HELP = "Leave blank to keep the stored secret."

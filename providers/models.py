@@ -5,9 +5,9 @@ from django.conf import settings
 from django.db import models
 
 from .fields import EncryptedTextField
+from .tiers import TIERS
 
 PROVIDER_IDS = ("openai", "anthropic", "gemini", "ai_gateway")
-TIERS = ("fast", "standard", "premium")
 
 
 class Provider(models.TextChoices):

@@ -15,8 +15,9 @@ from django.db.models import QuerySet
 
 from . import registry, snapshots
 from .conf import app_settings
-from .models import TIERS, ProviderCredential, VerificationStatus
+from .models import ProviderCredential, VerificationStatus
 from .secrets import Secret
+from .tiers import TIERS
 from .types import CredentialConfig
 
 
