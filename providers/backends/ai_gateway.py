@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..gateway import oauth2
+from .. import agno_support
 from ..conf import app_settings
 from ..exceptions import BadRequest, CredentialInvalid
+from ..gateway import oauth2
 from ..http.client import get_json, new_client
 from ..http.netpolicy import validate_url
 from ..types import CredentialConfig
@@ -40,10 +41,12 @@ class AIGatewayBackend(BaseBackend):
         "The token URL defaults to the base URL's origin + /oauth/token."
     )
 
-    def build_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
-        from ..agno_models import build_gateway_model
+    def agno_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
+        """Our `AIGatewayModel`: bearer token from the token manager on every request."""
+        from ..gateway.agno_model import AIGatewayModel
 
-        return build_gateway_model(config, model_id, **options)
+        timeout = agno_support.http_timeout(options)
+        return AIGatewayModel(id=model_id, config=config, http_timeout=timeout, **options)
 
     def list_models(self, config: CredentialConfig) -> list[str]:
         if not config.client_id or not config.client_secret:

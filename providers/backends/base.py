@@ -79,8 +79,19 @@ class BaseBackend:
         raise NotImplementedError
 
     def build_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
-        """A ready Agno model for this credential (added with the agents app)."""
-        raise NotImplementedError(f"{self.id} cannot build models yet")
+        """A ready Agno model for this credential: what callers use (backends implement `agno_model`).
+
+        `options` go to the model class (e.g. `temperature`); `http_timeout` overrides the
+        providers' default timeout. Raises ValueError without a model id or a needed secret."""
+        if not model_id:
+            raise ValueError("a model id is required")
+        return self.agno_model(config, model_id, **options)
+
+    def agno_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
+        """Build the Agno model (`model_id` is set). The key comes from `config`, never from the
+        environment; no retries in the SDK (the agents' fallback loop decides); helpers in
+        `providers.agno_support`. Import the provider SDK here, not at module top."""
+        raise NotImplementedError(f"{self.id} cannot build models")
 
     def default_model_for(self, tier: str) -> str:
         return self.default_tier_models.get(tier, "")

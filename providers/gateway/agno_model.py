@@ -41,7 +41,7 @@ import httpx2
 from agno.models.openai.like import OpenAILike
 from openai import AsyncOpenAI, OpenAI
 
-from ..agno_models import PerLoopAsyncClients
+from ..agno_support import PerLoopAsyncClients
 from ..conf import app_settings
 from ..http.client import cap_response, default_timeout, new_sdk_client
 from ..http.netpolicy import validate_url
