@@ -29,6 +29,8 @@ class AnthropicBackend(BaseBackend):
         "premium": "claude-opus-4-1",
     }
     help_text = "An API key from console.anthropic.com (starts with sk-ant-). It is verified by listing your models."
+    platform_key_setting = "ANTHROPIC_API_KEY"
+    model_settings = ("ANTHROPIC_BASE_URL",)
 
     def agno_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
         """Agno `Claude`; the base URL goes through `client_params` (Claude has no base_url field)."""

@@ -33,6 +33,8 @@ class GeminiBackend(BaseBackend):
         "premium": "gemini-2.5-pro",
     }
     help_text = "An API key from aistudio.google.com. It is sent in a header (never in the URL) to list your models."
+    platform_key_setting = "GEMINI_API_KEY"
+    model_settings = ("GEMINI_BASE_URL",)
 
     def agno_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
         """Agno `Gemini` on the Gemini API (never Vertex AI: that needs Google Cloud credentials)."""

@@ -33,6 +33,8 @@ class OpenAIBackend(BaseBackend):
     name = "OpenAI"
     default_tier_models: ClassVar[dict[str, str]] = {"fast": "gpt-4o-mini", "standard": "gpt-4o", "premium": "gpt-4.1"}
     help_text = "An API key from platform.openai.com (starts with sk-). It is verified by listing your models."
+    platform_key_setting = "OPENAI_API_KEY"
+    model_settings = ("OPENAI_BASE_URL",)
 
     def agno_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
         """Agno `OpenAIChat` for the public OpenAI API (or the operator's OpenAI-compatible proxy)."""
