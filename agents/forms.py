@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django import forms
 
-from providers.models import TIERS
+from providers.tiers import TIERS
 
 from .catalog import AGENTS
 

@@ -23,7 +23,6 @@ from django.core.signals import setting_changed
 from django.db.models.signals import post_delete
 
 from providers import registry
-from providers.conf import app_settings
 from providers.models import ProviderCredential
 
 from .selectors import Candidate
@@ -32,15 +31,11 @@ MAX_MODELS = 256
 _lock = threading.Lock()
 _models: OrderedDict[tuple[Any, ...], tuple[Any, tuple[str, ...]]] = OrderedDict()
 
-_PLATFORM_SETTINGS = {
-    "ai_gateway": ("AI_GATEWAY_CLIENT_ID", "AI_GATEWAY_CLIENT_SECRET", "AI_GATEWAY_BASE_URL", "AI_GATEWAY_TOKEN_URL",
-                   "AI_GATEWAY_SCOPE", "AI_GATEWAY_TOKEN_AUTH_METHOD"),
-}
-
 
 def _version(candidate: Candidate) -> tuple[Any, ...]:
     provider = candidate.provider
-    endpoint = getattr(app_settings, f"{provider.upper()}_BASE_URL", "") if provider != "ai_gateway" else ""
+    backend = registry.get(provider)
+    endpoint = tuple(backend.setting(name) for name in backend.model_settings)
     stored = candidate.credential.credential
     if stored is not None:
         return ("db", stored.pk, stored.updated_at, endpoint)
@@ -51,8 +46,8 @@ def _version(candidate: Candidate) -> tuple[Any, ...]:
 def _platform_version(provider: str) -> str:
     # Memoized (cleared with the models when a setting changes): reading six settings and
     # hashing them on every run costs more than the lookup it keys.
-    names = _PLATFORM_SETTINGS.get(provider, (f"{provider.upper()}_API_KEY",))
-    raw = "platform\0" + "\0".join(str(getattr(app_settings, n)) for n in names)
+    backend = registry.get(provider)
+    raw = "platform\0" + "\0".join(str(backend.setting(n)) for n in backend.platform_settings())
     # Hashed: the key of a dict that outlives the run should not hold the platform's secret in clear.
     return hashlib.sha256(raw.encode()).hexdigest()
 

@@ -7,7 +7,8 @@ each with the model id for the tier. The model id comes from, in order:
 
 1. the user's preference for that tier (the credential's `<tier>_model`),
 2. the credential's default model,
-3. the environment (`AI_GATEWAY_<TIER>_MODEL`, then `AI_GATEWAY_DEFAULT_MODEL`; gateway only),
+3. the environment, through the backend's `env_model_for()` (`AI_GATEWAY_<TIER>_MODEL`, then
+   `AI_GATEWAY_DEFAULT_MODEL`; only the gateway has env models),
 4. the backend's default for the tier.
 
 A credential with no model at all for the tier is left out. Candidates cooling down after a
@@ -26,9 +27,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Avg, Count, Q, QuerySet, Sum
 
 from providers import registry
-from providers.conf import app_settings
-from providers.models import TIERS
 from providers.selectors import EffectiveCredential, effective_credentials_for_user, effective_credentials_with_cached
+from providers.tiers import TIERS
 
 from .cooldown import cooldown_cache_key, cooldown_remaining_in
 from .models import AgentRun, RunStatus
@@ -77,11 +77,10 @@ class Candidate:
 
 def model_for_tier(credential: EffectiveCredential, tier: str) -> str:
     """The model id `credential` should use for `tier` ('' when nothing is configured)."""
-    chosen = credential.tier_models.get(tier) or credential.default_model
-    if not chosen and credential.provider == "ai_gateway":
-        # The operator's gateway models apply to users' own gateway credentials too.
-        chosen = getattr(app_settings, f"AI_GATEWAY_{tier.upper()}_MODEL") or app_settings.AI_GATEWAY_DEFAULT_MODEL
-    return chosen or registry.get(credential.provider).default_model_for(tier)
+    backend = registry.get(credential.provider)
+    # The operator's env models (the gateway's) apply to users' own credentials too.
+    chosen = credential.tier_models.get(tier) or credential.default_model or backend.env_model_for(tier)
+    return chosen or backend.default_model_for(tier)
 
 
 def _cooldown_keys(credentials: list[EffectiveCredential]) -> list[str]:

@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
+from . import registry
 from .exceptions import ProviderError, URLNotAllowed
 from .http.netpolicy import validate_url
 from .models import ProviderCredential, VerificationStatus
@@ -30,6 +31,7 @@ _WRITE_ONLY = (
     ("new_client_secret", "client_secret", "secret_hint"),
 )
 _URL_FIELDS = ("base_url", "token_url")
+_SECRET_NAMES = {"api_key": "an API key", "client_id": "a client ID", "client_secret": "a client secret"}
 
 
 def _write_only(label: str, help_text: str) -> forms.CharField:
@@ -44,25 +46,32 @@ def _write_only(label: str, help_text: str) -> forms.CharField:
 
 
 class ProviderCredentialAdminForm(forms.ModelForm):
-    new_api_key = _write_only("New API key", "OpenAI, Anthropic, Gemini. Leave empty to keep the stored key.")
-    new_client_id = _write_only("New client ID", "AI Gateway. Leave empty to keep the stored client ID.")
-    new_client_secret = _write_only(
-        "New client secret", "AI Gateway. Leave empty to keep the stored secret; required when a URL changes."
-    )
+    new_api_key = _write_only("New API key", "Leave empty to keep the stored key.")
+    new_client_id = _write_only("New client ID", "Leave empty to keep the stored client ID.")
+    new_client_secret = _write_only("New client secret", "Leave empty to keep the stored secret; required when a URL changes.")
 
     class Meta:
         model = ProviderCredential
         exclude = SECRET_FIELDS
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Which providers use each secret comes from their backends' `secret_fields`.
+        for form_field, model_field, _ in _WRITE_ONLY:
+            users = [backend.name for backend in registry.all_backends() if model_field in backend.secret_fields]
+            if users:
+                field = self.fields[form_field]
+                field.help_text = f"{', '.join(users)}. {field.help_text}"
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         provider = cleaned.get("provider") or getattr(self.instance, "provider", "")
-        if provider == "ai_gateway":
-            if cleaned.get("new_api_key"):
-                self.add_error("new_api_key", "The AI Gateway uses a client ID and client secret, not an API key.")
-        elif provider and (cleaned.get("new_client_id") or cleaned.get("new_client_secret")):
-            field = "new_client_id" if cleaned.get("new_client_id") else "new_client_secret"
-            self.add_error(field, "Only the AI Gateway uses a client ID and client secret.")
+        backend = next((b for b in registry.all_backends() if b.id == provider), None)
+        if backend is not None:
+            uses = " and ".join(_SECRET_NAMES[name] for name in backend.secret_fields)
+            for form_field, model_field, _ in _WRITE_ONLY:
+                if cleaned.get(form_field) and model_field not in backend.secret_fields:
+                    self.add_error(form_field, f"{backend.name} uses {uses}, not {_SECRET_NAMES[model_field]}.")
 
         for name in _URL_FIELDS:
             url = cleaned.get(name) or ""

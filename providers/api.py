@@ -21,7 +21,8 @@ from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from . import registry, selectors
 from .services import credentials
 from .services.credential_input import MODEL_MAX, CredentialInput
-from .models import TIERS, ProviderCredential
+from .models import ProviderCredential
+from .tiers import TIERS
 from .types import VerificationResult
 
 logger = logging.getLogger(__name__)

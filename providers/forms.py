@@ -10,9 +10,9 @@ from typing import Any
 from django import forms
 
 from .backends.base import BaseBackend
-from .conf import app_settings
-from .models import TIERS, ProviderCredential, TokenAuthMethod
+from .models import ProviderCredential, TokenAuthMethod
 from .services.credential_input import CredentialInput
+from .tiers import TIERS
 
 SECRET_LABELS = {"api_key": "API key", "client_id": "Client ID", "client_secret": "Client secret"}
 KEEP_HELP = "Leave blank to keep the stored secret."
@@ -81,7 +81,7 @@ def credential_form_class(backend: BaseBackend) -> type[BaseCredentialForm]:
     for name in backend.secret_fields:
         attrs[name] = _secret_field(name)
     if backend.user_urls:
-        default = app_settings.AI_GATEWAY_BASE_URL
+        default = backend.default_base_url()
         attrs["base_url"] = forms.CharField(
             label="Base URL", required=False, max_length=500,
             help_text=f"OpenAI-compatible API root, e.g. https://gateway.example.com/v1{f' (blank: {default})' if default else ''}. "

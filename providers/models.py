@@ -4,17 +4,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from . import registry
 from .fields import EncryptedTextField
-
-PROVIDER_IDS = ("openai", "anthropic", "gemini", "ai_gateway")
-TIERS = ("fast", "standard", "premium")
-
-
-class Provider(models.TextChoices):
-    OPENAI = "openai", "OpenAI"
-    ANTHROPIC = "anthropic", "Anthropic"
-    GEMINI = "gemini", "Gemini"
-    AI_GATEWAY = "ai_gateway", "AI Gateway (service account)"
+from .tiers import TIERS
 
 
 class VerificationStatus(models.TextChoices):
@@ -36,7 +28,8 @@ class ProviderCredential(models.Model):
     """
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="provider_credentials")
-    provider = models.CharField(max_length=32, choices=Provider.choices)
+    # Choices and the CheckConstraint below come from the registered backends (PROVIDERS_BACKENDS).
+    provider = models.CharField(max_length=32, choices=registry.as_choices)
 
     # Secrets (encrypted). OpenAI/Anthropic/Gemini use api_key; the AI Gateway uses client_id + client_secret.
     api_key = EncryptedTextField(blank=True, default="")
@@ -74,7 +67,8 @@ class ProviderCredential(models.Model):
         ordering = ["owner_id", "priority", "provider"]
         constraints = [
             models.UniqueConstraint(fields=["owner", "provider"], name="providers_credential_one_per_owner_provider"),
-            models.CheckConstraint(condition=models.Q(provider__in=PROVIDER_IDS), name="providers_credential_provider_known"),
+            # Built when this module is imported: a new backend needs `makemigrations` to widen it.
+            models.CheckConstraint(condition=models.Q(provider__in=registry.configured_ids()), name="providers_credential_provider_known"),
             models.CheckConstraint(
                 condition=models.Q(token_auth_method__in=[c.value for c in TokenAuthMethod]),
                 name="providers_credential_token_auth_method_known",

@@ -14,18 +14,32 @@ from .exceptions import UnknownProvider
 _backends: dict[str, BaseBackend] = {}
 
 
-def load() -> None:
-    """(Re)load the backends named in settings. Called from ProvidersConfig.ready()."""
-    loaded: dict[str, BaseBackend] = {}
+def _configured_classes() -> dict[str, type[BaseBackend]]:
+    """The backend classes named in settings, by id, in settings order; raises on a bad entry."""
+    classes: dict[str, type[BaseBackend]] = {}
     for path in app_settings.BACKENDS:
         backend_class = import_string(path)
         if not (isinstance(backend_class, type) and issubclass(backend_class, BaseBackend)):
             raise ImproperlyConfigured(f"{path} is not a BaseBackend subclass")
-        if backend_class.id in loaded:
+        if backend_class.id in classes:
             raise ImproperlyConfigured(f"Duplicate provider backend id {backend_class.id!r} ({path})")
-        loaded[backend_class.id] = backend_class()
+        classes[backend_class.id] = backend_class
+    return classes
+
+
+def load() -> None:
+    """(Re)load the backends named in settings. Called from ProvidersConfig.ready()."""
+    loaded = {backend_id: backend_class() for backend_id, backend_class in _configured_classes().items()}
     _backends.clear()
     _backends.update(loaded)
+
+
+def configured_ids() -> tuple[str, ...]:
+    """The ids of the backends named in settings, without loading them (usable before `ready()`).
+
+    `ProviderCredential`'s CheckConstraint is built from this: a new backend, then
+    `makemigrations`, lets the table hold its id."""
+    return tuple(_configured_classes())
 
 
 def get(provider_id: str) -> BaseBackend:
@@ -39,5 +53,10 @@ def all_backends() -> list[BaseBackend]:
     return list(_backends.values())
 
 
+def ids() -> list[str]:
+    return list(_backends)
+
+
 def as_choices() -> list[tuple[str, str]]:
+    """(id, name) of every loaded backend: `ProviderCredential.provider`'s choices, forms, admin."""
     return [(b.id, b.name) for b in _backends.values()]

@@ -14,9 +14,10 @@ from django.core.signals import setting_changed
 from django.db.models import QuerySet
 
 from . import registry, snapshots
-from .conf import app_settings
-from .models import TIERS, ProviderCredential, VerificationStatus
+from .backends.base import BaseBackend
+from .models import ProviderCredential, VerificationStatus
 from .secrets import Secret
+from .tiers import TIERS
 from .types import CredentialConfig
 
 
@@ -67,19 +68,8 @@ class EffectiveCredential:
 
 
 def platform_config(provider: str) -> CredentialConfig:
-    """The operator's env-configured credential for a provider (may be empty)."""
-    if provider == "ai_gateway":
-        return CredentialConfig(
-            provider=provider,
-            client_id=Secret(app_settings.AI_GATEWAY_CLIENT_ID) if app_settings.AI_GATEWAY_CLIENT_ID else None,
-            client_secret=Secret(app_settings.AI_GATEWAY_CLIENT_SECRET) if app_settings.AI_GATEWAY_CLIENT_SECRET else None,
-            base_url=app_settings.AI_GATEWAY_BASE_URL,
-            token_url=app_settings.AI_GATEWAY_TOKEN_URL,
-            scope=app_settings.AI_GATEWAY_SCOPE,
-            token_auth_method=app_settings.AI_GATEWAY_TOKEN_AUTH_METHOD,
-        )
-    key = getattr(app_settings, f"{provider.upper()}_API_KEY", "")
-    return CredentialConfig(provider=provider, api_key=Secret(key) if key else None)
+    """The operator's env-configured credential for a provider (empty when not configured)."""
+    return registry.get(provider).platform_config() or CredentialConfig(provider=provider)
 
 
 # platform_credentials() per registry (its backend ids), until a provider setting changes.
@@ -107,22 +97,15 @@ def platform_credentials() -> list[EffectiveCredential]:
     return list(cached)
 
 
-def _build_platform_credentials(backends: Any) -> list[EffectiveCredential]:
-    result: list[EffectiveCredential] = []
-    for backend in backends:
-        if backend.id == "ai_gateway":
-            configured = bool(app_settings.AI_GATEWAY_CLIENT_ID and app_settings.AI_GATEWAY_CLIENT_SECRET and app_settings.AI_GATEWAY_BASE_URL)
-            tiers = {t: getattr(app_settings, f"AI_GATEWAY_{t.upper()}_MODEL") for t in TIERS}
-            default_model = app_settings.AI_GATEWAY_DEFAULT_MODEL
-        else:
-            configured = bool(getattr(app_settings, f"{backend.id.upper()}_API_KEY", ""))
-            tiers, default_model = {}, ""
-        if configured:
-            result.append(EffectiveCredential(
-                provider=backend.id, source="platform", key=f"platform:{backend.id}", priority=1000,
-                default_model=default_model, tier_models={t: m for t, m in tiers.items() if m},
-            ))
-    return result
+def _build_platform_credentials(backends: list[BaseBackend]) -> list[EffectiveCredential]:
+    return [
+        EffectiveCredential(
+            provider=backend.id, source="platform", key=f"platform:{backend.id}", priority=1000,
+            default_model=backend.env_default_model(), tier_models=backend.env_tier_models(),
+        )
+        for backend in backends
+        if backend.platform_config() is not None
+    ]
 
 
 def _own_usable(user: AbstractBaseUser) -> list[EffectiveCredential]:
@@ -146,13 +129,15 @@ def effective_credentials_with_cached(
     keys_for = None if cache_keys is None else (lambda own: cache_keys([*own, *platform]))
     own, found = snapshots.own_credentials(user=user, load=_own_usable, extra_keys=keys_for or ())
     ordered = [*own, *platform]
-    if app_settings.AI_GATEWAY_ENABLED:
-        # Stable sort: gateway candidates move to the front, everything else keeps its order.
-        ordered.sort(key=lambda c: c.provider != "ai_gateway")
+    first = {backend.id for backend in registry.all_backends() if backend.tried_first()}
+    if first:
+        # Stable sort: those candidates move to the front, everything else keeps its order.
+        ordered.sort(key=lambda c: c.provider not in first)
     return ordered, found
 
 
 def effective_credentials_for_user(*, user: AbstractBaseUser) -> list[EffectiveCredential]:
     """The user's verified, enabled credentials by priority, then the platform's (so a failing own
-    key can fall back to the operator's); the AI Gateway first when AI_GATEWAY_ENABLED."""
+    key can fall back to the operator's); a backend's `tried_first()` puts its own before them all
+    (the AI Gateway's, when AI_GATEWAY_ENABLED)."""
     return effective_credentials_with_cached(user=user)[0]

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..gateway import oauth2
+from .. import agno_support
 from ..conf import app_settings
 from ..exceptions import BadRequest, CredentialInvalid
+from ..gateway import oauth2
+from ..gateway.client import GatewayClient
 from ..http.client import get_json, new_client
 from ..http.netpolicy import validate_url
+from ..secrets import Secret
 from ..types import CredentialConfig
 from .base import BaseBackend
 from .openai import model_ids
@@ -22,7 +25,7 @@ def gateway_urls(config: CredentialConfig) -> tuple[str, str]:
     """(base URL, token URL), validated; the token URL defaults to the base URL's origin + /oauth/token."""
     base = config.base_url or app_settings.AI_GATEWAY_BASE_URL
     if not base:
-        raise CredentialInvalid("No AI Gateway base URL is configured", provider="ai_gateway", code="missing_base_url")
+        raise CredentialInvalid("No AI Gateway base URL is configured", provider=config.provider, code="missing_base_url")
     base_url = validate_url(base).rstrip("/")
     token_url = validate_url(config.token_url or oauth2.default_token_url(base_url))
     return base_url, token_url
@@ -40,10 +43,49 @@ class AIGatewayBackend(BaseBackend):
         "The token URL defaults to the base URL's origin + /oauth/token."
     )
 
-    def build_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
-        from ..agno_models import build_gateway_model
+    #: The operator's models per tier (and for every tier) apply to users' own gateway credentials too.
+    env_model_settings: ClassVar[dict[str, str]] = {
+        "fast": "AI_GATEWAY_FAST_MODEL",
+        "standard": "AI_GATEWAY_STANDARD_MODEL",
+        "premium": "AI_GATEWAY_PREMIUM_MODEL",
+        "default": "AI_GATEWAY_DEFAULT_MODEL",
+    }
 
-        return build_gateway_model(config, model_id, **options)
+    def platform_config(self) -> CredentialConfig | None:
+        """The operator's service account (`AI_GATEWAY_*`): needs a client ID, secret and base URL."""
+        client_id, client_secret = self.setting("AI_GATEWAY_CLIENT_ID"), self.setting("AI_GATEWAY_CLIENT_SECRET")
+        if not (client_id and client_secret and self.setting("AI_GATEWAY_BASE_URL")):
+            return None
+        return CredentialConfig(
+            provider=self.id,
+            client_id=Secret(client_id),
+            client_secret=Secret(client_secret),
+            base_url=self.setting("AI_GATEWAY_BASE_URL"),
+            token_url=self.setting("AI_GATEWAY_TOKEN_URL"),
+            scope=self.setting("AI_GATEWAY_SCOPE"),
+            token_auth_method=self.setting("AI_GATEWAY_TOKEN_AUTH_METHOD"),
+        )
+
+    def platform_settings(self) -> tuple[str, ...]:
+        return ("AI_GATEWAY_CLIENT_ID", "AI_GATEWAY_CLIENT_SECRET", "AI_GATEWAY_BASE_URL", "AI_GATEWAY_TOKEN_URL",
+                "AI_GATEWAY_SCOPE", "AI_GATEWAY_TOKEN_AUTH_METHOD")
+
+    def platform_setup_hint(self) -> str:
+        return "AI_GATEWAY_CLIENT_ID, AI_GATEWAY_CLIENT_SECRET and AI_GATEWAY_BASE_URL"
+
+    def tried_first(self) -> bool:
+        """With `AI_GATEWAY_ENABLED`, gateway credentials go before every other provider's."""
+        return bool(self.setting("AI_GATEWAY_ENABLED"))
+
+    def default_base_url(self) -> str:
+        return self.setting("AI_GATEWAY_BASE_URL")
+
+    def agno_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
+        """Our `AIGatewayModel`: bearer token from the token manager on every request."""
+        from ..gateway.agno_model import AIGatewayModel
+
+        timeout = agno_support.http_timeout(options)
+        return AIGatewayModel(id=model_id, config=config, http_timeout=timeout, **options)
 
     def list_models(self, config: CredentialConfig) -> list[str]:
         if not config.client_id or not config.client_secret:
@@ -61,3 +103,10 @@ class AIGatewayBackend(BaseBackend):
                                headers={"Authorization": f"Bearer {token.access_token.reveal()}"}, provider=self.id)
         data = payload.get("data") if isinstance(payload, dict) else None
         return model_ids(data, key="id", provider=self.id)
+
+    def runtime_models(self, config: CredentialConfig) -> list[str]:
+        """Through the client runs use: the token manager's cached token and the retry policy,
+        rather than `list_models()`'s fresh grant."""
+        with GatewayClient(config) as client:
+            models = client.list_models()
+        return [m if isinstance(m, str) else (m.get("id") if isinstance(m, dict) else getattr(m, "id", str(m))) for m in models]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from .. import agno_support
 from ..conf import app_settings
 from ..exceptions import UnexpectedResponse
 from ..http.client import get_json, new_client
@@ -28,11 +29,26 @@ class AnthropicBackend(BaseBackend):
         "premium": "claude-opus-4-1",
     }
     help_text = "An API key from console.anthropic.com (starts with sk-ant-). It is verified by listing your models."
+    platform_key_setting = "ANTHROPIC_API_KEY"
+    model_settings = ("ANTHROPIC_BASE_URL",)
 
-    def build_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
-        from ..agno_models import build_anthropic_model
+    def agno_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
+        """Agno `Claude`; the base URL goes through `client_params` (Claude has no base_url field)."""
+        from agno.models.anthropic import Claude
+        from anthropic import Timeout
 
-        return build_anthropic_model(config, model_id, **options)
+        # The anthropic SDK runs on httpx2 and refuses an `httpx.Timeout`.
+        timeout = Timeout(**agno_support.http_timeout(options).as_dict())
+        client_params = {
+            "base_url": app_settings.ANTHROPIC_BASE_URL,
+            # Agno fills auth_token from $ANTHROPIC_AUTH_TOKEN when unset; the key is the credential.
+            "auth_token": None,
+            "max_retries": 0,
+            "timeout": timeout,
+            **(options.pop("client_params", None) or {}),
+        }
+        key = agno_support.api_key(config)
+        return agno_support.per_loop(Claude)(id=model_id, api_key=key, client_params=client_params, **options)
 
     def list_models(self, config: CredentialConfig) -> list[str]:
         key = require_api_key(config, self.id)

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from .. import agno_support
 from ..conf import app_settings
 from ..exceptions import BadRequest, CredentialInvalid, UnexpectedResponse
 from ..http.client import get_json, new_client
@@ -32,11 +33,26 @@ class GeminiBackend(BaseBackend):
         "premium": "gemini-2.5-pro",
     }
     help_text = "An API key from aistudio.google.com. It is sent in a header (never in the URL) to list your models."
+    platform_key_setting = "GEMINI_API_KEY"
+    model_settings = ("GEMINI_BASE_URL",)
 
-    def build_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
-        from ..agno_models import build_gemini_model
+    def agno_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
+        """Agno `Gemini` on the Gemini API (never Vertex AI: that needs Google Cloud credentials)."""
+        from agno.models.google import Gemini
 
-        return build_gemini_model(config, model_id, **options)
+        timeout = agno_support.http_timeout(options)
+        # google-genai takes the timeout in milliseconds; its default retry_options=None never retries.
+        read = timeout.read if timeout.read is not None else 30.0
+        http_options = {"base_url": app_settings.GEMINI_BASE_URL, "timeout": int(read * 1000)}
+        key = agno_support.api_key(config)
+        client_params = {
+            "api_key": key,
+            # Agno switches to Vertex AI when $GOOGLE_GENAI_USE_VERTEXAI is true; pin the Gemini API.
+            "vertexai": False,
+            "http_options": http_options,
+            **(options.pop("client_params", None) or {}),
+        }
+        return agno_support.secret_safe(Gemini)(id=model_id, api_key=key, client_params=client_params, **options)
 
     def list_models(self, config: CredentialConfig) -> list[str]:
         key = require_api_key(config, self.id)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from .. import agno_support
 from ..conf import app_settings
 from ..exceptions import CredentialInvalid, UnexpectedResponse
 from ..http.client import get_json, new_client
@@ -32,11 +33,24 @@ class OpenAIBackend(BaseBackend):
     name = "OpenAI"
     default_tier_models: ClassVar[dict[str, str]] = {"fast": "gpt-4o-mini", "standard": "gpt-4o", "premium": "gpt-4.1"}
     help_text = "An API key from platform.openai.com (starts with sk-). It is verified by listing your models."
+    platform_key_setting = "OPENAI_API_KEY"
+    model_settings = ("OPENAI_BASE_URL",)
 
-    def build_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
-        from ..agno_models import build_openai_model
+    def agno_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
+        """Agno `OpenAIChat` for the public OpenAI API (or the operator's OpenAI-compatible proxy)."""
+        from agno.models.openai import OpenAIChat
+        from openai import Timeout
 
-        return build_openai_model(config, model_id, **options)
+        timeout = Timeout(**agno_support.http_timeout(options).as_dict())
+        client_params = {"timeout": timeout, **(options.pop("client_params", None) or {})}
+        return agno_support.per_loop(OpenAIChat)(
+            id=model_id,
+            api_key=agno_support.api_key(config),
+            base_url=app_settings.OPENAI_BASE_URL,
+            max_retries=0,
+            client_params=client_params,
+            **options,
+        )
 
     def list_models(self, config: CredentialConfig) -> list[str]:
         key = require_api_key(config, self.id)

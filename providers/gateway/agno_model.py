@@ -41,7 +41,7 @@ import httpx2
 from agno.models.openai.like import OpenAILike
 from openai import AsyncOpenAI, OpenAI
 
-from ..agno_models import PerLoopAsyncClients
+from ..agno_support import PerLoopAsyncClients
 from ..conf import app_settings
 from ..http.client import cap_response, default_timeout, new_sdk_client
 from ..http.netpolicy import validate_url
@@ -72,37 +72,37 @@ class _GatewayAuth(httpx2.Auth):
         token = manager.get_token(self.config)
         request.headers["Authorization"] = "Bearer " + token.reveal()
         response = yield request
-        _cap(response)  # the 401's body too: httpx reads it before the resend
+        _cap(response, self.config.provider)  # the 401's body too: httpx reads it before the resend
         if response.status_code == 401:
             manager.invalidate(self.config, token)
             request.headers["Authorization"] = "Bearer " + manager.get_token(self.config).reveal()
-            _cap((yield request))
+            _cap((yield request), self.config.provider)
 
     async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
         manager = get_token_manager()
         token = await manager.aget_token(self.config)
         request.headers["Authorization"] = "Bearer " + token.reveal()
         response = yield request
-        _cap(response)
+        _cap(response, self.config.provider)
         if response.status_code == 401:
             manager.invalidate(self.config, token)
             request.headers["Authorization"] = "Bearer " + (await manager.aget_token(self.config)).reveal()
-            _cap((yield request))
+            _cap((yield request), self.config.provider)
 
 
-def _cap(response: httpx2.Response) -> None:
+def _cap(response: httpx2.Response, provider: str) -> None:
     """Bound the bytes the SDK may read from this response (a user-set URL may point at a hostile
     server): PROVIDERS_HTTP_MAX_RESPONSE_BYTES for a JSON answer, the larger
     PROVIDERS_STREAM_MAX_BYTES for a whole event stream. A declared length over the cap is
     refused before any body is read; otherwise the read stops once the cap is passed."""
     streamed = response.headers.get("Content-Type", "").startswith("text/event-stream")
     limit = app_settings.STREAM_MAX_BYTES if streamed else app_settings.HTTP_MAX_RESPONSE_BYTES
-    cap_response(response, limit=int(limit), provider="ai_gateway")
+    cap_response(response, limit=int(limit), provider=provider)
 
 
 @dataclass
 class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
-    """`AIGatewayModel(id="model", config=<CredentialConfig for provider "ai_gateway">)`."""
+    """`AIGatewayModel(id="model", config=<CredentialConfig of an AI Gateway credential>)`."""
 
     id: str = "not-provided"
     name: str = "AIGatewayModel"

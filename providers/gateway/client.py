@@ -109,7 +109,7 @@ class BaseGatewayClient:
 
     def __init__(self, config: CredentialConfig, *, retry: RetryPolicy | None = None) -> None:
         self.config = config
-        self.provider = config.provider or "ai_gateway"
+        self.provider = config.provider
         self._base = config.base_url.rstrip("/")
         self._enforce = config.credential_id is not None
         self._policy = retry or RetryPolicy.from_settings()

@@ -133,7 +133,7 @@ def _check_args(token_url: str, client_id: Secret | None, client_secret: Secret 
 
 
 def request_token(client: httpx.Client, *, token_url: str, client_id: Secret, client_secret: Secret, scope: str = "",
-                  auth_method: str = "client_secret_basic", provider: str = "ai_gateway") -> TokenResponse:
+                  auth_method: str = "client_secret_basic", provider: str = "oauth2") -> TokenResponse:
     """Run the client-credentials grant once. Raises CredentialInvalid (code = the OAuth2 error),
     RateLimited, ProviderUnavailable / ProviderTimeout, or UnexpectedResponse."""
     _check_args(token_url, client_id, client_secret, provider)
@@ -155,7 +155,7 @@ def request_token(client: httpx.Client, *, token_url: str, client_id: Secret, cl
 
 async def arequest_token(client: httpx.AsyncClient, *, token_url: str, client_id: Secret, client_secret: Secret,
                          scope: str = "", auth_method: str = "client_secret_basic",
-                         provider: str = "ai_gateway") -> TokenResponse:
+                         provider: str = "oauth2") -> TokenResponse:
     """Async twin of `request_token` (same request, same parsing, same errors)."""
     _check_args(token_url, client_id, client_secret, provider)
     headers, form = _build_request(client_id=client_id, client_secret=client_secret, scope=scope, auth_method=auth_method)

@@ -146,7 +146,8 @@ class SharedTokenStore:
     def _put_failure(self, cache_id: str, error: BaseException) -> None:
         name = type(error).__name__ if type(error).__name__ in _SHAREABLE_ERRORS else "ProviderUnavailable"
         payload = {"at": time.time(), "type": name, "message": str(error)[:300], "code": getattr(error, "code", ""),
-                   "status_code": getattr(error, "status_code", None), "retry_after": getattr(error, "retry_after", None)}
+                   "status_code": getattr(error, "status_code", None), "retry_after": getattr(error, "retry_after", None),
+                   "provider": getattr(error, "provider", None)}
         ttl_ms = max(1, int(float(app_settings.TOKEN_NEGATIVE_CACHE_SECONDS) * 1000))
         try:
             self._redis.set(self._key("gwfail", cache_id), json.dumps(payload), px=ttl_ms)
@@ -165,7 +166,7 @@ class SharedTokenStore:
         if data["at"] < since:
             return None
         cls: Any = getattr(exceptions, data["type"])
-        kwargs: dict[str, Any] = {"provider": "ai_gateway", "status_code": data["status_code"], "code": data["code"]}
+        kwargs: dict[str, Any] = {"provider": data.get("provider"), "status_code": data["status_code"], "code": data["code"]}
         if data["type"] == "RateLimited":
             kwargs["retry_after"] = data["retry_after"]
         if data["type"] == "URLNotAllowed":

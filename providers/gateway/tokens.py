@@ -128,7 +128,7 @@ class TokenManager:
         result = self._begin(token_key(config), config, force=False)
         if isinstance(result, TokenInfo):
             return result.access_token
-        return self._wait(result).access_token
+        return self._wait(result, config.provider).access_token
 
     async def aget_token(self, config: CredentialConfig) -> Secret:
         token = self._fresh(config)
@@ -137,7 +137,7 @@ class TokenManager:
         result = self._begin(token_key(config), config, force=False)
         if isinstance(result, TokenInfo):
             return result.access_token
-        return (await self._await(result)).access_token
+        return (await self._await(result, config.provider)).access_token
 
     def refresh(self, config: CredentialConfig, *, force: bool = False, keep: Keep | None = None) -> TokenInfo:
         """The current token, fetched now if stale; waits for the fetch.
@@ -148,7 +148,7 @@ class TokenManager:
         and, with Redis, under the cross-process lease, so callers that raced each other fetch
         once (the pre-refresh, `providers.gateway.refresh`, keeps tokens that are not due)."""
         result = self._begin(token_key(config), config, force=force, keep=keep)
-        return result if isinstance(result, TokenInfo) else self._wait(result)
+        return result if isinstance(result, TokenInfo) else self._wait(result, config.provider)
 
     def invalidate(self, config: CredentialConfig, token: Secret) -> None:
         """Forget `token` after a 401, but only if it is still the current one (another
@@ -251,19 +251,19 @@ class TokenManager:
     def _wait_bound(self) -> float:
         return token_store.lease_seconds() * 2 + 1.0
 
-    def _wait(self, future: concurrent.futures.Future[TokenInfo]) -> TokenInfo:
+    def _wait(self, future: concurrent.futures.Future[TokenInfo], provider: str) -> TokenInfo:
         try:
             return future.result(timeout=self._wait_bound())
         except concurrent.futures.TimeoutError:
-            raise ProviderTimeout("The gateway's token endpoint did not answer in time.", provider="ai_gateway") from None
+            raise ProviderTimeout("The gateway's token endpoint did not answer in time.", provider=provider) from None
         except ProviderError as exc:
             raise _copy_error(exc) from None
 
-    async def _await(self, future: concurrent.futures.Future[TokenInfo]) -> TokenInfo:
+    async def _await(self, future: concurrent.futures.Future[TokenInfo], provider: str) -> TokenInfo:
         try:
             return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self._wait_bound())
         except TimeoutError:
-            raise ProviderTimeout("The gateway's token endpoint did not answer in time.", provider="ai_gateway") from None
+            raise ProviderTimeout("The gateway's token endpoint did not answer in time.", provider=provider) from None
         except ProviderError as exc:
             raise _copy_error(exc) from None
 

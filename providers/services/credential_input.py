@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError
 
 from .. import registry
 from ..backends.base import BaseBackend
-from ..conf import app_settings
 from ..exceptions import CredentialDecryptionError, URLNotAllowed
 from ..http.netpolicy import validate_url
 from ..models import ProviderCredential, TokenAuthMethod
@@ -115,7 +114,7 @@ def prepare_input(*, user: AbstractBaseUser, provider: str, data: CredentialInpu
             errors["token_auth_method"] = [f"Choose one of: {', '.join(TokenAuthMethod.values)}."]
         token_auth_method = method
         if not base_url:
-            base_url = app_settings.AI_GATEWAY_BASE_URL  # operator default, documented in the form
+            base_url = backend.default_base_url()  # operator default, documented in the form
         if not base_url:
             errors["base_url"] = ["Enter the gateway base URL."]
         for name, value in (("base_url", base_url), ("token_url", token_url)):

@@ -26,6 +26,7 @@ from typing import Any
 from django.db import connections
 from django.db.models import QuerySet
 
+from ..backends.ai_gateway import AIGatewayBackend
 from ..exceptions import CredentialDecryptionError, CredentialInvalid, ProviderError
 from ..gateway.refresh import (
     RefreshAction,
@@ -41,7 +42,7 @@ from .credentials import credential_mark_failed
 
 logger = logging.getLogger(__name__)
 
-PROVIDER = "ai_gateway"
+PROVIDER = AIGatewayBackend.id
 PLATFORM_KEY = f"platform:{PROVIDER}"
 
 

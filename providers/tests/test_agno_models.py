@@ -13,7 +13,7 @@ import pytest
 from agno.agent import Agent, RunOutput
 from agno.run.base import RunStatus
 
-from providers.agno_models import build_model
+from providers import registry
 from providers.secrets import Secret
 from providers.testing.fake_chat import FakeAnthropicChat, FakeGeminiChat, FakeOpenAIChat
 from providers.types import CredentialConfig
@@ -62,7 +62,7 @@ def fake(spec, settings, monkeypatch):
 
 @pytest.fixture
 def model(spec, fake):
-    return build_model(CredentialConfig(provider=spec.provider, api_key=Secret(KEY)), spec.model)
+    return registry.get(spec.provider).build_model(CredentialConfig(provider=spec.provider, api_key=Secret(KEY)), spec.model)
 
 
 def _headers(request) -> dict[str, str]:
@@ -158,7 +158,7 @@ def test_provider_errors_surface_as_error_status_without_retries(spec, model, fa
 
 
 def test_wrong_key_is_an_error(spec, fake):
-    model = build_model(CredentialConfig(provider=spec.provider, api_key=Secret("wrong-key-000000")), spec.model)
+    model = registry.get(spec.provider).build_model(CredentialConfig(provider=spec.provider, api_key=Secret("wrong-key-000000")), spec.model)
     result = Agent(model=model).run("hello")
     assert result.status == RunStatus.error
     # The fake counts after it has answered: give its thread a moment.
@@ -178,20 +178,17 @@ def test_stream_broken_mid_way_is_an_error(spec, model, fake, fault):
 
 
 def test_unknown_model_is_an_error(spec, fake):
-    model = build_model(CredentialConfig(provider=spec.provider, api_key=Secret(KEY)), "no-such-model")
+    model = registry.get(spec.provider).build_model(CredentialConfig(provider=spec.provider, api_key=Secret(KEY)), "no-such-model")
     assert Agent(model=model).run("hello").status == RunStatus.error
 
 
 def test_backend_build_model_delegates(spec, fake):
-    from providers import registry
-
     model = registry.get(spec.provider).build_model(CredentialConfig(provider=spec.provider, api_key=Secret(KEY)), spec.model)
     assert type(model).__name__ == spec.agno_class
     assert Agent(model=model).run("via the registry").content == "Echo: via the registry"
 
 
 def test_gateway_backend_build_model():
-    from providers import registry
     from providers.gateway.agno_model import AIGatewayModel
     from providers.testing.gateway_simulator import GatewaySimulator
 
@@ -206,16 +203,17 @@ def test_gateway_backend_build_model():
 
 def test_build_model_rejects_missing_key_and_unknown_provider():
     with pytest.raises(ValueError):
-        build_model(CredentialConfig(provider="openai"), "gpt-4o-mini")
+        registry.get("openai").build_model(CredentialConfig(provider="openai"), "gpt-4o-mini")
     with pytest.raises(ValueError):
-        build_model(CredentialConfig(provider="openai", api_key=Secret("k" * 20)), "")
+        registry.get("openai").build_model(CredentialConfig(provider="openai", api_key=Secret("k" * 20)), "")
     with pytest.raises(KeyError):
-        build_model(CredentialConfig(provider="nope", api_key=Secret("k" * 20)), "m")
+        registry.get("nope").build_model(CredentialConfig(provider="nope", api_key=Secret("k" * 20)), "m")
 
 
 def test_provider_sdks_are_imported_lazily():
     code = (
-        "import sys, providers.agno_models\n"
+        "import sys, providers.agno_support, providers.backends.openai, providers.backends.anthropic\n"
+        "import providers.backends.gemini, providers.backends.ai_gateway\n"
         "heavy = [m for m in ('agno.models.anthropic', 'agno.models.google', 'anthropic', 'google.genai', 'openai')"
         " if m in sys.modules]\n"
         "print(','.join(heavy))"

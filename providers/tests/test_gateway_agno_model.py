@@ -14,7 +14,7 @@ from agno.agent import Agent, RunOutput
 from agno.run.base import RunStatus
 from pydantic import BaseModel
 
-from providers.agno_models import build_model
+from providers import registry
 from providers.exceptions import URLNotAllowed
 from providers.gateway.agno_model import AIGatewayModel
 from providers.testing.gateway_simulator import GatewaySimulator
@@ -39,7 +39,7 @@ def _isolated(settings, monkeypatch):
 
 @pytest.fixture
 def model(gateway_config):
-    return build_model(gateway_config, "sim-fast")
+    return registry.get("ai_gateway").build_model(gateway_config, "sim-fast")
 
 
 def _chat_requests(sim: GatewaySimulator):
@@ -252,7 +252,7 @@ def test_stream_cut_mid_way_is_an_error(sim, model):
 def test_token_expiry_during_long_stream(gateway_config_for):
     with GatewaySimulator(token_lifetime=1) as sim:
         sim.chunk_delay = 0.12
-        agent = Agent(model=build_model(gateway_config_for(sim), "sim-fast"))
+        agent = Agent(model=registry.get("ai_gateway").build_model(gateway_config_for(sim), "sim-fast"))
         words = " ".join(f"w{i}" for i in range(12))
         text, chunks, output = _stream_text(list(agent.run(words, stream=True, yield_run_output=True)))
         # The stream outlived its token (about 1.5 s for a 1 s token) and still arrived whole.
@@ -277,15 +277,15 @@ def test_deepcopy_drops_clients_and_keeps_working(sim, model):
 def test_users_base_url_must_pass_netpolicy(settings, sim, gateway_config_for):
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
     with pytest.raises(URLNotAllowed):
-        build_model(gateway_config_for(sim, credential_id=7), "sim-fast")
+        registry.get("ai_gateway").build_model(gateway_config_for(sim, credential_id=7), "sim-fast")
     assert sim.requests == []
     settings.AI_GATEWAY_ALLOWED_HOSTS = ["127.0.0.1"]  # the operator allow-lists the host
-    model = build_model(gateway_config_for(sim, credential_id=7), "sim-fast")
+    model = registry.get("ai_gateway").build_model(gateway_config_for(sim, credential_id=7), "sim-fast")
     assert Agent(model=model).run("allowed").status == RunStatus.completed
 
 
 def test_policy_is_enforced_per_connection_for_users_url(settings, sim, gateway_config_for):
-    model = build_model(gateway_config_for(sim, credential_id=7), "sim-fast")
+    model = registry.get("ai_gateway").build_model(gateway_config_for(sim, credential_id=7), "sim-fast")
     # Built while allowed, then private addresses are refused: no request goes out.
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
     result = Agent(model=model).run("hello")
@@ -305,7 +305,7 @@ def test_users_gateway_model_connects_through_httpx2_policy_transport(settings, 
 
     base = gateway_config_for(sim, credential_id=7)
     config = dataclasses.replace(base, base_url=by_name(base.base_url), token_url=by_name(base.token_url))
-    model = build_model(config, "sim-fast")
+    model = registry.get("ai_gateway").build_model(config, "sim-fast")
     sync_transport, async_transport = policy_transports(httpx2)
     assert isinstance(model.get_client()._client._transport, sync_transport)
     assert isinstance(model.get_async_client()._client._transport, async_transport)
@@ -332,7 +332,7 @@ def test_users_gateway_model_connects_through_httpx2_policy_transport(settings, 
 def test_platform_gateway_model_gets_plain_httpx2_client(gateway_config):
     import httpx2
 
-    model = build_model(gateway_config, "sim-fast")
+    model = registry.get("ai_gateway").build_model(gateway_config, "sim-fast")
     client = model.get_client()._client
     assert isinstance(client, httpx2.Client) and type(client._transport) is httpx2.HTTPTransport
 
@@ -398,7 +398,7 @@ def test_platform_gateway_url_is_the_operators_own(settings, gateway_config):
     # The env-configured gateway (credential_id None) may live on an internal network, as
     # for the token manager's token URL.
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
-    model = build_model(gateway_config, "sim-fast")
+    model = registry.get("ai_gateway").build_model(gateway_config, "sim-fast")
     assert Agent(model=model).run("internal").status == RunStatus.completed
 
 

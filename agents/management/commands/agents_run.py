@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agents.catalog import AGENTS, agent_get
 from agents.events import CandidateChosen, Delta, Done, Failed, FallbackTaken
-from providers.models import TIERS
+from providers.tiers import TIERS
 
 
 class Command(BaseCommand):

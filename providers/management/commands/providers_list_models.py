@@ -11,25 +11,18 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from providers import registry
+from providers.backends.base import BaseBackend
 from providers.exceptions import ProviderError, UnknownProvider
 from providers.models import ProviderCredential
-from providers.selectors import credential_config, credential_get_for_user, platform_config, platform_credentials
+from providers.selectors import credential_config, credential_get_for_user
 from providers.types import CredentialConfig
-
-
-def _gateway_models(config: CredentialConfig) -> list[str]:
-    from providers.gateway.client import GatewayClient
-
-    with GatewayClient(config) as client:
-        models = client.list_models()
-    return [m if isinstance(m, str) else (m.get("id") if isinstance(m, dict) else getattr(m, "id", str(m))) for m in models]
 
 
 class Command(BaseCommand):
     help = "List the model ids a provider credential offers (the platform's, or a user's with --user)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--provider", required=True, help="Provider id (openai, anthropic, gemini, ai_gateway).")
+        parser.add_argument("--provider", required=True, help=f"Provider id ({', '.join(registry.ids())}).")
         parser.add_argument("--user", default=None, help="Username whose stored credential to use (default: the platform's).")
 
     def handle(self, *args: Any, provider: str, user: str | None = None, **options: Any) -> None:
@@ -37,9 +30,9 @@ class Command(BaseCommand):
             backend = registry.get(provider)
         except UnknownProvider as exc:
             raise CommandError(str(exc)) from None
-        config = self._user_config(user, provider) if user else self._platform_config(provider)
+        config = self._user_config(user, provider) if user else self._platform_config(backend)
         try:
-            models = _gateway_models(config) if provider == "ai_gateway" else backend.list_models(config)
+            models = backend.runtime_models(config)
         except ProviderError as exc:
             whose = f"{user}'s" if user else "the platform"
             raise CommandError(f"Listing {backend.name} models with {whose} credential failed: {type(exc).__name__}: {exc}") from None
@@ -48,11 +41,13 @@ class Command(BaseCommand):
         if not models:
             self.stderr.write(f"{backend.name} reported no models.")
 
-    def _platform_config(self, provider: str) -> CredentialConfig:
-        if not any(c.provider == provider for c in platform_credentials()):
-            hint = "AI_GATEWAY_CLIENT_ID, AI_GATEWAY_CLIENT_SECRET and AI_GATEWAY_BASE_URL" if provider == "ai_gateway" else f"{provider.upper()}_API_KEY"
-            raise CommandError(f"No platform credential for {provider}: set {hint}, or pass --user.")
-        return platform_config(provider)
+    def _platform_config(self, backend: BaseBackend) -> CredentialConfig:
+        config = backend.platform_config()
+        if config is None:
+            hint = backend.platform_setup_hint()
+            how = f"set {hint}, or pass --user" if hint else "pass --user"
+            raise CommandError(f"No platform credential for {backend.id}: {how}.")
+        return config
 
     def _user_config(self, username: str, provider: str) -> CredentialConfig:
         User = get_user_model()

@@ -24,7 +24,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--user", metavar="USERNAME", help="Only this user's credentials.")
-        parser.add_argument("--provider", metavar="PROVIDER", help="Only this provider (openai, anthropic, gemini, ai_gateway).")
+        parser.add_argument("--provider", metavar="PROVIDER", help=f"Only this provider ({', '.join(registry.ids())}).")
 
     def handle(self, *args: Any, user: str | None = None, provider: str | None = None, **options: Any) -> None:
         credentials = ProviderCredential.objects.select_related("owner").order_by("owner__pk", "priority", "provider")

@@ -1,7 +1,8 @@
-"""Ready Agno models for each backend: `build_model(config, model_id, **options)`.
+"""What the Agno models of every backend share: repr without the key, one async client per event
+loop, the key and the timeouts. Each backend's `agno_model()` builds its own model with these.
 
-The provider SDKs are imported inside the builders, not at module import: `agno.models.anthropic`
-alone costs about 1.2 s, and a process that only ever talks to the gateway should not pay it.
+This module imports neither `providers.backends` nor `providers.gateway`, so both can import it
+at module top (the gateway's `AIGatewayModel` mixes in `PerLoopAsyncClients`).
 
 Shared choices, and why:
 
@@ -14,7 +15,10 @@ Shared choices, and why:
   the failure from it and multiply latency).
 * `options` go to the model class unchanged (e.g. `temperature`, `max_tokens`), so callers can
   tune a model without this module knowing every field.
+* The provider SDKs are imported inside the builders, not at module import: `agno.models.anthropic`
+  alone costs about 1.2 s, and a process that only ever talks to the gateway should not pay it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,10 +27,8 @@ import threading
 import weakref
 from typing import Any
 
-from .conf import app_settings
 from .secrets import Secret
 from .types import CredentialConfig
-
 
 _loop_clients_lock = threading.Lock()
 
@@ -88,105 +90,29 @@ class SecretSafeRepr:
 
 
 @functools.cache
-def _secret_safe(cls: type) -> type:
+def secret_safe(cls: type) -> type:
     """`cls` with `SecretSafeRepr` mixed in, under the same name (isinstance still holds)."""
     return type(cls.__name__, (SecretSafeRepr, cls), {"__module__": __name__, "__doc__": cls.__doc__})
 
 
 @functools.cache
-def _per_loop(cls: type) -> type:
+def per_loop(cls: type) -> type:
     """`cls` with `PerLoopAsyncClients` and `SecretSafeRepr` mixed in, under the same name."""
-    return type(cls.__name__, (PerLoopAsyncClients, SecretSafeRepr, cls), {"__module__": __name__, "__doc__": cls.__doc__})
+    return type(
+        cls.__name__, (PerLoopAsyncClients, SecretSafeRepr, cls), {"__module__": __name__, "__doc__": cls.__doc__}
+    )
 
 
-def _api_key(config: CredentialConfig) -> str:
+def api_key(config: CredentialConfig) -> str:
+    """The revealed API key for an SDK client; ValueError when the credential has none."""
     key = config.api_key
     if not isinstance(key, Secret) or not key:
         raise ValueError(f"the {config.provider} credential has no API key")
     return key.reveal()
 
 
-def _timeouts(options: dict[str, Any]) -> Any:
+def http_timeout(options: dict[str, Any]) -> Any:
+    """Pop `http_timeout` from a builder's options, else the providers' default `httpx.Timeout`."""
     from .http.client import default_timeout
 
     return options.pop("http_timeout", None) or default_timeout()
-
-
-def build_openai_model(config: CredentialConfig, model_id: str, **options: Any) -> Any:
-    """Agno `OpenAIChat` for the public OpenAI API (or the operator's OpenAI-compatible proxy)."""
-    from agno.models.openai import OpenAIChat
-    from openai import Timeout
-
-    timeout = Timeout(**_timeouts(options).as_dict())
-    client_params = {"timeout": timeout, **(options.pop("client_params", None) or {})}
-    return _per_loop(OpenAIChat)(
-        id=model_id,
-        api_key=_api_key(config),
-        base_url=app_settings.OPENAI_BASE_URL,
-        max_retries=0,
-        client_params=client_params,
-        **options,
-    )
-
-
-def build_anthropic_model(config: CredentialConfig, model_id: str, **options: Any) -> Any:
-    """Agno `Claude`; the base URL goes through `client_params` (Claude has no base_url field)."""
-    from agno.models.anthropic import Claude
-    from anthropic import Timeout
-
-    # The anthropic SDK runs on httpx2 and refuses an `httpx.Timeout`.
-    timeout = Timeout(**_timeouts(options).as_dict())
-    client_params = {
-        "base_url": app_settings.ANTHROPIC_BASE_URL,
-        # Agno fills auth_token from $ANTHROPIC_AUTH_TOKEN when unset; the key is the credential.
-        "auth_token": None,
-        "max_retries": 0,
-        "timeout": timeout,
-        **(options.pop("client_params", None) or {}),
-    }
-    return _per_loop(Claude)(id=model_id, api_key=_api_key(config), client_params=client_params, **options)
-
-
-def build_gemini_model(config: CredentialConfig, model_id: str, **options: Any) -> Any:
-    """Agno `Gemini` on the Gemini API (never Vertex AI: that needs Google Cloud credentials)."""
-    from agno.models.google import Gemini
-
-    timeout = _timeouts(options)
-    # google-genai takes the timeout in milliseconds; its default retry_options=None never retries.
-    read = timeout.read if timeout.read is not None else 30.0
-    http_options = {"base_url": app_settings.GEMINI_BASE_URL, "timeout": int(read * 1000)}
-    client_params = {
-        "api_key": _api_key(config),
-        # Agno switches to Vertex AI when $GOOGLE_GENAI_USE_VERTEXAI is true; pin the Gemini API.
-        "vertexai": False,
-        "http_options": http_options,
-        **(options.pop("client_params", None) or {}),
-    }
-    return _secret_safe(Gemini)(id=model_id, api_key=_api_key(config), client_params=client_params, **options)
-
-
-def build_gateway_model(config: CredentialConfig, model_id: str, **options: Any) -> Any:
-    """Our `AIGatewayModel`: bearer token from the token manager on every request."""
-    from .gateway.agno_model import AIGatewayModel
-
-    timeout = _timeouts(options)
-    return AIGatewayModel(id=model_id, config=config, http_timeout=timeout, **options)
-
-
-BUILDERS = {
-    "openai": build_openai_model,
-    "anthropic": build_anthropic_model,
-    "gemini": build_gemini_model,
-    "ai_gateway": build_gateway_model,
-}
-
-
-def build_model(config: CredentialConfig, model_id: str, **options: Any) -> Any:
-    """The Agno model for `config.provider`; raises KeyError for a provider without a builder."""
-    if not model_id:
-        raise ValueError("a model id is required")
-    try:
-        builder = BUILDERS[config.provider]
-    except KeyError:
-        raise KeyError(f"no Agno model builder for provider {config.provider!r}") from None
-    return builder(config, model_id, **options)
