@@ -89,16 +89,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Shared state (gateway tokens, refresh locks, provider cooldowns). With REDIS_URL every web
 # and Celery process shares it; without, each process keeps its own.
 REDIS_URL = env("REDIS_URL", default="")
+CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", default="ideaforge")
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="ideaforge"),
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Rate limits (ideaforge/ratelimit.py): shared through Redis when there is one, else per process.
+RATELIMIT_STORAGE_URL = REDIS_URL or "memory://"
+RATELIMIT_KEY_PREFIX = f"{CACHE_KEY_PREFIX}:limits"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
