@@ -168,6 +168,9 @@ PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS = if_set(env.float, "PROVIDERS_TOKEN_NEGA
 PROVIDERS_REQUIRE_HTTPS = if_set(env.bool, "PROVIDERS_REQUIRE_HTTPS")
 PROVIDERS_ALLOW_PRIVATE_URLS = if_set(env.bool, "PROVIDERS_ALLOW_PRIVATE_URLS")
 AI_GATEWAY_ALLOWED_HOSTS = if_set(env.list, "AI_GATEWAY_ALLOWED_HOSTS")
+# Each verify or save of a credential calls the provider: a per-user budget (`limits` notation)
+# keeps the settings page and the API from being used as a free outbound request tool.
+PROVIDERS_VERIFY_RATE_LIMIT = if_set(env, "PROVIDERS_VERIFY_RATE_LIMIT")
 
 # Platform defaults (the operator's own credentials), used after a user's own.
 AI_GATEWAY_ENABLED = if_set(env.bool, "AI_GATEWAY_ENABLED")

@@ -1,7 +1,9 @@
 """Settings > AI providers: server-rendered pages, thin over `providers.services.credentials`.
 
 Every action is a POST that redirects back (post-redirect-get) with a message saying exactly
-what happened; a form with field errors is re-rendered in place (status 400) instead.
+what happened; a form with field errors is re-rendered in place (status 400) instead. Verify and
+save spend the user's verification budget first (PROVIDERS_VERIFY_RATE_LIMIT): when it is spent
+the page comes back with status 429 and nothing is checked or stored.
 """
 from __future__ import annotations
 
@@ -136,6 +138,12 @@ def credential_save(request: HttpRequest, provider: str) -> HttpResponse:
 
 
 def _credential_action(request: HttpRequest, provider: str, *, save: bool) -> HttpResponse:
+    retry = credentials.credential_verify_budget(user=request.user)
+    if retry is not None:
+        messages.error(request, credentials.VERIFY_LIMITED.format(seconds=retry.seconds))
+        response = _render_page(request, status=429)
+        response["Retry-After"] = str(retry.seconds)
+        return response
     backend = _backend_or_404(provider)
     stored = ProviderCredential.objects.filter(owner=request.user, provider=provider).first()
     form = credential_form_class(backend)(request.POST, stored=stored, prefix=backend.id)

@@ -22,6 +22,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from ideaforge import ratelimit
+
 from .. import registry, snapshots
 from ..backends.base import BaseBackend
 from .credential_input import (
@@ -33,6 +35,7 @@ from .credential_input import (
     prepare_input,
     validate_url_field,
 )
+from ..conf import app_settings
 from ..exceptions import CredentialDecryptionError, URLNotAllowed
 from ..models import ProviderCredential, VerificationStatus
 from ..redaction import redact
@@ -101,6 +104,15 @@ def _record_result(credential: ProviderCredential, result: VerificationResult, e
 
 
 # --- services --------------------------------------------------------------------------------
+
+VERIFY_LIMITED = "Too many verification attempts; try again in {seconds} s."
+
+
+def credential_verify_budget(*, user: AbstractBaseUser) -> ratelimit.RetryAfter | None:
+    """Spend one of the user's verifications (PROVIDERS_VERIFY_RATE_LIMIT, shared across processes
+    through Redis). Call it before anything that reaches out to a provider: a verify or save
+    request is otherwise a free outbound request tool. RetryAfter when the budget is spent."""
+    return ratelimit.hit(app_settings.VERIFY_RATE_LIMIT, "providers-verify", user.pk)
 
 
 def credential_verify_input(*, user: AbstractBaseUser, provider: str, data: CredentialInput) -> VerificationResult:
