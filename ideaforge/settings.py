@@ -126,6 +126,21 @@ STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / "var" / "static"))
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# --- Security: transport, sessions, login lockout, sign-up, CSP (docs/security.md) ------------
+# HTTPS only in production: redirect http to https, and tell browsers (HSTS) to never use http.
+# Behind a TLS-terminating proxy, either let it redirect (DJANGO_SECURE_SSL_REDIRECT=false) or
+# trust its X-Forwarded-Proto (DJANGO_SECURE_PROXY_SSL_HEADER=true, only if the proxy always
+# sets it: a client could otherwise claim https).
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+_TRUST_FORWARDED_PROTO = env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _TRUST_FORWARDED_PROTO else None
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+# Consent to the browsers' preload list: hard to undo, so an explicit operator decision.
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# Django's default (two weeks); the session key changes on login and on password change.
+SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
+
 # --- Credentials encryption -------------------------------------------------------------------
 # Fernet keys, comma separated: the first encrypts, all decrypt (rotation: put the new key first,
 # run `manage.py providers_rotate_keys`, then drop the old one). Independent of SECRET_KEY.
