@@ -77,6 +77,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.signup",
             ],
         },
     },
@@ -163,6 +164,10 @@ AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 AXES_CLIENT_IP_CALLABLE = "ideaforge.clientip.client_ip"
 # A success must not wipe the failures: an attacker with one valid account could reset their IP's count.
 AXES_RESET_ON_SUCCESS = False
+
+# Sign-up: open in development, closed in production unless the operator opens it.
+ACCOUNTS_SIGNUP_OPEN = env.bool("ACCOUNTS_SIGNUP_OPEN", default=DEBUG)
+ACCOUNTS_SIGNUP_RATE_LIMIT = env("ACCOUNTS_SIGNUP_RATE_LIMIT", default="5/hour")
 
 # --- Credentials encryption -------------------------------------------------------------------
 # Fernet keys, comma separated: the first encrypts, all decrypt (rotation: put the new key first,
