@@ -47,3 +47,9 @@ def redis_url():
     with RedisServer() as server:
         yield server.url
 
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: Playwright leaves an event loop in the test thread, and the
+    DJANGO_ALLOW_ASYNC_UNSAFE their conftest then sets must not switch Django's async-safety
+    check off for the other tests (ideaforge/tests/browser/conftest.py)."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
