@@ -172,6 +172,9 @@ AXES_RESET_ON_SUCCESS = False
 ACCOUNTS_SIGNUP_OPEN = env.bool("ACCOUNTS_SIGNUP_OPEN", default=DEBUG)
 ACCOUNTS_SIGNUP_RATE_LIMIT = env("ACCOUNTS_SIGNUP_RATE_LIMIT", default="5/hour")
 
+# Error reports also hide locals and dict keys named like secrets (ideaforge/errorreports.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "ideaforge.errorreports.SecretSafeExceptionReporterFilter"
+
 # Content-Security-Policy on every response (django-csp): our own scripts and styles only, no
 # inline code, no framing. Templates keep script and style in static files.
 CONTENT_SECURITY_POLICY = {

@@ -5,7 +5,7 @@ Session-authenticated with CSRF enforced (header `X-CSRFToken`, cookie from any 
 a redirect or an HTML page. Bad input gives 400 `{"errors": {field: [...]}}` and changes
 nothing. No response ever contains a secret: credentials are shown masked (`hint`). Verify and
 configure spend the user's verification budget first (PROVIDERS_VERIFY_RATE_LIMIT): 429 with
-`Retry-After` when it is spent.
+`Retry-After` when it is spent. Their locals are hidden from error reports (the body holds secrets).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from . import registry, selectors
 from .services import credentials
@@ -173,7 +174,9 @@ def provider_list(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"providers": items})
 
 
+@sensitive_post_parameters()
 @json_endpoint("POST")
+@sensitive_variables()
 def provider_verify(request: HttpRequest) -> HttpResponse:
     limited = _verify_budget_spent(request)
     if limited is not None:
@@ -216,7 +219,9 @@ def _preferences(payload: dict[str, Any]) -> dict[str, Any] | JsonResponse:
     return _errors(400, errors) if errors else prefs
 
 
+@sensitive_post_parameters()
 @json_endpoint("POST")
+@sensitive_variables()
 def provider_configure(request: HttpRequest) -> HttpResponse:
     limited = _verify_budget_spent(request)
     if limited is not None:

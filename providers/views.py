@@ -17,6 +17,7 @@ from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import registry, selectors
@@ -125,18 +126,21 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return _render_page(request)
 
 
+@sensitive_post_parameters()
 @login_required
 @require_POST
 def credential_verify(request: HttpRequest, provider: str) -> HttpResponse:
     return _credential_action(request, provider, save=False)
 
 
+@sensitive_post_parameters()
 @login_required
 @require_POST
 def credential_save(request: HttpRequest, provider: str) -> HttpResponse:
     return _credential_action(request, provider, save=True)
 
 
+@sensitive_variables()
 def _credential_action(request: HttpRequest, provider: str, *, save: bool) -> HttpResponse:
     retry = credentials.credential_verify_budget(user=request.user)
     if retry is not None:

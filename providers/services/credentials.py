@@ -21,6 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from ideaforge import ratelimit
 
@@ -115,6 +116,7 @@ def credential_verify_budget(*, user: AbstractBaseUser) -> ratelimit.RetryAfter 
     return ratelimit.hit(app_settings.VERIFY_RATE_LIMIT, "providers-verify", user.pk)
 
 
+@sensitive_variables()
 def credential_verify_input(*, user: AbstractBaseUser, provider: str, data: CredentialInput) -> VerificationResult:
     """Verify submitted values without saving anything (blank secrets use the stored ones)."""
     prepared = prepare_input(user=user, provider=provider, data=data)
@@ -123,6 +125,7 @@ def credential_verify_input(*, user: AbstractBaseUser, provider: str, data: Cred
     return result
 
 
+@sensitive_variables()
 def credential_save(
     *, user: AbstractBaseUser, provider: str, data: CredentialInput, save_unverified: bool = False
 ) -> tuple[ProviderCredential | None, VerificationResult]:
@@ -224,6 +227,7 @@ def credential_delete(*, user: AbstractBaseUser, provider: str) -> None:
     logger.info("credential deleted: provider=%s owner=%s", provider, user.pk)
 
 
+@sensitive_variables()
 def credential_verify(*, credential: ProviderCredential) -> VerificationResult:
     """Re-verify a stored credential and record the outcome on it.
 
