@@ -99,3 +99,23 @@ def test_the_documented_reset_commands_lift_a_lock(alice, bob):
     assert attempt("bob", "bob-password-123", ip="198.51.100.11").status_code == 429
     call_command("axes_reset_ip", "198.51.100.11", stdout=StringIO())
     assert attempt("bob", "bob-password-123", ip="198.51.100.11").status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lockout_works_under_asgi_too(alice):
+    """Production serves ASGI, where django-axes's middleware takes its async path."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    async def attempts() -> tuple[list[int], str]:
+        statuses = []
+        for _ in range(5):
+            response = await AsyncClient(REMOTE_ADDR="198.51.100.12").post(
+                LOGIN, {"username": "alice", "password": "wrong-password"}
+            )
+            statuses.append(response.status_code)
+        return statuses, response.content.decode()
+
+    statuses, page = async_to_sync(attempts)()
+    assert statuses == [200, 200, 200, 200, 429]
+    assert "Too many failed log-in attempts" in page
