@@ -92,7 +92,8 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache that degrades to per-process state while Redis is down or hung.
+            "BACKEND": "providers.softcache.SoftRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="ideaforge"),
         }
@@ -160,6 +161,10 @@ PROVIDERS_GATEWAY_RETRY_AFTER_MAX = if_set(env.float, "PROVIDERS_GATEWAY_RETRY_A
 PROVIDERS_TOKEN_DEFAULT_LIFETIME = if_set(env.float, "PROVIDERS_TOKEN_DEFAULT_LIFETIME")
 PROVIDERS_TOKEN_REQUEST_TIMEOUT = if_set(env.float, "PROVIDERS_TOKEN_REQUEST_TIMEOUT")
 PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS = if_set(env.float, "PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS")
+# Redis is a soft dependency: socket timeouts for every Redis call (cache and token store), and
+# how long an outage is remembered (requests use per-process state) before Redis is tried again.
+PROVIDERS_REDIS_SOCKET_TIMEOUT = if_set(env.float, "PROVIDERS_REDIS_SOCKET_TIMEOUT")
+PROVIDERS_REDIS_RETRY_SECONDS = if_set(env.float, "PROVIDERS_REDIS_RETRY_SECONDS")
 # URL policy for user-set URLs (gateway base URL and token URL); its defaults are relaxed under DEBUG.
 PROVIDERS_REQUIRE_HTTPS = if_set(env.bool, "PROVIDERS_REQUIRE_HTTPS")
 PROVIDERS_ALLOW_PRIVATE_URLS = if_set(env.bool, "PROVIDERS_ALLOW_PRIVATE_URLS")
