@@ -112,16 +112,24 @@ def token_refresh_status(*, margin: float | None = None) -> list[tuple[RefreshTa
     for key in gateway_credential_keys():
         try:
             resolved = _resolve(key)
-        except CredentialDecryptionError:
-            # Still "due": the per-key refresh reports it (and the command prints it) as failed.
+            if resolved is None:
+                continue
+            label, config = resolved
+            due, left = token_due(config, key=key, margin=margin)
+        except Exception as exc:
+            # One broken credential (undecryptable secret, a bug its data triggers) must not stop
+            # the pass for the others. Still "due": the per-key refresh reports it as failed.
+            if not isinstance(exc, CredentialDecryptionError):
+                _log_unexpected(key, exc)
             rows.append((RefreshTarget(key, key, None), True))
             continue
-        if resolved is None:
-            continue
-        label, config = resolved
-        due, left = token_due(config, key=key, margin=margin)
         rows.append((RefreshTarget(key, label, left), due))
     return rows
+
+
+def _log_unexpected(key: str, exc: BaseException) -> None:
+    # The type only: an unexpected exception's text may quote what it choked on.
+    logger.error("providers: gateway token check for %s failed unexpectedly (%s); other credentials go on", key, type(exc).__name__)
 
 
 def token_refresh_due(*, margin: float | None = None) -> list[RefreshTarget]:
@@ -157,6 +165,11 @@ def token_refresh_all(*, margin: float | None = None, dry_run: bool = False) -> 
         except ProviderError as exc:
             results.append(
                 RefreshResult(target.key, target.label, RefreshAction.FAILED, target.expires_in, error=str(exc))
+            )
+        except Exception as exc:  # per-credential isolation: see token_refresh_status
+            _log_unexpected(target.key, exc)
+            results.append(
+                RefreshResult(target.key, target.label, RefreshAction.FAILED, target.expires_in, error=type(exc).__name__)
             )
     return results
 
