@@ -164,21 +164,28 @@ class TokenManager:
         if store is not None:
             store.discard(key.cache_id, token)
 
-    def expires_in(self, config: CredentialConfig) -> float | None:
-        """Seconds left on the cached token (this process, else the shared store); None when
-        there is no usable token."""
+    def current(self, config: CredentialConfig) -> TokenInfo | None:
+        """The newest unexpired token for `config`: the shared store's (when Redis is configured)
+        or this process's, whichever expires later; None when there is none.
+
+        The shared store is read first: another process may have refreshed since this one last
+        looked, and judging by this process's older copy made the pre-refresh fetch a token
+        that was already fresh (issue 8, item 6). A newer shared token replaces the local copy."""
         key = token_key(config)
+        store = token_store.get_store()
+        shared = store.get(key.cache_id) if store is not None else None
         with self._lock:
             slot = self._slots.get(key)
             info = slot.info if slot is not None else None
-        if info is None:
-            store = token_store.get_store()
-            info = store.get(key.cache_id) if store is not None else None
-            if info is not None:
-                with self._lock:
-                    self._slots.setdefault(key, _Slot()).set(info)
-        left = info.expires_in() if info is not None else None
-        return left if left is not None and left > 0 else None
+            if shared is not None and (info is None or shared.expires_at > info.expires_at):
+                self._slots.setdefault(key, _Slot()).set(shared)
+                info = shared
+        return info if info is not None and info.expires_in() > 0 else None
+
+    def expires_in(self, config: CredentialConfig) -> float | None:
+        """Seconds left on the newest cached token (`current`); None when there is none."""
+        info = self.current(config)
+        return info.expires_in() if info is not None else None
 
     def clear(self) -> None:
         """Forget every cached token and failure (tests, key rotation)."""

@@ -222,3 +222,21 @@ def test_four_processes_on_an_expired_token_make_one_token_request(shared, setti
         tokens = {t for o in outputs for t in o["tokens"]}
         assert len(tokens) == 1 and old.reveal() not in tokens
         assert sim.token_requests == 1
+
+
+def test_the_prerefresh_judges_the_shared_token_not_its_own_stale_copy(shared, gateway_sim, gateway_config):
+    """Issue 8, item 6: this process (the worker) holds an older, due copy; a web process has
+    refreshed since. The pre-refresh finds the web's token fresh and requests none."""
+    from providers.gateway.refresh import RefreshAction, refresh_if_due
+    from providers.gateway.tokens import get_token_manager
+
+    gateway_sim.token_lifetime = 4  # due 2 s before expiry
+    worker = get_token_manager()
+    worker.get_token(gateway_config)
+    time.sleep(2.2)  # the worker's copy is due now
+    web = TokenManager()
+    web.refresh(gateway_config, force=True)  # the web process's on-demand refresh
+    assert gateway_sim.token_requests == 2
+    assert refresh_if_due(gateway_config, key="platform:ai_gateway").action == RefreshAction.FRESH
+    assert gateway_sim.token_requests == 2
+    assert worker.get_token(gateway_config) == web.get_token(gateway_config)
