@@ -148,6 +148,9 @@ PROVIDERS_HTTP_READ_TIMEOUT = if_set(env.float, "PROVIDERS_HTTP_READ_TIMEOUT")
 PROVIDERS_HTTP_MAX_RESPONSE_BYTES = if_set(env.int, "PROVIDERS_HTTP_MAX_RESPONSE_BYTES")
 # The same for a whole streamed answer (SSE), larger: a long completion sends its text several times over in JSON.
 PROVIDERS_STREAM_MAX_BYTES = if_set(env.int, "PROVIDERS_STREAM_MAX_BYTES")
+# Total bound on one credential verification (token grant and model list together): per-read
+# timeouts alone let a trickling server hold a verify for minutes.
+PROVIDERS_VERIFY_TIMEOUT = if_set(env.float, "PROVIDERS_VERIFY_TIMEOUT")
 # AI Gateway client (providers/gateway/): the longest silence allowed between two stream chunks,
 # the bound on one whole call (retries and stream included), and the retry policy: 429 with a
 # Retry-After up to RETRY_AFTER_MAX seconds is waited out, a longer one fails fast.

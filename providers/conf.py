@@ -96,6 +96,8 @@ DECLARED: dict[str, Setting] = {
     "HTTP_READ_TIMEOUT": Setting("PROVIDERS_HTTP_READ_TIMEOUT", 30.0),
     "HTTP_MAX_RESPONSE_BYTES": Setting("PROVIDERS_HTTP_MAX_RESPONSE_BYTES", 5 * 1024 * 1024),
     "STREAM_MAX_BYTES": Setting("PROVIDERS_STREAM_MAX_BYTES", 20 * 1024 * 1024),
+    # Total bound on one credential verification, all its requests together (seconds).
+    "VERIFY_TIMEOUT": Setting("PROVIDERS_VERIFY_TIMEOUT", 20.0),
     # URL policy for user-set URLs (providers/netpolicy.py): relaxed under DEBUG.
     "REQUIRE_HTTPS": Setting("PROVIDERS_REQUIRE_HTTPS", _not_debug),
     "ALLOW_PRIVATE_URLS": Setting("PROVIDERS_ALLOW_PRIVATE_URLS", _debug),

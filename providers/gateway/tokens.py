@@ -43,6 +43,7 @@ from django.dispatch import Signal
 from ..conf import app_settings
 from ..exceptions import CredentialInvalid, ProviderError, ProviderTimeout
 from ..http.client import new_client
+from ..http.deadline import deadline
 from ..secrets import Secret
 from ..types import CredentialConfig
 from . import token_store
@@ -296,15 +297,28 @@ def fetch_token(config: CredentialConfig) -> TokenInfo:
     assert config.client_id is not None and config.client_secret is not None
     client = _token_http(enforce_policy=config.credential_id is not None)
     sent_at = time.time()
-    response = request_token(
-        client,
-        token_url=token_url_for(config),
-        client_id=config.client_id,
-        client_secret=config.client_secret,
-        scope=config.scope,
-        auth_method=config.token_auth_method,
-        provider=config.provider,
-    )
+    # A total deadline, not only per read: a token endpoint trickling its answer must not hold
+    # the request past the cross-process lease (3x this), or two processes lead at once.
+    limit = float(app_settings.TOKEN_REQUEST_TIMEOUT)
+    with deadline(limit) as bound:
+        try:
+            response = request_token(
+                client,
+                token_url=token_url_for(config),
+                client_id=config.client_id,
+                client_secret=config.client_secret,
+                scope=config.scope,
+                auth_method=config.token_auth_method,
+                provider=config.provider,
+            )
+        except ProviderTimeout:
+            if not bound.expired:
+                raise
+            raise ProviderTimeout(
+                f"The AI Gateway token endpoint did not answer within {limit:g} s "
+                "(PROVIDERS_TOKEN_REQUEST_TIMEOUT).",
+                provider=config.provider,
+            ) from None
     return TokenInfo.issued(response.access_token, response.token_type, response.expires_in, sent_at, response.scope or config.scope)
 
 
