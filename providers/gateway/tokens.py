@@ -44,6 +44,7 @@ from ..conf import app_settings
 from ..exceptions import CredentialInvalid, ProviderError, ProviderTimeout
 from ..http.client import new_client
 from ..http.deadline import deadline
+from ..http.netpolicy import require_https
 from ..secrets import Secret
 from ..types import CredentialConfig
 from . import token_store
@@ -295,7 +296,11 @@ class TokenManager:
 def fetch_token(config: CredentialConfig) -> TokenInfo:
     """One client-credentials grant (RFC 6749 §4.4), timed from its send time."""
     assert config.client_id is not None and config.client_secret is not None
-    client = _token_http(enforce_policy=config.credential_id is not None)
+    enforce = config.credential_id is not None
+    token_url = token_url_for(config)
+    if enforce:  # a user's stored URL: the policy may have tightened since it was saved
+        require_https(token_url, what="AI Gateway token URL", provider=config.provider)
+    client = _token_http(enforce_policy=enforce)
     sent_at = time.time()
     # A total deadline, not only per read: a token endpoint trickling its answer must not hold
     # the request past the cross-process lease (3x this), or two processes lead at once.
@@ -304,7 +309,7 @@ def fetch_token(config: CredentialConfig) -> TokenInfo:
         try:
             response = request_token(
                 client,
-                token_url=token_url_for(config),
+                token_url=token_url,
                 client_id=config.client_id,
                 client_secret=config.client_secret,
                 scope=config.scope,
