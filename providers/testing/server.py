@@ -49,6 +49,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 class SimulatorHandler(BaseHTTPRequestHandler):
@@ -81,7 +82,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         """Count and keep the request; call once per request, before any fault applies."""
         with self.sim.lock:
             self.sim.counts[self.path_only] += 1
-            self.sim.requests.append(RecordedRequest(self.command, self.path, dict(self.headers.items()), body))
+            self.sim.requests.append(
+                RecordedRequest(self.command, self.path, dict(self.headers.items()), body, time.monotonic())
+            )
 
     def apply_fault(self) -> bool:
         """Answer with the first matching injected fault; True when the request is handled."""
