@@ -69,6 +69,7 @@ def test_runs_survive_redis_down_are_recorded_and_recover(alice, platform_gatewa
 
 def test_a_hung_redis_costs_bounded_time(alice, platform_gateway, production_redis, settings):
     settings.PROVIDERS_REDIS_RETRY_SECONDS = 30.0
+    settings.PROVIDERS_REDIS_SOCKET_TIMEOUT = 1.0  # well above a run's own time, even on a busy machine
     run_agent(agent=GENERATOR, user=alice, prompt="warm")
     production_redis.pause()
     try:
@@ -79,8 +80,8 @@ def test_a_hung_redis_costs_bounded_time(alice, platform_gateway, production_red
             timings.append(time.monotonic() - started)
     finally:
         production_redis.resume()
-    assert timings[0] < 1.5, timings  # one 0.2 s socket timeout, not redis-py's 5 s per call
-    assert max(timings[1:]) < 0.5, timings  # the outage is remembered: Redis is not asked again
+    assert timings[0] < 4.0, timings  # one 1 s socket timeout, not redis-py's 5 s per call
+    assert max(timings[1:]) < 1.0, timings  # the outage is remembered: Redis is not asked again
     assert AgentRun.objects.filter(status=RunStatus.SUCCEEDED).count() == 6
 
 

@@ -20,10 +20,11 @@ operator's env-configured gateway. The same keys are used by `selectors.Effectiv
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections
+from django.db import OperationalError, connections
 from django.db.models import QuerySet
 
 from ..backends.ai_gateway import AIGatewayBackend
@@ -178,9 +179,18 @@ def _on_credential_rejected(sender: Any, *, config: CredentialConfig, error: Cre
     if config.credential_id is None:
         return
     try:
-        credential_mark_failed(
-            credential_id=config.credential_id, code=error.code or "invalid_client", message=str(error)
-        )
+        for attempt in range(5):
+            try:
+                credential_mark_failed(
+                    credential_id=config.credential_id, code=error.code or "invalid_client", message=str(error)
+                )
+                break
+            except OperationalError:
+                # A locked database (SQLite under concurrent writers): the mark must not be lost,
+                # or the credential stays "verified" and keeps being tried. Try again shortly.
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
     except Exception:  # the request already failed with the real error: log, do not raise
         logger.exception("could not mark gateway credential %s failed", config.credential_id)
     finally:

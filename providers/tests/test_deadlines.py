@@ -29,8 +29,7 @@ def test_a_trickling_token_endpoint_is_cut_at_the_token_deadline_inside_the_leas
     with pytest.raises(ProviderTimeout) as caught:
         fetch_token(gateway_config)
     elapsed = time.monotonic() - started
-    assert 0.9 < elapsed < 1.5, elapsed
-    assert elapsed < token_store.lease_seconds()
+    assert 0.9 < elapsed < token_store.lease_seconds(), elapsed  # ~1 s; 18 s without the deadline
     assert "AI Gateway token endpoint did not answer within 1 s" in str(caught.value)
     assert caught.value.provider == "ai_gateway"
 
@@ -41,7 +40,7 @@ def test_the_token_manager_gives_waiters_the_timeout(settings, gateway_sim, gate
     started = time.monotonic()
     with pytest.raises(ProviderTimeout):
         token_manager.get_token(gateway_config)
-    assert time.monotonic() - started < 1.2
+    assert time.monotonic() - started < 3.0  # ~0.5 s; 9 s without
 
 
 def test_a_fast_token_endpoint_is_unaffected(settings, gateway_sim, gateway_config):
@@ -66,7 +65,7 @@ def test_a_verify_has_one_total_deadline_over_all_its_requests(settings, alice, 
     started = time.monotonic()
     result = services.credential_verify_input(user=alice, provider="ai_gateway", data=data)
     elapsed = time.monotonic() - started
-    assert 1.4 < elapsed < 2.2, elapsed
+    assert 1.4 < elapsed < 4.0, elapsed  # ~1.5 s; 20 s without the deadline
     assert result.outcome == VerificationOutcome.TIMEOUT
     assert "AI Gateway (service account) did not answer within 1.5 s (PROVIDERS_VERIFY_TIMEOUT)" in result.detail
     assert gateway_sim.token_requests == 1 and gateway_sim.counter("models") == 0
@@ -90,7 +89,7 @@ def test_nested_deadlines_keep_the_earliest_and_async_clients_obey(gateway_sim):
         started = time.monotonic()
         with pytest.raises(httpx.TimeoutException):
             client.get(gateway_sim.base_url + "/models").read()
-        assert time.monotonic() - started < 0.8
+        assert time.monotonic() - started < 3.0  # ~0.4 s; 9 s without
 
     import asyncio
 
@@ -102,4 +101,4 @@ def test_nested_deadlines_keep_the_earliest_and_async_clients_obey(gateway_sim):
                     await client.get(gateway_sim.base_url + "/models")
                 return time.monotonic() - started
 
-    assert asyncio.run(main()) < 0.8
+    assert asyncio.run(main()) < 3.0

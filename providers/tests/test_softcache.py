@@ -79,7 +79,7 @@ def test_a_hung_redis_costs_one_timeout_per_retry_period(server, soft, settings)
     finally:
         server.resume()
     assert 0.15 < first < 1.0, first  # one socket timeout (0.2 s), not redis-py's 5 s
-    assert rest < 0.2, rest  # the outage is remembered: nobody waits on Redis again
+    assert rest < 1.0, rest  # 200 calls, not one 0.2 s timeout each: nobody waits on Redis again
 
 
 def test_other_redis_errors_still_raise(soft):

@@ -94,9 +94,9 @@ def test_only_tokens_expiring_within_the_margin_are_refreshed(platform_gateway):
     out, _ = _run("providers_refresh_tokens", "--dry-run")
     assert "fresh" in out and "would refresh" not in out
 
-    sim.token_lifetime = 4  # due 2 s before expiry
+    sim.token_lifetime = 6  # due 3 s before expiry
     get_token_manager().refresh(config, force=True)
-    time.sleep(2.3)  # about 1.7 s left
+    time.sleep(3.3)  # under 2.7 s left: due (3 s), not yet within 1 s
     out, _ = _run("providers_refresh_tokens", "--margin", "1")  # not within 1 s yet
     assert "fresh" in out and sim.token_requests == 2
     out, _ = _run("providers_refresh_tokens", "--dry-run")

@@ -230,10 +230,10 @@ def test_the_prerefresh_judges_the_shared_token_not_its_own_stale_copy(shared, g
     from providers.gateway.refresh import RefreshAction, refresh_if_due
     from providers.gateway.tokens import get_token_manager
 
-    gateway_sim.token_lifetime = 4  # due 2 s before expiry
+    gateway_sim.token_lifetime = 8  # due 4 s before expiry
     worker = get_token_manager()
     worker.get_token(gateway_config)
-    time.sleep(2.2)  # the worker's copy is due now
+    time.sleep(4.2)  # the worker's copy is due now; the web's new one will not be for 4 s
     web = TokenManager()
     web.refresh(gateway_config, force=True)  # the web process's on-demand refresh
     assert gateway_sim.token_requests == 2
