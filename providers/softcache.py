@@ -40,6 +40,52 @@ def _outage_errors() -> tuple[type[BaseException], ...]:
     return (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
+class _Fallback:
+    """What a process keeps while Redis is unreachable, shared by every thread's instance of the
+    same cache (Django makes one backend instance per thread): the local cache and the keys to
+    drop from Redis when it is back."""
+
+    def __init__(self, name: str, timeout: Any) -> None:
+        self.local = LocMemCache(name, {"TIMEOUT": timeout})
+        self.lock = threading.Lock()
+        self.dirty: set[tuple[str, int | None]] = set()
+        self.overflow = False
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.dirty) or self.overflow
+
+    def mark(self, keys: list[str], version: int | None) -> None:
+        with self.lock:
+            if len(self.dirty) + len(keys) > _MAX_DIRTY:
+                self.overflow = True
+                return
+            self.dirty.update((key, version) for key in keys)
+
+    def take(self) -> tuple[set[tuple[str, int | None]], bool]:
+        with self.lock:
+            dirty, self.dirty = self.dirty, set()
+            overflow, self.overflow = self.overflow, False
+        return dirty, overflow
+
+    def put_back(self, dirty: set[tuple[str, int | None]], overflow: bool) -> None:
+        with self.lock:
+            self.dirty |= dirty
+            self.overflow |= overflow
+
+
+_fallbacks: dict[str, _Fallback] = {}
+_fallbacks_lock = threading.Lock()
+
+
+def _fallback_for(name: str, timeout: Any) -> _Fallback:
+    with _fallbacks_lock:
+        found = _fallbacks.get(name)
+        if found is None:
+            found = _fallbacks[name] = _Fallback(name, timeout)
+        return found
+
+
 class SoftRedisCache(RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         params = dict(params)
@@ -49,11 +95,10 @@ class SoftRedisCache(RedisCache):
         options.setdefault("socket_connect_timeout", timeout)
         params["OPTIONS"] = options
         super().__init__(server, params)
-        self._local = LocMemCache(f"softcache-{id(self)}", {"TIMEOUT": params.get("TIMEOUT", 300)})
+        name = f"softcache:{server}:{params.get('KEY_PREFIX', '')}"
+        self._fallback = _fallback_for(name, params.get("TIMEOUT", 300))
+        self._local = self._fallback.local
         self._errors = _outage_errors()
-        self._dirty: set[tuple[str, int | None]] = set()
-        self._dirty_overflow = False
-        self._dirty_lock = threading.Lock()
 
     @property
     def degraded(self) -> bool:
@@ -65,7 +110,7 @@ class SoftRedisCache(RedisCache):
     def _call(self, name: str, keys: Callable[[], list[str]] | None, *args: Any, **kwargs: Any) -> Any:
         if not outage.down:
             try:
-                if outage.in_outage or self._dirty or self._dirty_overflow:
+                if outage.in_outage or self._fallback.pending:
                     self._resync()
                 result = getattr(super(), name)(*args, **kwargs)
             except self._errors as exc:
@@ -74,21 +119,12 @@ class SoftRedisCache(RedisCache):
                 outage.succeeded()
                 return result
         if keys is not None:
-            self._mark_dirty(keys(), kwargs.get("version"))
+            self._fallback.mark(keys(), kwargs.get("version"))
         return getattr(self._local, name)(*args, **kwargs)
-
-    def _mark_dirty(self, keys: list[str], version: int | None) -> None:
-        with self._dirty_lock:
-            if len(self._dirty) + len(keys) > _MAX_DIRTY:
-                self._dirty_overflow = True
-                return
-            self._dirty.update((key, version) for key in keys)
 
     def _resync(self) -> None:
         """Redis answers again: drop what went stale there during the outage, then the local copy."""
-        with self._dirty_lock:
-            dirty, self._dirty = self._dirty, set()
-            overflow, self._dirty_overflow = self._dirty_overflow, False
+        dirty, overflow = self._fallback.take()
         try:
             if overflow:
                 # Too many keys to track: this deployment's keys (the prefix) all go.
@@ -102,9 +138,7 @@ class SoftRedisCache(RedisCache):
             for version, keys in by_version.items():
                 super().delete_many(keys, version=version)
         except BaseException:
-            with self._dirty_lock:
-                self._dirty |= dirty
-                self._dirty_overflow |= overflow
+            self._fallback.put_back(dirty, overflow)
             raise
         self._local.clear()
 
@@ -142,8 +176,6 @@ class SoftRedisCache(RedisCache):
         return self._call("incr", lambda: [key], key, delta, version=version)
 
     def clear(self) -> None:
-        with self._dirty_lock:
-            self._dirty.clear()
-            self._dirty_overflow = False
+        self._fallback.take()
         self._local.clear()
         return self._call("clear", None)

@@ -87,3 +87,19 @@ def test_other_redis_errors_still_raise(soft):
     with pytest.raises(redis.ResponseError):
         soft.incr("text")
     assert not outage.in_outage
+
+
+def test_threads_share_the_fallback_and_its_resync(server, soft):
+    """Django makes one backend instance per thread: what one thread wrote during the outage is
+    seen by another, and dropped from Redis whichever thread reaches Redis first."""
+    other = SoftRedisCache(server.url, {"KEY_PREFIX": "t"})  # another thread's instance
+    soft.set("k", "shared")
+    server.down()
+    soft.set("k", "local")
+    assert other.get("k") == "local"
+    server.up()
+    direct = redis.Redis.from_url(server.url)
+    direct.set(soft.make_key("k"), b"stale")
+    time.sleep(0.35)
+    assert other.get("k") is None and not direct.exists(soft.make_key("k"))
+    direct.close()
