@@ -101,7 +101,8 @@ CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", default="ideaforge")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache that degrades to per-process state while Redis is down or hung.
+            "BACKEND": "providers.softcache.SoftRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
@@ -216,6 +217,9 @@ PROVIDERS_HTTP_READ_TIMEOUT = if_set(env.float, "PROVIDERS_HTTP_READ_TIMEOUT")
 PROVIDERS_HTTP_MAX_RESPONSE_BYTES = if_set(env.int, "PROVIDERS_HTTP_MAX_RESPONSE_BYTES")
 # The same for a whole streamed answer (SSE), larger: a long completion sends its text several times over in JSON.
 PROVIDERS_STREAM_MAX_BYTES = if_set(env.int, "PROVIDERS_STREAM_MAX_BYTES")
+# Total bound on one credential verification (token grant and model list together): per-read
+# timeouts alone let a trickling server hold a verify for minutes.
+PROVIDERS_VERIFY_TIMEOUT = if_set(env.float, "PROVIDERS_VERIFY_TIMEOUT")
 # AI Gateway client (providers/gateway/): the longest silence allowed between two stream chunks,
 # the bound on one whole call (retries and stream included), and the retry policy: 429 with a
 # Retry-After up to RETRY_AFTER_MAX seconds is waited out, a longer one fails fast.
@@ -229,6 +233,10 @@ PROVIDERS_GATEWAY_RETRY_AFTER_MAX = if_set(env.float, "PROVIDERS_GATEWAY_RETRY_A
 PROVIDERS_TOKEN_DEFAULT_LIFETIME = if_set(env.float, "PROVIDERS_TOKEN_DEFAULT_LIFETIME")
 PROVIDERS_TOKEN_REQUEST_TIMEOUT = if_set(env.float, "PROVIDERS_TOKEN_REQUEST_TIMEOUT")
 PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS = if_set(env.float, "PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS")
+# Redis is a soft dependency: socket timeouts for every Redis call (cache and token store), and
+# how long an outage is remembered (requests use per-process state) before Redis is tried again.
+PROVIDERS_REDIS_SOCKET_TIMEOUT = if_set(env.float, "PROVIDERS_REDIS_SOCKET_TIMEOUT")
+PROVIDERS_REDIS_RETRY_SECONDS = if_set(env.float, "PROVIDERS_REDIS_RETRY_SECONDS")
 # URL policy for user-set URLs (gateway base URL and token URL); its defaults are relaxed under DEBUG.
 PROVIDERS_REQUIRE_HTTPS = if_set(env.bool, "PROVIDERS_REQUIRE_HTTPS")
 PROVIDERS_ALLOW_PRIVATE_URLS = if_set(env.bool, "PROVIDERS_ALLOW_PRIVATE_URLS")
