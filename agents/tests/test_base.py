@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from agents.breaker import breaker_open
 from agents.catalog import AGENTS
-from agents.cooldown import cooldown_start
 from agents.exceptions import NoModelAvailable
 from agents.modelcache import model_cache_clear, model_for
 from agents.selectors import resolve
@@ -22,8 +22,8 @@ def test_returns_the_cached_model_of_the_first_candidate(alice, platform_gateway
     assert GENERATOR.get_agno_model("premium", user=alice).id == "sim-premium"
 
 
-def test_skips_cooling_and_unbuildable_candidates(alice, platform_gateway, alice_openai, monkeypatch):
-    cooldown_start(key="platform:ai_gateway")
+def test_skips_open_and_unbuildable_candidates(alice, platform_gateway, alice_openai, monkeypatch):
+    breaker_open("platform:ai_gateway", "sim-fast", seconds=30)
     assert GENERATOR.get_agno_model(user=alice).id == "gpt-fast"
 
     def broken(*args, **kwargs):
