@@ -43,12 +43,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from pydantic import BaseModel
 
+from providers.conf import app_settings as providers_settings
 from providers.services.credentials import credential_mark_failed
 
 from .breaker import MAX_OPEN_SECONDS, breaker_claim_probe, breaker_failure, breaker_open, breaker_success
 from .conf import app_settings
 from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken, RunResult
-from .exceptions import AgentError, NoModelAvailable, RequestRefused, StreamInterrupted
+from .exceptions import AgentError, AttemptTimedOut, NoModelAvailable, RequestRefused, StreamInterrupted
 from .failures import QUOTA, RATE_LIMITED, REJECTED, TRANSIENT, ErrorTap, Failure, classify, unusable_reason
 from .logsafety import secrets_register, secrets_unregister
 from .modelcache import model_for
@@ -134,6 +135,8 @@ class _Loop:
         #: The last candidate a request was sent to (a failed run's record names it).
         self.last_tried: Candidate | None = None
         self.retried = False  # the current candidate had its one retry
+        #: `time.monotonic()` bound of the current attempt (AGENTS_RUN_TIMEOUT).
+        self.deadline = 0.0
         self.retry_wait: float | None = None
         #: Stored credentials the provider rejected (401/403): marked failed when the run ends.
         self.rejected: list[tuple[int, str]] = []
@@ -185,8 +188,33 @@ class _Loop:
         attempt = self._current()
         self.output = None
         self.last_tried = attempt.candidate
+        self.deadline = time.monotonic() + float(app_settings.RUN_TIMEOUT)
         attempt.tap.activate()
         return attempt.agno_agent
+
+    def wait_limit(self) -> tuple[float, bool]:
+        """How long the next wait on the model may last, and whether that bound is the stream's
+        idle timeout (PROVIDERS_STREAM_IDLE_TIMEOUT) rather than the attempt's deadline."""
+        left = self.deadline - time.monotonic()
+        idle = float(providers_settings.STREAM_IDLE_TIMEOUT)
+        return (idle, True) if idle < left else (max(left, 0.0), False)
+
+    def overdue(self) -> bool:
+        """The attempt's deadline has passed (the sync loop checks it between Agno's items)."""
+        if time.monotonic() < self.deadline:
+            return False
+        self.timed_out(idle=False)
+        return True
+
+    def timed_out(self, *, idle: bool) -> None:
+        """End the attempt as a timeout (settle() classifies it like any provider timeout)."""
+        c = self._current().candidate
+        if idle:
+            what = f"sent nothing for {float(providers_settings.STREAM_IDLE_TIMEOUT):g} s (PROVIDERS_STREAM_IDLE_TIMEOUT)"
+        else:
+            what = f"did not finish within {float(app_settings.RUN_TIMEOUT):g} s (AGENTS_RUN_TIMEOUT)"
+        self.output = None
+        self._current().tap.error = AttemptTimedOut(f"{c.provider_name} ({c.model_id}) {what}", provider=c.provider)
 
     def feed(self, item: Any) -> Delta | None:
         """One item of Agno's stream: a `Delta` to hand on, or None (the final RunOutput is kept)."""
@@ -386,10 +414,18 @@ def _fallback_loop(loop: _Loop) -> Iterator[Event]:
             while True:
                 agno_agent = loop.start()
                 if loop.streams_text:
-                    for item in agno_agent.run(loop.prompt, stream=True, yield_run_output=True):
-                        delta = loop.feed(item)
-                        if delta is not None:
-                            yield delta
+                    # A blocking read cannot be interrupted here: the deadline is checked as each
+                    # item arrives (the async loop bounds every wait, see `_afallback_loop`).
+                    items = agno_agent.run(loop.prompt, stream=True, yield_run_output=True)
+                    try:
+                        for item in items:
+                            if loop.overdue():
+                                break
+                            delta = loop.feed(item)
+                            if delta is not None:
+                                yield delta
+                    finally:
+                        items.close()
                 else:
                     loop.output = agno_agent.run(loop.prompt)
                 outcome = loop.settle()
@@ -424,12 +460,37 @@ async def _afallback_loop(loop: _Loop) -> AsyncIterator[Event]:
             while True:
                 agno_agent = loop.start()
                 if loop.streams_text:
-                    async for item in agno_agent.arun(loop.prompt, stream=True, yield_run_output=True):
-                        delta = loop.feed(item)
-                        if delta is not None:
-                            yield delta
+                    items = agno_agent.arun(loop.prompt, stream=True, yield_run_output=True)
+                    try:
+                        while True:
+                            # Every wait for the model is bounded (deadline, idle timeout): a
+                            # server trickling keep-alive bytes cannot hold the attempt longer.
+                            limit, idle = loop.wait_limit()
+                            bound = asyncio.timeout(limit)
+                            try:
+                                async with bound:
+                                    item = await anext(items)
+                            except StopAsyncIteration:
+                                break
+                            except TimeoutError:
+                                if not bound.expired():
+                                    raise
+                                loop.timed_out(idle=idle)
+                                break
+                            delta = loop.feed(item)
+                            if delta is not None:
+                                yield delta
+                    finally:
+                        await items.aclose()
                 else:
-                    loop.output = await agno_agent.arun(loop.prompt)
+                    bound = asyncio.timeout(max(loop.deadline - time.monotonic(), 0.0))
+                    try:
+                        async with bound:
+                            loop.output = await agno_agent.arun(loop.prompt)
+                    except TimeoutError:
+                        if not bound.expired():
+                            raise
+                        loop.timed_out(idle=False)
                 outcome = loop.settle()
                 if outcome.retry_in is None:
                     break

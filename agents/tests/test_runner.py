@@ -10,7 +10,7 @@ from django.db import connections
 from agents.breaker import breaker_state
 from agents.catalog import AGENTS, IdeaAssessment
 from agents.events import CandidateChosen, Delta, Done, Failed, FallbackTaken
-from agents.exceptions import NoModelAvailable, RequestRefused, StreamInterrupted
+from agents.exceptions import AgentError, NoModelAvailable, RequestRefused, StreamInterrupted
 from agents.models import AgentRun, RunStatus
 from agents.services import arun_agent, astream_agent, run_agent, stream_agent
 
@@ -216,3 +216,15 @@ def test_run_without_a_record(alice, platform_gateway):
     result = run_agent(agent=GENERATOR, user=alice, prompt="unrecorded", record=False)
     assert result.text == result.content == "Echo: unrecorded" and result.run is None and result.fallbacks == []
     assert not AgentRun.objects.exists()
+
+
+def test_unparseable_structured_answer_is_a_failure_with_a_clear_reason(alice, platform_gateway, openai_fake, alice_openai):
+    critic = AGENTS["idea_critic"]
+    platform_gateway.script_reply("Sure! The idea is great, 9/10.")  # prose, not the schema's JSON
+    with pytest.raises(AgentError) as caught:
+        run_agent(agent=critic, user=alice, prompt="A subscription for houseplant care")
+    assert "could not be read as IdeaAssessment" in str(caught.value)
+    assert openai_fake.chat_requests == 0  # not a provider outage: no fallback
+    run = AgentRun.objects.get()
+    assert run.status == RunStatus.FAILED and run.provider == "ai_gateway" and "IdeaAssessment" in run.error
+    assert not breaker_state("platform:ai_gateway", "sim-standard").exists
