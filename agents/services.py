@@ -54,6 +54,7 @@ from .failures import QUOTA, RATE_LIMITED, REJECTED, TRANSIENT, ErrorTap, Failur
 from .logsafety import secrets_register, secrets_unregister
 from .modelcache import model_for
 from .models import AgentRun, RunStatus
+from .records import run_insert, run_update
 from .selectors import Candidate, resolve
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,8 @@ class _Loop:
             self.forced = min(candidates, key=lambda c: c.breaker.opened_at or now)
             candidates = [self.forced, *(c for c in candidates if c is not self.forced)]
         if self.keep_record:
-            self.run = AgentRun.objects.create(
+            # Written at the start, so a run whose process dies stays visible as "running".
+            self.run = run_insert(
                 user=self.user, agent=self.agent.name, tier=self.tier, prompt=self.prompt[:20000], streamed=self.streamed,
             )
         return candidates
@@ -360,17 +362,20 @@ class _Loop:
     def _save(self, candidate: Candidate | None, status: str, **fields: Any) -> None:
         run = self.run
         assert run is not None
+        values: dict[str, Any] = {
+            "status": status,
+            "latency_ms": self._elapsed_ms(),
+            "time_to_first_token_ms": self._elapsed_ms(self.first_token_at) if self.first_token_at else None,
+            "finished_at": timezone.now(),
+            **fields,
+        }
+        if self.tried:  # the insert wrote the empty list
+            values["fallbacks"] = self.tried
         if candidate is not None:
-            run.provider, run.model_id = candidate.provider, candidate.model_id
-            run.credential_source, run.credential_key = candidate.source, candidate.key
-        run.status = status
-        run.fallbacks = self.tried
-        run.latency_ms = self._elapsed_ms()
-        run.time_to_first_token_ms = self._elapsed_ms(self.first_token_at) if self.first_token_at else None
-        run.finished_at = timezone.now()
-        for name, value in fields.items():
-            setattr(run, name, value)
-        run.save()
+            values.update(provider=candidate.provider, model_id=candidate.model_id,
+                          credential_source=candidate.source, credential_key=candidate.key)
+        # Only what the end of a run sets: the prompt and the rest were written at the start.
+        run_update(run, values)
 
     def release(self) -> None:
         secrets_unregister(self._secrets)

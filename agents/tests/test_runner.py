@@ -228,3 +228,28 @@ def test_unparseable_structured_answer_is_a_failure_with_a_clear_reason(alice, p
     run = AgentRun.objects.get()
     assert run.status == RunStatus.FAILED and run.provider == "ai_gateway" and "IdeaAssessment" in run.error
     assert not breaker_state("platform:ai_gateway", "sim-standard").exists
+
+
+def test_the_record_is_written_when_the_run_starts(alice, platform_gateway):
+    # A process that dies mid-run leaves its record "running": it is inserted before any request.
+    stream = stream_agent(agent=GENERATOR, user=alice, prompt="still running")
+    first = next(stream)
+    assert isinstance(first, CandidateChosen)
+    run = AgentRun.objects.get()
+    assert (run.status, run.prompt, run.agent, run.streamed) == (RunStatus.RUNNING, "still running", "idea_generator", True)
+    assert run.created_at is not None and run.finished_at is None and run.fallbacks == []
+    events = [first, *stream]
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED and run.output == events[-1].text == "Echo: still running"
+    assert run.provider == "ai_gateway" and run.finished_at is not None and run.output_tokens > 0
+
+
+def test_sqlite_runs_in_wal_mode_with_synchronous_normal(settings):
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    assert "journal_mode=WAL" in settings.DATABASES["default"]["OPTIONS"]["init_command"]
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous")
+        assert cursor.fetchone()[0] == 1  # NORMAL
