@@ -103,6 +103,12 @@ def breaker_claim_probe(credential_key: str, model_id: str) -> bool:
     return bool(cache.add(_probe_key(credential_key, model_id), 1, timeout=ttl))
 
 
+def breaker_release_probe(credential_key: str, model_id: str) -> None:
+    """Give a claimed probe back without an outcome (the run was abandoned, or the model could not
+    be built), so the next request may probe at once instead of after the claim's expiry."""
+    cache.delete(_probe_key(credential_key, model_id))
+
+
 def _store(credential_key: str, model_id: str, state: BreakerState, ttl: float) -> None:
     cache.set(breaker_cache_key(credential_key, model_id), state.__dict__.copy(), timeout=max(1, math.ceil(ttl)))
 

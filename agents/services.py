@@ -46,7 +46,14 @@ from pydantic import BaseModel
 from providers.conf import app_settings as providers_settings
 from providers.services.credentials import credential_mark_failed
 
-from .breaker import MAX_OPEN_SECONDS, breaker_claim_probe, breaker_failure, breaker_open, breaker_success
+from .breaker import (
+    MAX_OPEN_SECONDS,
+    breaker_claim_probe,
+    breaker_failure,
+    breaker_open,
+    breaker_release_probe,
+    breaker_success,
+)
 from .conf import app_settings
 from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken, RunResult
 from .exceptions import AgentError, AttemptTimedOut, NoModelAvailable, RequestRefused, StreamInterrupted
@@ -139,6 +146,8 @@ class _Loop:
         #: `time.monotonic()` bound of the current attempt (AGENTS_RUN_TIMEOUT).
         self.deadline = 0.0
         self.retry_wait: float | None = None
+        #: The half-open candidate whose one probe this run claimed (given back in `release`).
+        self.probe: Candidate | None = None
         #: Stored credentials the provider rejected (401/403): marked failed when the run ends.
         self.rejected: list[tuple[int, str]] = []
 
@@ -166,9 +175,11 @@ class _Loop:
             if state.is_open():
                 self.tried.append(candidate.describe(f"circuit open after repeated failures ({math.ceil(state.open_for())} s left)"))
                 return False
-            if state.is_half_open() and not breaker_claim_probe(candidate.key, candidate.model_id):
-                self.tried.append(candidate.describe("circuit half-open after repeated failures: another request is probing it"))
-                return False
+            if state.is_half_open():
+                if not breaker_claim_probe(candidate.key, candidate.model_id):
+                    self.tried.append(candidate.describe("circuit half-open after repeated failures: another request is probing it"))
+                    return False
+                self.probe = candidate
         try:
             model, secrets = model_for(candidate)
         except Exception as exc:  # a broken credential or backend: nothing was sent, the next one is safe
@@ -380,6 +391,11 @@ class _Loop:
     def release(self) -> None:
         secrets_unregister(self._secrets)
         self._secrets = []
+        if self.probe is not None:
+            # A success or failure already settled the breaker (and dropped the claim); this only
+            # matters when the probe ended without an outcome (abandoned, unbuildable model).
+            breaker_release_probe(self.probe.key, self.probe.model_id)
+            self.probe = None
 
     @property
     def abandoned(self) -> bool:

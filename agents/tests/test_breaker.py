@@ -194,3 +194,17 @@ def test_refused_connection_reads_connection_failed_not_http_502(which, alice, s
     assert "connection failed" in fallback.reason and "502" not in fallback.reason
     run = AgentRun.objects.get()
     assert run.status == RunStatus.FAILED and "502" not in run.error
+
+
+def test_an_abandoned_probe_gives_its_claim_back(alice, platform_gateway, settings):
+    from agents.events import Delta
+
+    breaker_open(*PLATFORM, seconds=0.2)
+    time.sleep(0.3)
+    stream = stream_agent(agent=GENERATOR, user=alice, prompt="one two three four")
+    for event in stream:
+        if isinstance(event, Delta):
+            break
+    stream.close()  # the probe's client walked away: no outcome
+    assert breaker_state(*PLATFORM).is_half_open()
+    assert breaker_claim_probe(*PLATFORM)  # the next request may probe at once
