@@ -6,8 +6,9 @@ import socket
 import time
 
 import pytest
+from django.core.cache import cache
 
-from agents.breaker import breaker_claim_probe, breaker_failure, breaker_open, breaker_state
+from agents.breaker import breaker_cache_key, breaker_claim_probe, breaker_failure, breaker_open, breaker_state
 from agents.catalog import AGENTS
 from agents.events import FallbackTaken
 from agents.exceptions import NoModelAvailable
@@ -20,6 +21,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 GENERATOR = AGENTS["idea_generator"]
 PLATFORM = ("platform:ai_gateway", "sim-fast")
 CHAT = "/v1/chat/completions"
+
+
+def _end_open_period(credential_key: str, model_id: str) -> None:
+    """Move the breaker's open period into the past (as if it had elapsed), without sleeping."""
+    state = breaker_state(credential_key, model_id)
+    value = {**state.__dict__, "open_until": time.time() - 0.01}
+    cache.set(breaker_cache_key(credential_key, model_id), value, timeout=3600)
 
 
 def _closed_port() -> int:
@@ -44,10 +52,7 @@ def test_one_503_is_retried_on_the_same_candidate_and_opens_nothing(
     assert platform_gateway.counts[CHAT] == 3
 
 
-def test_three_failures_open_the_breaker_then_one_probe_closes_it(
-    alice, platform_gateway, openai_fake, alice_openai, settings
-):
-    settings.AGENTS_BREAKER_OPEN_SECONDS = 1.0
+def test_three_failures_open_the_breaker_then_one_probe_closes_it(alice, platform_gateway, openai_fake, alice_openai):
     platform_gateway.fail(503, times=None)
     for n in range(3):
         run = run_agent(agent=GENERATOR, user=alice, prompt=f"run {n}").run
@@ -59,7 +64,7 @@ def test_three_failures_open_the_breaker_then_one_probe_closes_it(
     skipped = run_agent(agent=GENERATOR, user=alice, prompt="open").run
     assert "circuit open" in skipped.fallbacks[0]["reason"] and platform_gateway.counts[CHAT] == 6
 
-    time.sleep(1.1)  # half-open now
+    _end_open_period(*PLATFORM)  # half-open now
     assert breaker_state(*PLATFORM).is_half_open()
     # Another process holds the probe: this run skips the gateway.
     assert breaker_claim_probe(*PLATFORM)
@@ -71,7 +76,7 @@ def test_three_failures_open_the_breaker_then_one_probe_closes_it(
     # That probe failed: open again. After the period, the next run is the probe and succeeds.
     breaker_failure(*PLATFORM)
     assert breaker_state(*PLATFORM).is_open()
-    time.sleep(1.1)
+    _end_open_period(*PLATFORM)
     platform_gateway.clear_faults()
     probe = run_agent(agent=GENERATOR, user=alice, prompt="probe").run
     assert probe.provider == "ai_gateway" and probe.fallbacks == []
@@ -121,10 +126,11 @@ def test_retry_after_over_the_limit_opens_the_breaker_for_that_long(
     alice, platform_gateway, openai_fake, alice_openai, settings
 ):
     settings.AGENTS_MAX_RETRY_WAIT = 2.0
-    platform_gateway.rate_limit(retry_after=3, times=1)
+    settings.AGENTS_BREAKER_OPEN_SECONDS = 1.0
+    platform_gateway.rate_limit(retry_after=30, times=1)
     result = run_agent(agent=GENERATOR, user=alice, prompt="too long")
     assert result.run.provider == "openai" and platform_gateway.counts[CHAT] == 1
-    assert 2.0 < breaker_state(*PLATFORM).open_for() <= 3.0
+    assert 20 < breaker_state(*PLATFORM).open_for() <= 30  # the Retry-After, not the 1 s default
 
 
 def test_insufficient_quota_opens_for_an_hour_without_any_retry(alice, platform_gateway, openai_fake, alice_openai):

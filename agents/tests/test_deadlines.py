@@ -39,7 +39,7 @@ def test_a_trickling_stream_is_cut_at_the_deadline_and_falls_back(
     # Keep-alive comments every 0.2 s for 10 s before any content: never idle, never answering.
     platform_gateway.stream_fault(trickle_after=0, trickle_seconds=10, trickle_every=0.2)
     events, elapsed = _stream(alice, "are you there")
-    assert elapsed < 3.0  # the deadline, the fallback, not the 10 s trickle
+    assert elapsed < 5.0  # the deadline, the fallback, not the 10 s trickle
     fallback = next(e for e in events if isinstance(e, FallbackTaken))
     assert fallback.reason.startswith("AI Gateway") and "(sim-fast) did not finish within 1 s" in fallback.reason
     done = events[-1]
@@ -52,7 +52,7 @@ def test_a_trickle_after_the_first_delta_ends_the_run_without_fallback(
     settings.AGENTS_RUN_TIMEOUT = 1.0
     platform_gateway.stream_fault(trickle_after=3, trickle_seconds=10, trickle_every=0.2)
     events, elapsed = _stream(alice, "one two three four five")
-    assert elapsed < 3.0
+    assert elapsed < 4.0  # not the 5 s or 10 s the server would take
     assert any(isinstance(e, Delta) for e in events) and not any(isinstance(e, FallbackTaken) for e in events)
     failed = events[-1]
     assert isinstance(failed, Failed) and isinstance(failed.error, StreamInterrupted)
@@ -66,7 +66,7 @@ def test_the_idle_timeout_applies_inside_agent_streams(alice, platform_gateway, 
     settings.PROVIDERS_STREAM_IDLE_TIMEOUT = 0.5
     platform_gateway.stream_fault(stall_after=0, stall_seconds=5, times=None)
     events, elapsed = _stream(alice, "silence")
-    assert elapsed < 3.0
+    assert elapsed < 4.0  # not the 5 s or 10 s the server would take
     failed = events[-1]
     assert isinstance(failed, Failed) and isinstance(failed.error, NoModelAvailable)
     assert "sent nothing for 0.5 s" in str(failed.error)
@@ -90,4 +90,4 @@ def test_a_slow_unstreamed_answer_is_bounded_too(alice, platform_gateway, settin
         return caught.value, time.monotonic() - started
 
     error, elapsed = asyncio.run(main())
-    assert elapsed < 3.0 and "did not finish within 1 s" in str(error)
+    assert elapsed < 4.0 and "did not finish within 1 s" in str(error)
