@@ -16,7 +16,9 @@ everyone after a single 503. The states, per (credential key, model id):
 With Redis configured (`REDIS_URL`) every process sees the same breakers; on the embedded
 default (local-memory cache) each process has its own. Updates to the failure count are a read
 then a write, not atomic: two processes failing at once may count one failure instead of two,
-which only delays opening by a request. Values are wall-clock times (`time.time()`), comparable
+which only delays opening by a request. A success clears the count only when the run saw
+failures when it resolved (no cache write on the common healthy path), so a success racing
+failures of other runs may not reset their count. Values are wall-clock times (`time.time()`), comparable
 across processes.
 """
 
