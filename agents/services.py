@@ -330,10 +330,13 @@ async def _afallback_loop(loop: _Loop) -> AsyncIterator[Event]:
                 yield loop.chosen()
             agno_agent = loop.start()
             if loop.streams_text:
-                async for item in agno_agent.arun(loop.prompt, stream=True, yield_run_output=True):
-                    delta = loop.feed(item)
-                    if delta is not None:
-                        yield delta
+                # aclosing: a caller that leaves (client disconnect) closes Agno's stream, and with
+                # it the upstream request, now rather than whenever the GC finalizes it.
+                async with aclosing(agno_agent.arun(loop.prompt, stream=True, yield_run_output=True)) as items:
+                    async for item in items:
+                        delta = loop.feed(item)
+                        if delta is not None:
+                            yield delta
             else:
                 loop.output = await agno_agent.arun(loop.prompt)
             outcome = loop.settle()
