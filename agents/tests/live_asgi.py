@@ -41,7 +41,7 @@ class LiveASGI:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "LiveASGI":
+    def start(self) -> LiveASGI:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -65,7 +65,7 @@ class LiveASGI:
         assert self.loop is not None, "no request served yet"
         return asyncio.run_coroutine_threadsafe(others(), self.loop).result(5)
 
-    def __enter__(self) -> "LiveASGI":
+    def __enter__(self) -> LiveASGI:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
