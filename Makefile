@@ -60,6 +60,10 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Bounded in time and count, loopback only; stops everything it starts. LOADTEST_ARGS=--quick for 30 s.
+loadtest: install ## the load + fault run on the production-like stack; writes docs/benchmarks.md
+	$(BIN)/python bench/loadtest.py $(LOADTEST_ARGS)
+
 bench: install ## gateway client and agents benchmarks; write docs/benchmarks.md (BENCH_ARGS=--quick for a smoke run)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/agents_bench.py $(BENCH_ARGS)
