@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the project importable
@@ -68,7 +69,12 @@ class Stack:
 
     @property
     def redis_url(self) -> str:
-        return self._env["REDIS_URL"]
+        """REDIS_URL without its password (for messages: it may carry one)."""
+        url = urlsplit(self._env["REDIS_URL"])
+        if url.password is None:
+            return url.geturl()
+        host = url.hostname or ""
+        return url._replace(netloc=f"{url.username or ''}:***@{host}" + (f":{url.port}" if url.port else "")).geturl()
 
     def start(self) -> Stack:
         try:
