@@ -217,7 +217,7 @@ def _measure(
         )
 
     bare = bare_agent()
-    csrf = secrets.token_urlsafe(24)[:32]
+    csrf = secrets.token_hex(16)  # CSRF tokens are 32 alphanumerics
     cookies = {"sessionid": session, "csrftoken": csrf}
     headers = {"X-CSRFToken": csrf, "Referer": app.url + "/forge/"}
     form = {"agent": agent.name, "prompt": PROMPT}

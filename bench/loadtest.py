@@ -324,7 +324,7 @@ class LoadTest:
         self.sim: Simulator | None = None
         self.stack: Stack | None = None
         self.env: dict[str, str] = {}
-        self.csrf = secrets.token_urlsafe(24)[:32]
+        self.csrf = secrets.token_hex(16)  # CSRF tokens are 32 alphanumerics
         self.session = ""
 
     def start(self) -> None:
@@ -374,7 +374,11 @@ class LoadTest:
         self._full_env = {**env, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "ideaforge.settings"}
         self.session = _django(self._full_env, _USER_SCRIPT)["session"]
         # Warm up (imports, pools filled to the concurrency): scenarios measure the steady state.
-        asyncio.run(_drive(self.stack.url, self.session, self.csrf, 3.0, self.args.in_flight, 0))
+        warm = asyncio.run(_drive(self.stack.url, self.session, self.csrf, 3.0, self.args.in_flight, 0))
+        if not any(r.ok for r in warm):
+            raise RuntimeError(
+                f"no request succeeded while warming up: {Counter(r.message for r in warm).most_common(3)}"
+            )
 
     def stop(self) -> None:
         for step in (
