@@ -27,7 +27,7 @@ from contextlib import aclosing
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, user_passes_test
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -48,6 +48,15 @@ _ANSWER = "<!--forge:answer-->"
 _SUMMARY = "<!--forge:summary-->"
 
 
+async def _is_authenticated(user: Any) -> bool:
+    return user.is_authenticated
+
+
+# `login_required` for the async views: Django's runs its test through `sync_to_async` (a thread
+# hop per request, measured on the stream's path); this test is a coroutine.
+_async_login_required = user_passes_test(_is_authenticated)
+
+
 def _page_context(request: HttpRequest, form: ForgeForm) -> dict[str, Any]:
     return {
         "form": form,
@@ -58,7 +67,7 @@ def _page_context(request: HttpRequest, form: ForgeForm) -> dict[str, Any]:
     }
 
 
-@login_required
+@_async_login_required
 @require_http_methods(["GET", "POST"])
 async def forge(request: HttpRequest) -> HttpResponse:
     request.user = await request.auser()  # resolved once: templates must not query from async code
@@ -69,7 +78,7 @@ async def forge(request: HttpRequest) -> HttpResponse:
     return await sync_to_async(_render_page)(request, form, status)
 
 
-@login_required
+@_async_login_required
 @require_POST
 async def forge_stream(request: HttpRequest) -> HttpResponse:
     form = ForgeForm(request.POST)
