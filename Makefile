@@ -67,6 +67,7 @@ loadtest: install ## the load + fault run on the production-like stack; writes d
 bench: install ## gateway client and agents benchmarks; write docs/benchmarks.md (BENCH_ARGS=--quick for a smoke run)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/agents_bench.py $(BENCH_ARGS)
+	$(BIN)/python bench/http_bench.py $(BENCH_ARGS)
 
 migrate: export DJANGO_DEBUG ?= true
 migrate: install
