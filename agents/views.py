@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import aclosing
 from typing import Any
@@ -38,10 +39,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from .catalog import AGENTS, agent_get
 from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
-from .exceptions import NoModelAvailable
+from .exceptions import AgentError, NoModelAvailable
 from .forms import ForgeForm
 from .models import AgentRun
 from .selectors import provider_available_for_user, run_get_for_user, run_list_for_user
+
+logger = logging.getLogger(__name__)
 
 HISTORY_SIZE = 20
 _ANSWER = "<!--forge:answer-->"
@@ -118,19 +121,33 @@ def _stream_content(request: HttpRequest, user: Any, data: dict[str, Any], rende
     return _sync_body(agent.stream(user, data["prompt"], tier=tier), render_event, head, tail)
 
 
+def _server_failure() -> Failed:
+    """The run's end when the server itself failed mid-stream (the status line is long sent: a
+    bare 500 is no longer possible, and a cut connection would tell the user nothing)."""
+    return Failed(None, AgentError("The server could not finish this run. Please try again.", code="server_error"))
+
+
 async def _async_body(events: AsyncIterator[Event], render_event: Callable[[Event], list[str]], head: str, tail: str) -> AsyncIterator[str]:
     # aclosing: when the client leaves, Django cancels the response; closing the run's stream
     # here closes the upstream request and records the run as abandoned (not left to the GC).
     async with aclosing(events):  # type: ignore[type-var]
         if head:
             yield head
-        async for event in events:
-            for part in render_event(event):
-                yield part
-            # uvicorn's send() does not suspend once the client is gone: without an await per
-            # chunk a fast upstream would keep this loop running and the cancellation would
-            # never be delivered.
-            await asyncio.sleep(0)
+        ended = False
+        try:
+            async for event in events:
+                ended = isinstance(event, (Done, Failed))
+                for part in render_event(event):
+                    yield part
+                # uvicorn's send() does not suspend once the client is gone: without an await per
+                # chunk a fast upstream would keep this loop running and the cancellation would
+                # never be delivered.
+                await asyncio.sleep(0)
+        except Exception:  # not CancelledError: a client that left gets nothing more
+            logger.exception("forge stream failed")
+            if not ended:
+                for part in render_event(_server_failure()):
+                    yield part
         if tail:
             yield tail
 
@@ -139,8 +156,15 @@ def _sync_body(events: Iterator[Event], render_event: Callable[[Event], list[str
     try:
         if head:
             yield head
-        for event in events:
-            yield from render_event(event)
+        ended = False
+        try:
+            for event in events:
+                ended = isinstance(event, (Done, Failed))
+                yield from render_event(event)
+        except Exception:
+            logger.exception("forge stream failed")
+            if not ended:
+                yield from render_event(_server_failure())
         if tail:
             yield tail
     finally:

@@ -98,3 +98,21 @@ def test_client_disconnect_closes_upstream_and_records_abandoned_run(live, http,
     assert run.finished_at is not None and run.latency_ms is not None
     assert _wait(lambda: live.tasks() == [], 1.0), f"tasks left behind: {live.tasks()}"
     assert closed_after < 1.0
+
+
+def test_a_server_failure_mid_stream_ends_with_a_clear_error_event(http, platform_gateway, monkeypatch):
+    # The status line is sent before the run starts: a failure after that must still tell the
+    # user something (not a cut connection), and must not show internals.
+    import agents.services
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("internal-detail-canary")
+
+    monkeypatch.setattr(agents.services, "resolve", broken)
+    response = http.post(reverse("agents:stream"), data={"agent": "idea_generator", "prompt": "x"})
+    assert response.status_code == 200
+    events = [json.loads(line) for line in response.text.splitlines()]
+    assert events[-1]["kind"] == "error" and events[-1]["code"] == "server_error"
+    assert "Please try again" in events[-1]["message"] and "internal-detail-canary" not in response.text
+    page = http.post(reverse("agents:forge"), data={"agent": "idea_generator", "prompt": "x"})
+    assert page.status_code == 200 and "Please try again" in page.text and page.text.rstrip().endswith("</html>")
