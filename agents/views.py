@@ -121,6 +121,16 @@ def _stream_content(request: HttpRequest, user: Any, data: dict[str, Any], rende
     return _sync_body(agent.stream(user, data["prompt"], tier=tier), render_event, head, tail)
 
 
+def _log_failure(exc: Exception) -> None:
+    # Type and place only: the message (and a traceback, which repeats it) may quote a secret
+    # that `scrub` does not know (it knows the running candidates', and this can fail before).
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+    logger.error("forge stream failed at %s: %s", where, type(exc).__name__)
+
+
 def _server_failure() -> Failed:
     """The run's end when the server itself failed mid-stream (the status line is long sent: a
     bare 500 is no longer possible, and a cut connection would tell the user nothing)."""
@@ -143,8 +153,8 @@ async def _async_body(events: AsyncIterator[Event], render_event: Callable[[Even
                 # chunk a fast upstream would keep this loop running and the cancellation would
                 # never be delivered.
                 await asyncio.sleep(0)
-        except Exception:  # not CancelledError: a client that left gets nothing more
-            logger.exception("forge stream failed")
+        except Exception as exc:  # not CancelledError: a client that left gets nothing more
+            _log_failure(exc)
             if not ended:
                 for part in render_event(_server_failure()):
                     yield part
@@ -161,8 +171,8 @@ def _sync_body(events: Iterator[Event], render_event: Callable[[Event], list[str
             for event in events:
                 ended = isinstance(event, (Done, Failed))
                 yield from render_event(event)
-        except Exception:
-            logger.exception("forge stream failed")
+        except Exception as exc:
+            _log_failure(exc)
             if not ended:
                 yield from render_event(_server_failure())
         if tail:
