@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -307,6 +308,11 @@ class Report:
     records_by_status: dict[str, int] = field(default_factory=dict)
 
 
+def _shape(message: str) -> str:
+    """A message with its numbers as N, so "(15 s left)" and "(9 s left)" count as one."""
+    return re.sub(r"\d+", "N", message.split("\n", 1)[0])[:200]
+
+
 def _pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -470,7 +476,7 @@ class LoadTest:
             fault_window=window,
             failed_inside=sum(inside(r) for r in failed),
             failed_outside=sum(not inside(r) for r in failed),
-            messages=dict(Counter(r.message for r in failed).most_common(5)),
+            messages=dict(Counter(_shape(r.message) for r in failed).most_common(8)),
             left_mid_stream=sum(r.left for r in results),
             upstream_streams_aborted=delta["streams_aborted"],
             upstream_streams_open_after=after["streams_active"],
