@@ -21,14 +21,16 @@ abandoned with the text sent so far.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import aclosing
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.contrib.auth.decorators import login_required, user_passes_test
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -51,13 +53,23 @@ _ANSWER = "<!--forge:answer-->"
 _SUMMARY = "<!--forge:summary-->"
 
 
-async def _is_authenticated(user: Any) -> bool:
-    return user.is_authenticated
+def _authenticated_user(request: HttpRequest) -> Any:
+    user = request.user  # the middleware's lazy user: the session read and the user query, here
+    return user if user.is_authenticated else None
 
 
-# `login_required` for the async views: Django's runs its test through `sync_to_async` (a thread
-# hop per request, measured on the stream's path); this test is a coroutine.
-_async_login_required = user_passes_test(_is_authenticated)
+def _async_login_required(view: Callable[..., Awaitable[HttpResponse]]) -> Callable[..., Awaitable[HttpResponse]]:
+    """`login_required` for the async views in one thread hop: Django's async path takes three
+    (the session, the user, then its test through `sync_to_async`). The view then reads
+    `request.user`, resolved here."""
+
+    @functools.wraps(view)
+    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if await sync_to_async(_authenticated_user)(request) is None:
+            return redirect_to_login(request.get_full_path())
+        return await view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def _page_context(request: HttpRequest, form: ForgeForm) -> dict[str, Any]:
@@ -73,7 +85,6 @@ def _page_context(request: HttpRequest, form: ForgeForm) -> dict[str, Any]:
 @_async_login_required
 @require_http_methods(["GET", "POST"])
 async def forge(request: HttpRequest) -> HttpResponse:
-    request.user = await request.auser()  # resolved once: templates must not query from async code
     form = ForgeForm(request.POST or None, initial={"agent": request.GET.get("agent", "")})
     if request.method == "POST" and form.is_valid():
         return await _html_stream(request, form.cleaned_data)
@@ -87,8 +98,7 @@ async def forge_stream(request: HttpRequest) -> HttpResponse:
     form = ForgeForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"errors": {k: [str(e) for e in v] for k, v in form.errors.items()}}, status=400)
-    user = await request.auser()
-    content = _stream_content(request, user, form.cleaned_data, _ndjson_line)
+    content = _stream_content(request, request.user, form.cleaned_data, _ndjson_line)
     return _no_buffering(StreamingHttpResponse(content, content_type="application/x-ndjson"))
 
 
