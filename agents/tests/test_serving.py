@@ -60,9 +60,12 @@ def test_make_serve_stack_serves_and_ctrl_c_stops_everything(tmp_path):
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "gunicorn" in names and "worker" in names and "beat" in names and "redis-server" in names
         assert httpx.get(f"http://127.0.0.1:{port}/accounts/login/").status_code == 200
-        assert (tmp_path / "state" / "celerybeat-schedule").exists() or list(
-            (tmp_path / "state").glob("celerybeat-schedule*")
-        )
+        # Beat keeps its schedule file under IDEAFORGE_STATE_DIR (it may start after the web server).
+        deadline = time.monotonic() + 30
+        while not list((tmp_path / "state").glob("celerybeat-schedule*")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert list((tmp_path / "state").glob("celerybeat-schedule*"))
+        assert not list(ROOT.glob("celerybeat-schedule*"))
     finally:
         proc.send_signal(signal.SIGINT)
         try:
