@@ -4,6 +4,7 @@
 test talks real HTTP to it, and can ask that loop what is still running (`tasks()`).
 `login(client, user)` gives an httpx client the session and CSRF cookies of a logged-in user.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,9 +28,13 @@ class LiveASGI:
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.loop: asyncio.AbstractEventLoop | None = None
-        config = uvicorn.Config(self._app, lifespan="off", log_level="warning", loop="asyncio", http="h11", interface="asgi3")
+        config = uvicorn.Config(
+            self._app, lifespan="off", log_level="warning", loop="asyncio", http="h11", interface="asgi3"
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, name="live-asgi", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name="live-asgi", daemon=True
+        )
 
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         from ideaforge.asgi import application
@@ -60,7 +65,9 @@ class LiveASGI:
 
         async def others() -> list[str]:
             me = asyncio.current_task()
-            return [repr(t.get_coro()) for t in asyncio.all_tasks() if t is not me and "Server" not in repr(t.get_coro())]
+            return [
+                repr(t.get_coro()) for t in asyncio.all_tasks() if t is not me and "Server" not in repr(t.get_coro())
+            ]
 
         assert self.loop is not None, "no request served yet"
         return asyncio.run_coroutine_threadsafe(others(), self.loop).result(5)

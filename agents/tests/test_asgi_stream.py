@@ -1,5 +1,6 @@
 """The Forge streams under a real uvicorn on 127.0.0.1: events arrive as they are made, and a
 client that leaves closes the upstream stream within a second and leaves an abandoned record."""
+
 from __future__ import annotations
 
 import json
@@ -78,7 +79,9 @@ def test_client_disconnect_closes_upstream_and_records_abandoned_run(live, http,
     sim = platform_gateway
     sim.chunk_delay = 0.05  # 200 deltas: a 10 s answer
     received: list[dict] = []
-    with http.stream("POST", reverse("agents:stream"), data={"agent": "idea_generator", "prompt": LONG_PROMPT}) as response:
+    with http.stream(
+        "POST", reverse("agents:stream"), data={"agent": "idea_generator", "prompt": LONG_PROMPT}
+    ) as response:
         for line in response.iter_lines():
             if line:
                 received.append(json.loads(line))
