@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format migrate key password check bench demo clean
+.PHONY: install run serve loadtest test lint format migrate key password check bench demo clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,11 +17,23 @@ $(STAMP): requirements.txt
 install: $(STAMP) ## create the virtualenv and install pinned dependencies
 
 # The embedded default: SQLite, local-memory cache, no broker. DJANGO_DEBUG defaults to true here only.
+# Served by uvicorn (ASGI, reloading on code changes) so the Forge streams as in production:
+# `runserver` is WSGI and would send each answer in one piece.
 run: export DJANGO_DEBUG ?= true
 run: install ## migrate, create a local admin once, and serve on http://127.0.0.1:8000/
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_local_admin --url http://$(HOST):$(PORT)/
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/uvicorn ideaforge.asgi:application --reload --host $(HOST) --port $(PORT)
+
+# The production-like stack (docs/deployment.md): gunicorn with WEB_WORKERS uvicorn workers, a
+# Celery worker and beat, Redis (REDIS_URL, or a local redis-server started and stopped with it).
+# Ctrl-C stops everything it started. Set the production variables (.env) to run it as production.
+WEB_WORKERS ?= 2
+serve: export DJANGO_DEBUG ?= true
+serve: install ## production-like: ASGI workers + Celery worker + beat + Redis on http://127.0.0.1:8000/
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_local_admin --url http://$(HOST):$(PORT)/
+	$(BIN)/python ops/stack.py --host $(HOST) --port $(PORT) --workers $(WEB_WORKERS)
 
 test: install ## run the whole suite (PYTEST_ARGS="-k name" to narrow it)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -48,9 +60,14 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Bounded in time and count, loopback only; stops everything it starts. LOADTEST_ARGS=--quick for 30 s.
+loadtest: install ## the load + fault run on the production-like stack; writes docs/benchmarks.md
+	$(BIN)/python bench/loadtest.py $(LOADTEST_ARGS)
+
 bench: install ## gateway client and agents benchmarks; write docs/benchmarks.md (BENCH_ARGS=--quick for a smoke run)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/agents_bench.py $(BENCH_ARGS)
+	$(BIN)/python bench/http_bench.py $(BENCH_ARGS)
 
 migrate: export DJANGO_DEBUG ?= true
 migrate: install

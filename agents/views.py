@@ -10,31 +10,66 @@ Two ways to get the answer, both streamed (`StreamingHttpResponse`):
 
 Views are thin: the runner (`agents.services`) does the work and records the run; the page's
 reads are `agents.selectors`.
+
+Both streams are async views with the iterator type of the server they run under (Django
+consumes the other kind whole before sending anything): under ASGI (uvicorn, `make run`,
+`make serve`) an async iterator over `astream_agent`; under WSGI (`runserver`, the test client)
+a sync one over `stream_agent`. Under ASGI a client that leaves cancels the response: the
+iterator closes the run's stream, which closes the upstream request and records the run as
+abandoned with the text sent so far.
 """
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import aclosing
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
-from django.template.loader import render_to_string
+from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils.html import escape
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .catalog import AGENTS, agent_get
 from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
-from .exceptions import NoModelAvailable
+from .exceptions import AgentError, NoModelAvailable
 from .forms import ForgeForm
 from .models import AgentRun
 from .selectors import provider_available_for_user, run_get_for_user, run_list_for_user
 
+logger = logging.getLogger(__name__)
+
 HISTORY_SIZE = 20
 _ANSWER = "<!--forge:answer-->"
 _SUMMARY = "<!--forge:summary-->"
+
+
+def _authenticated_user(request: HttpRequest) -> Any:
+    user = request.user  # the middleware's lazy user: the session read and the user query, here
+    return user if user.is_authenticated else None
+
+
+def _async_login_required(view: Callable[..., Awaitable[HttpResponse]]) -> Callable[..., Awaitable[HttpResponse]]:
+    """`login_required` for the async views in one thread hop: Django's async path takes three
+    (the session, the user, then its test through `sync_to_async`). The view then reads
+    `request.user`, resolved here."""
+
+    @functools.wraps(view)
+    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if await sync_to_async(_authenticated_user)(request) is None:
+            return redirect_to_login(request.get_full_path())
+        return await view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def _page_context(request: HttpRequest, form: ForgeForm) -> dict[str, Any]:
@@ -47,24 +82,24 @@ def _page_context(request: HttpRequest, form: ForgeForm) -> dict[str, Any]:
     }
 
 
-@login_required
+@_async_login_required
 @require_http_methods(["GET", "POST"])
-def forge(request: HttpRequest) -> HttpResponse:
+async def forge(request: HttpRequest) -> HttpResponse:
     form = ForgeForm(request.POST or None, initial={"agent": request.GET.get("agent", "")})
     if request.method == "POST" and form.is_valid():
-        return _html_stream(request, form.cleaned_data)
-    return render(request, "agents/forge.html", _page_context(request, form), status=400 if form.is_bound else 200)
+        return await _html_stream(request, form.cleaned_data)
+    status = 400 if form.is_bound else 200
+    return await sync_to_async(_render_page)(request, form, status)
 
 
-@login_required
+@_async_login_required
 @require_POST
-def forge_stream(request: HttpRequest) -> HttpResponse:
+async def forge_stream(request: HttpRequest) -> HttpResponse:
     form = ForgeForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"errors": {k: [str(e) for e in v] for k, v in form.errors.items()}}, status=400)
-    events = _events(request, form.cleaned_data)
-    response = StreamingHttpResponse((json.dumps(_event_json(e)) + "\n" for e in events), content_type="application/x-ndjson")
-    return _no_buffering(response)
+    content = _stream_content(request, request.user, form.cleaned_data, _ndjson_line)
+    return _no_buffering(StreamingHttpResponse(content, content_type="application/x-ndjson"))
 
 
 @login_required
@@ -78,9 +113,82 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 # -- helpers -----------------------------------------------------------------------------------
 
-def _events(request: HttpRequest, data: dict[str, Any]) -> Iterator[Event]:
+def _render_page(request: HttpRequest, form: ForgeForm, status: int) -> HttpResponse:
+    return render(request, "agents/forge.html", _page_context(request, form), status=status)
+
+
+def _ndjson_line(event: Event) -> list[str]:
+    return [json.dumps(_event_json(event)) + "\n"]
+
+
+def _stream_content(request: HttpRequest, user: Any, data: dict[str, Any], render_event: Callable[[Event], list[str]],
+                    head: str = "", tail: str = "") -> Iterator[str] | AsyncIterator[str]:
+    """The response body: `head`, the rendered events, `tail`, as the iterator this server streams."""
     agent = agent_get(data["agent"])
-    return agent.stream(request.user, data["prompt"], tier=data.get("tier") or None)
+    tier = data.get("tier") or None
+    if isinstance(request, ASGIRequest):
+        return _async_body(agent.astream(user, data["prompt"], tier=tier), render_event, head, tail)
+    return _sync_body(agent.stream(user, data["prompt"], tier=tier), render_event, head, tail)
+
+
+def _log_failure(exc: Exception) -> None:
+    # Type and place only: the message (and a traceback, which repeats it) may quote a secret
+    # that `scrub` does not know (it knows the running candidates', and this can fail before).
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+    logger.error("forge stream failed at %s: %s", where, type(exc).__name__)
+
+
+def _server_failure() -> Failed:
+    """The run's end when the server itself failed mid-stream (the status line is long sent: a
+    bare 500 is no longer possible, and a cut connection would tell the user nothing)."""
+    return Failed(None, AgentError("The server could not finish this run. Please try again.", code="server_error"))
+
+
+async def _async_body(events: AsyncIterator[Event], render_event: Callable[[Event], list[str]], head: str, tail: str) -> AsyncIterator[str]:
+    # aclosing: when the client leaves, Django cancels the response; closing the run's stream
+    # here closes the upstream request and records the run as abandoned (not left to the GC).
+    async with aclosing(events):  # type: ignore[type-var]
+        if head:
+            yield head
+        ended = False
+        try:
+            async for event in events:
+                ended = isinstance(event, (Done, Failed))
+                for part in render_event(event):
+                    yield part
+                # uvicorn's send() does not suspend once the client is gone: without an await per
+                # chunk a fast upstream would keep this loop running and the cancellation would
+                # never be delivered.
+                await asyncio.sleep(0)
+        except Exception as exc:  # not CancelledError: a client that left gets nothing more
+            _log_failure(exc)
+            if not ended:
+                for part in render_event(_server_failure()):
+                    yield part
+        if tail:
+            yield tail
+
+
+def _sync_body(events: Iterator[Event], render_event: Callable[[Event], list[str]], head: str, tail: str) -> Iterator[str]:
+    try:
+        if head:
+            yield head
+        ended = False
+        try:
+            for event in events:
+                ended = isinstance(event, (Done, Failed))
+                yield from render_event(event)
+        except Exception as exc:
+            _log_failure(exc)
+            if not ended:
+                yield from render_event(_server_failure())
+        if tail:
+            yield tail
+    finally:
+        events.close()  # type: ignore[attr-defined]
 
 
 def _no_buffering(response: StreamingHttpResponse) -> StreamingHttpResponse:
@@ -89,31 +197,29 @@ def _no_buffering(response: StreamingHttpResponse) -> StreamingHttpResponse:
     return response
 
 
-def _html_stream(request: HttpRequest, data: dict[str, Any]) -> StreamingHttpResponse:
+async def _html_stream(request: HttpRequest, data: dict[str, Any]) -> StreamingHttpResponse:
     agent = agent_get(data["agent"])
     tier = data.get("tier") or agent.default_tier
-    page = render_to_string("agents/forge_run.html", {"agent": agent, "tier": tier, "prompt": data["prompt"]}, request=request)
+    # Templates run in Django's sync thread (context processors read the session).
+    page = await sync_to_async(render_to_string)("agents/forge_run.html", {"agent": agent, "tier": tier, "prompt": data["prompt"]}, request=request)
     head, rest = page.split(_ANSWER, 1)
     middle, tail = rest.split(_SUMMARY, 1)
-    events = _events(request, data)
+    # The summary is rendered to a string while the run ends, from plain values (no lazy query).
+    summary_template = get_template("agents/_run_summary.html")
+    chosen: list[CandidateChosen] = []
 
-    def chunks() -> Iterator[str]:
-        yield head
-        chosen: CandidateChosen | None = None
-        fallbacks: list[FallbackTaken] = []
-        for event in events:
-            if isinstance(event, Delta):
-                yield escape(event.text)
-            elif isinstance(event, CandidateChosen):
-                chosen = event
-            elif isinstance(event, FallbackTaken):
-                fallbacks.append(event)
-            elif isinstance(event, (Done, Failed)):
-                yield middle
-                yield render_to_string("agents/_run_summary.html", _summary_context(event, chosen, tier), request=request)
-        yield tail
+    def render_event(event: Event) -> list[str]:
+        if isinstance(event, Delta):
+            return [escape(event.text)]
+        if isinstance(event, CandidateChosen):
+            chosen[:] = [event]
+        elif isinstance(event, (Done, Failed)):
+            context = _summary_context(event, chosen[0] if chosen else None, tier)
+            return [middle, summary_template.render(context, request=None)]
+        return []
 
-    return _no_buffering(StreamingHttpResponse(chunks(), content_type="text/html; charset=utf-8"))
+    content = _stream_content(request, request.user, data, render_event, head=head, tail=tail)
+    return _no_buffering(StreamingHttpResponse(content, content_type="text/html; charset=utf-8"))
 
 
 def _summary_context(event: Done | Failed, chosen: CandidateChosen | None, tier: str) -> dict[str, Any]:

@@ -21,9 +21,31 @@ class _BenchHandler(GatewayHandler):
     def do_GET(self) -> None:
         if self.path_only == "/_bench/counters":
             sim = self.sim
-            self.send_json(200, {"token": sim.token_requests, "api": sim.api_requests, "chat": sim.chat_requests})
+            self.send_json(200, {
+                "token": sim.token_requests, "api": sim.api_requests, "chat": sim.chat_requests,
+                "connections_opened": sim.connections_opened, "connections_closed": sim.connections_closed,
+                "streams_active": sim.streams_active, "streams_aborted": sim.streams_aborted,
+            })
             return
         super().do_GET()
+
+    def do_POST(self) -> None:
+        # Fault switches for the load test: {"kind": "token_down", "seconds": 20} (token endpoint
+        # answers 503 for that long) or {"kind": "chat_503", "times": 1}.
+        if self.path_only == "/_bench/fault":
+            order = json.loads(self.read_body() or b"{}")
+            sim = self.sim
+            if order.get("kind") == "token_down":
+                sim.fail_token_endpoint(503)
+                threading.Timer(float(order["seconds"]), sim.clear_faults).start()
+            elif order.get("kind") == "chat_503":
+                sim.fail(503, times=int(order.get("times", 1)), path_prefix="/v1/chat/completions")
+            else:
+                self.send_json(400, {"error": "unknown fault"})
+                return
+            self.send_json(200, {"ok": True})
+            return
+        super().do_POST()
 
 
 class BenchSimulator(GatewaySimulator):

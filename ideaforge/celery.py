@@ -9,6 +9,7 @@ Celery is optional at run time: without a worker, gateway tokens refresh on dema
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -27,8 +28,14 @@ def add_token_refresh_schedule(sender: Celery, **kwargs: Any) -> None:
     Added here, once the configuration is loaded, rather than in settings.CELERY_BEAT_SCHEDULE:
     the interval's default lives in providers/conf.py, which settings.py cannot read.
     """
+    from django.conf import settings
+
     from providers.conf import app_settings
 
+    # Beat's schedule file under the state dir, not the working directory (the repository).
+    state_dir = Path(settings.BASE_DIR) / app_settings.STATE_DIR  # an absolute STATE_DIR wins
+    state_dir.mkdir(parents=True, exist_ok=True)
+    sender.conf.beat_schedule_filename = str(state_dir / "celerybeat-schedule")
     interval = float(app_settings.TOKEN_REFRESH_INTERVAL)
     sender.add_periodic_task(
         interval,

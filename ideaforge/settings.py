@@ -295,6 +295,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 # The beat schedule is built from the interval in ideaforge/celery.py.
 PROVIDERS_TOKEN_REFRESH_INTERVAL = if_set(env.float, "PROVIDERS_TOKEN_REFRESH_INTERVAL")
 PROVIDERS_TOKEN_REFRESH_MARGIN = if_set(env.float, "PROVIDERS_TOKEN_REFRESH_MARGIN")
+# Local state of the processes (Celery beat's schedule file), git-ignored; default var/.
+IDEAFORGE_STATE_DIR = if_set(env, "IDEAFORGE_STATE_DIR")
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

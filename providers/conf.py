@@ -123,6 +123,9 @@ DECLARED: dict[str, Setting] = {
     # `providers_refresh_tokens`), seconds.
     "TOKEN_REFRESH_INTERVAL": Setting("PROVIDERS_TOKEN_REFRESH_INTERVAL", 60.0),
     "TOKEN_REFRESH_MARGIN": Setting("PROVIDERS_TOKEN_REFRESH_MARGIN", 300.0),
+    # Where processes keep local state (Celery beat's schedule file), relative to the project
+    # directory unless absolute; the default is git-ignored.
+    "STATE_DIR": Setting("IDEAFORGE_STATE_DIR", "var"),
     # Platform defaults: the operator's own credentials, used after a user's own.
     "AI_GATEWAY_ENABLED": Setting("AI_GATEWAY_ENABLED", False),
     "AI_GATEWAY_CLIENT_ID": Setting("AI_GATEWAY_CLIENT_ID", ""),

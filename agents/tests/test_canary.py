@@ -95,3 +95,17 @@ def test_canary_never_leaks_from_a_rejected_credential_or_a_timeout(alice, platf
     assert ProviderCredential.objects.get(owner=alice).status == "failed"
     for canary in CANARIES:
         assert canary not in everything
+
+
+def test_a_server_failure_mid_stream_never_logs_or_shows_a_secret(client, alice, platform_gateway, monkeypatch, all_logs):
+    import agents.services
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("connect failed for client platform-secret-canary-0001")
+
+    monkeypatch.setattr(agents.services, "resolve", broken)
+    client.force_login(alice)
+    body = body_of(client.post("/forge/stream", {"agent": "idea_generator", "prompt": "x"}))
+    assert '"server_error"' in body and "forge stream failed" in all_logs.text
+    for canary in CANARIES:
+        assert canary not in body and canary not in all_logs.text

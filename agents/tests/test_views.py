@@ -131,3 +131,16 @@ def test_no_inline_script_or_style_in_any_template():
     assert len(templates) > 5
     offending = [f"{p}: {m.group(0)}" for p in templates for m in inline.finditer(p.read_text())]
     assert offending == []
+
+
+def test_a_server_failure_mid_stream_ends_with_a_clear_error_event_under_wsgi(alice_client, platform_gateway, monkeypatch):
+    import agents.services
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("internal-detail-canary")
+
+    monkeypatch.setattr(agents.services, "resolve", broken)
+    response = alice_client.post(reverse("agents:stream"), {"agent": "idea_generator", "prompt": "x"})
+    events = [json.loads(line) for line in "".join(chunks_of(response)).splitlines()]
+    assert events[-1]["kind"] == "error" and events[-1]["code"] == "server_error"
+    assert "internal-detail-canary" not in json.dumps(events)

@@ -138,8 +138,13 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
 
     def _http_client(self, *, sync: bool) -> Any:
         # httpx2 for both kinds of URL: the SDK's own stack (see the module docstring).
+        # Keep as many idle connections as may be busy at once: httpx's default keeps 20, so a
+        # worker with more streams in flight closed the extra connections after each burst and
+        # opened new ones on the next (the load test measured 80 % reuse with 32 in flight).
+        limits = httpx2.Limits(max_connections=int(app_settings.GATEWAY_MAX_CONNECTIONS),
+                               max_keepalive_connections=int(app_settings.GATEWAY_MAX_CONNECTIONS))
         return new_sdk_client(sync=sync, enforce_policy=self.enforce_policy, timeout=self._timeout(),
-                              auth=_GatewayAuth(self.config))
+                              auth=_GatewayAuth(self.config), limits=limits)
 
     def _get_client_params(self) -> dict[str, Any]:
         # Not super(): OpenAIChat's version reads $OPENAI_API_KEY when api_key is empty.

@@ -61,6 +61,9 @@ class ChatScript:
         # Seconds between SSE chunks (0 = as fast as possible); a realistic stream uses ~0.01.
         self.chunk_delay = 0.0
         self._ids = 0
+        #: SSE answers being sent now, and those the client closed before the end.
+        self.streams_active = 0
+        self.streams_aborted = 0
 
     def script_reply(self, content: str | None = None, *, json: Any = None, usage: dict[str, int] | None = None) -> None:
         """Queue the next reply's text (or structured `json`), with optional usage numbers."""
@@ -275,6 +278,16 @@ class ChatMixin:
     def _stream(self, body: dict[str, Any], completion_id: str, reply: Reply) -> None:
         sim = self.sim  # type: ignore[attr-defined]
         fault = sim._take_stream_fault() or StreamFault()
+        with sim._chat_lock:
+            sim.streams_active += 1
+        try:
+            self._send_stream(body, completion_id, reply, fault)
+        finally:
+            with sim._chat_lock:
+                sim.streams_active -= 1
+
+    def _send_stream(self, body: dict[str, Any], completion_id: str, reply: Reply, fault: StreamFault) -> None:
+        sim = self.sim  # type: ignore[attr-defined]
         self._start_sse(fault)
         base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": body["model"]}
         sent = 0
@@ -305,6 +318,8 @@ class ChatMixin:
             self._end()
         except (BrokenPipeError, ConnectionResetError):  # the client went away (idle timeout, cancel)
             self.close_connection = True  # type: ignore[attr-defined]
+            with sim._chat_lock:
+                sim.streams_aborted += 1
 
     def _trickle(self, fault: StreamFault) -> None:
         """Keep-alive comments, one every `trickle_every` s for `trickle_seconds` (a server that

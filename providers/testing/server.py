@@ -139,7 +139,19 @@ class SimulatorHandler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The listen backlog (socketserver's default is 5): a burst of 50 concurrent connections
+    # (a load test, a pool warming up) must queue, not be reset.
+    request_queue_size = 1024
     sim: "LocalServer"
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # One thread per connection: count it open until the socket is shut (connection reuse
+        # and "the upstream request was closed" are measured here).
+        self.sim._connection_event(+1)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.sim._connection_event(-1)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients hang up on purpose (timeouts, size caps, cancelled streams, pool shutdown):
@@ -158,10 +170,33 @@ class LocalServer:
         self._httpd = _Server((host, port), self.handler_class)
         self._httpd.sim = self
         self._thread: threading.Thread | None = None
-        self.lock = threading.Lock()
+        # Re-entrant: `wait_for_connections` predicates may read `open_connections`.
+        self.lock = threading.RLock()
         self.counts: Counter[str] = Counter()
         self.requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
+        self.connections_opened = 0
+        self.connections_closed = 0
+        self._connections_changed = threading.Condition(self.lock)
+
+    def _connection_event(self, delta: int) -> None:
+        with self._connections_changed:
+            if delta > 0:
+                self.connections_opened += 1
+            else:
+                self.connections_closed += 1
+            self._connections_changed.notify_all()
+
+    @property
+    def open_connections(self) -> int:
+        """TCP connections accepted and not yet closed (idle keep-alive ones included)."""
+        with self.lock:
+            return self.connections_opened - self.connections_closed
+
+    def wait_for_connections(self, predicate: Any, timeout: float) -> bool:
+        """Wait until `predicate(sim)` holds (checked whenever a connection opens or closes)."""
+        with self._connections_changed:
+            return self._connections_changed.wait_for(lambda: predicate(self), timeout)
 
     def inject(self, **fault_fields: Any) -> Fault:
         """Add a fault (see `Fault`); the newest matching fault wins."""

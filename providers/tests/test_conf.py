@@ -105,3 +105,17 @@ def test_beat_schedule_uses_the_refresh_interval():
     assert entry["task"] == "providers.refresh_gateway_tokens"
     assert entry["schedule"] == app_settings.TOKEN_REFRESH_INTERVAL
     assert entry["options"]["expires"] == app_settings.TOKEN_REFRESH_INTERVAL
+
+
+def test_beat_keeps_its_schedule_file_under_the_state_dir(settings, tmp_path):
+    from django.conf import settings as django_settings
+
+    from ideaforge.celery import add_token_refresh_schedule, app
+
+    assert app.conf.beat_schedule_filename == str(django_settings.BASE_DIR / "var" / "celerybeat-schedule")
+    settings.IDEAFORGE_STATE_DIR = str(tmp_path / "state")
+    add_token_refresh_schedule(app)
+    assert app.conf.beat_schedule_filename == str(tmp_path / "state" / "celerybeat-schedule")
+    assert (tmp_path / "state").is_dir()
+    settings.IDEAFORGE_STATE_DIR = None
+    add_token_refresh_schedule(app)

@@ -180,3 +180,45 @@ def test_stream_faults_cut_error_event_and_stall(sim):
     with httpx.stream("POST", sim.base_url + "/chat/completions", headers=headers, json=body) as r:
         assert _events(r)[-1] == "data: [DONE]"
     assert time.monotonic() - started >= 0.3
+
+
+def test_a_burst_of_concurrent_connections_is_queued_not_reset():
+    """The listen backlog was 5: a burst of connections (a load test) got resets."""
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    with GatewaySimulator() as sim:
+        # Hold 200 connections open at once (none sends a request yet), then use each one.
+        started = time.monotonic()
+        sockets = [socket.create_connection(("127.0.0.1", sim.port), timeout=5) for _ in range(200)]
+        # With a backlog of 5 the kernel drops the SYNs beyond it: clients retry after 1, 3, 7 s.
+        assert time.monotonic() - started < 0.9
+        try:
+
+            def ask(sock: socket.socket) -> bytes:
+                sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return sock.recv(64)
+
+            with ThreadPoolExecutor(50) as pool:
+                answers = list(pool.map(ask, sockets))
+        finally:
+            for sock in sockets:
+                sock.close()
+        assert all(a.startswith(b"HTTP/1.1 401") for a in answers)
+        assert sim.wait_for_connections(lambda s: s.open_connections == 0, 5)
+        assert sim.connections_opened == sim.connections_closed == 200
+
+
+def test_the_simulator_counts_streams_a_client_left():
+    with GatewaySimulator() as sim:
+        sim.chunk_delay = 0.02
+        token = httpx.post(sim.token_url, data={"grant_type": "client_credentials"}, auth=(sim.client_id, sim.client_secret)).json()
+        body = {"model": "sim-fast", "stream": True, "messages": [{"role": "user", "content": " ".join(["w"] * 200)}]}
+        headers = {"Authorization": "Bearer " + token["access_token"]}
+        with httpx.Client() as client, client.stream("POST", sim.base_url + "/chat/completions", json=body, headers=headers) as response:
+            next(response.iter_lines())
+            assert sim.streams_active == 1
+        deadline = time.monotonic() + 2
+        while sim.streams_active and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (sim.streams_active, sim.streams_aborted) == (0, 1)

@@ -181,9 +181,10 @@ def test_gateway_simulator_command_serves_until_interrupted():
     env = {**os.environ, "DJANGO_DEBUG": "true", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "providers_gateway_simulator", "--port", "0", "--client-id", "demo-id",
-         "--client-secret", "demo-secret", "--token-lifetime", "120"],
+         "--client-secret", "demo-secret", "--token-lifetime", "120", "--chunk-delay-ms", "40"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    out = err = ""
     try:
         lines: dict[str, str] = {}
         deadline = time.monotonic() + 30
@@ -199,8 +200,25 @@ def test_gateway_simulator_command_serves_until_interrupted():
         assert token.status_code == 200 and token.json()["expires_in"] == 120
         models = httpx.get(lines["AI_GATEWAY_BASE_URL"] + "/models", headers={"Authorization": "Bearer " + token.json()["access_token"]})
         assert [m["id"] for m in models.json()["data"]] == [lines[f"AI_GATEWAY_{t}_MODEL"] for t in ("FAST", "STANDARD", "PREMIUM")]
+        # --chunk-delay-ms: the 5 chunks of a streamed answer ("Echo: a b c") are 40 ms apart.
+        started = time.monotonic()
+        with httpx.stream("POST", lines["AI_GATEWAY_BASE_URL"] + "/chat/completions",
+                          headers={"Authorization": "Bearer " + token.json()["access_token"]},
+                          json={"model": "sim-fast", "stream": True, "messages": [{"role": "user", "content": "a b c"}]}) as stream:
+            body = stream.read().decode()
+        assert "[DONE]" in body and time.monotonic() - started >= 0.15
     finally:
+        # Always stop it, even when an assertion above failed or it ignores SIGINT.
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
-    assert "stopped after 1 token and 1 API request(s)" in out
+    assert "stopped after 1 token and 2 API request(s)" in out
+
+
+def test_gateway_simulator_command_refuses_a_bad_chunk_delay():
+    with pytest.raises(CommandError, match="--chunk-delay-ms must be between 0 and 60000"):
+        call_command("providers_gateway_simulator", "--port", "0", "--chunk-delay-ms", "-5")

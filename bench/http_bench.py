@@ -1,0 +1,336 @@
+"""The HTTP path against the agent run: `POST /forge/stream` over uvicorn vs `run_agent` in-process.
+
+    .venv/bin/python bench/http_bench.py              # full run, updates the HTTP section of docs/benchmarks.md
+    .venv/bin/python bench/http_bench.py --quick      # small run, prints only
+    .venv/bin/python bench/http_bench.py --profile var/http-profile.txt   # the app under pyinstrument
+
+One run measures the baselines beside the app, against the same gateway simulator (its own
+process, `bench/simproc.py`, no delay between chunks) and the same SQLite file:
+
+1. Sequential, interleaved call by call: a bare Agno `Agent.run`, `run_agent` in-process (with
+   and without its run record), and `POST /forge/stream` over uvicorn (one worker, a logged-in
+   session, the whole NDJSON answer, keep-alive). Target: the HTTP path adds <= 3 ms at the
+   median over `run_agent`.
+2. 32 requests in flight for a fixed time: a bare Agno `arun` loop in this process (streaming,
+   as the view does, and non-streaming), then the app over uvicorn. Targets: the app serves
+   >= 80 % of the bare loop's runs/s, with p99 under 4x p50.
+
+The app runs with DJANGO_DEBUG=false, as in production; the SQLite file is on tmpfs
+(/dev/shm) when available, so the numbers are the path's CPU cost, not the disk's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+START, END = "<!-- http-bench:start -->", "<!-- http-bench:end -->"
+PROMPT = "ideas for a neighbourhood tool library"
+IN_FLIGHT = 32
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _env(db_path: str, sim: dict[str, str]) -> dict[str, str]:
+    from cryptography.fernet import Fernet
+
+    return {
+        "DJANGO_SETTINGS_MODULE": "ideaforge.settings",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "CREDENTIALS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_COOKIES": "false",
+        "AGNO_TELEMETRY": "false",
+        "DATABASE_URL": f"sqlite:///{db_path}",
+        "REDIS_URL": "",
+        "AI_GATEWAY_ENABLED": "true",
+        "AI_GATEWAY_CLIENT_ID": "sim-client",
+        "AI_GATEWAY_CLIENT_SECRET": "sim-secret",
+        "AI_GATEWAY_BASE_URL": sim["base_url"],
+        "AI_GATEWAY_TOKEN_URL": sim["token_url"],
+        "AI_GATEWAY_FAST_MODEL": "sim-fast",
+        "AI_GATEWAY_STANDARD_MODEL": "sim-standard",
+        "AI_GATEWAY_PREMIUM_MODEL": "sim-premium",
+        "LOG_LEVEL": "ERROR",
+        "AGNO_LOG_LEVEL": "CRITICAL",
+    }
+
+
+def _setup(env: dict[str, str]) -> tuple[Any, str]:
+    """Django in this process on the bench database: migrated, a user and its session."""
+    os.environ.update(env)
+    import django
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+    user = get_user_model().objects.create_user("bench")
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return user, session.session_key  # type: ignore[return-value]
+
+
+class App:
+    """uvicorn, one worker, on a free port (under pyinstrument with `profile`)."""
+
+    def __init__(self, env: dict[str, str], profile: Path | None) -> None:
+        self.port = _free_port()
+        argv = ["-m", "uvicorn", "ideaforge.asgi:application", "--host", "127.0.0.1", "--port", str(self.port),
+                "--workers", "1", "--log-level", "warning", "--no-access-log"]  # fmt: skip
+        if profile is not None:
+            argv = ["-m", "pyinstrument", "-r", "text", "-o", str(profile), *argv]
+        self.proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env={**os.environ, **env})
+        import httpx
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/accounts/login/", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("uvicorn did not start")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def _time(fn: Callable[[], object]) -> float:
+    start = time.perf_counter_ns()
+    fn()
+    return (time.perf_counter_ns() - start) / 1e6  # ms
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def sequential(variants: dict[str, Callable[[], object]], n: int, warmup: int) -> dict[str, list[float]]:
+    """Each variant n times, the order rotated every round so drift hits all alike."""
+    names = list(variants)
+    for _ in range(warmup):
+        for name in names:
+            variants[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(n):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            samples[name].append(_time(variants[name]))
+    return samples
+
+
+async def _in_flight(one: Callable[[], Any], seconds: float) -> tuple[float, list[float]]:
+    """IN_FLIGHT loops calling `one` for `seconds`: (runs/s, per-call ms)."""
+    latencies: list[float] = []
+    stop_at = time.monotonic() + seconds
+
+    async def loop() -> None:
+        while time.monotonic() < stop_at:
+            began = time.perf_counter()
+            await one()
+            latencies.append((time.perf_counter() - began) * 1000)
+
+    began = time.monotonic()
+    await asyncio.gather(*(loop() for _ in range(IN_FLIGHT)))
+    return len(latencies) / (time.monotonic() - began), latencies
+
+
+def run(n: int, seconds: float, profile: Path | None) -> dict[str, Any]:
+    import httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "simproc.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        sim = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+        # The database on tmpfs when there is one: the run record's fsync (issue 8's "run record,
+        # cheaper", measured by agents_bench.py) would otherwise drown the HTTP path's own cost
+        # on a busy disk; both sides of every comparison here write the same record.
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        with tempfile.TemporaryDirectory(dir=shm) as tmp:
+            env = _env(os.path.join(tmp, "bench.sqlite3"), sim)
+            user, session = _setup(env)
+            app = App(env, profile)
+            try:
+                return _measure(user, session, sim, app, n, seconds, httpx)
+            finally:
+                app.stop()
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        proc.wait(10)
+
+
+def _measure(
+    user: Any, session: str, sim: dict[str, str], app: App, n: int, seconds: float, httpx: Any
+) -> dict[str, Any]:
+    from agno.agent import Agent
+    from agno.models.openai.like import OpenAILike
+
+    from agents.catalog import AGENTS
+    from agents.services import run_agent
+
+    agent = AGENTS["idea_generator"]
+    token = httpx.post(
+        sim["token_url"], data={"grant_type": "client_credentials"}, auth=("sim-client", "sim-secret")
+    ).json()["access_token"]
+
+    def bare_agent() -> Any:
+        model = OpenAILike(id="sim-standard", api_key=token, base_url=sim["base_url"], max_retries=0)
+        return Agent(
+            model=model,
+            name=agent.name,
+            description=agent.description or None,
+            instructions=list(agent.instructions),
+            telemetry=False,
+        )
+
+    bare = bare_agent()
+    csrf = secrets.token_hex(16)  # CSRF tokens are 32 alphanumerics
+    cookies = {"sessionid": session, "csrftoken": csrf}
+    headers = {"X-CSRFToken": csrf, "Referer": app.url + "/forge/"}
+    form = {"agent": agent.name, "prompt": PROMPT}
+    client = httpx.Client(base_url=app.url, cookies=cookies, headers=headers, timeout=30)
+
+    def http() -> None:
+        body = client.post("/forge/stream", data=form).text
+        assert '"kind": "done"' in body, body[-300:]
+
+    samples = sequential(
+        {
+            "bare Agno `Agent.run`": lambda: bare.run(PROMPT),
+            "`run_agent(record=False)`": lambda: run_agent(agent=agent, user=user, prompt=PROMPT, record=False),
+            "`run_agent` (with its run record)": lambda: run_agent(agent=agent, user=user, prompt=PROMPT),
+            "`POST /forge/stream` over uvicorn": http,
+        },
+        n,
+        warmup=30,
+    )
+    client.close()
+
+    async def concurrent() -> dict[str, tuple[float, list[float]]]:
+        abare = bare_agent()
+
+        async def bare_stream() -> None:
+            async for _ in abare.arun(PROMPT, stream=True):
+                pass
+
+        async def bare_plain() -> None:
+            await abare.arun(PROMPT)
+
+        limits = httpx.Limits(max_connections=IN_FLIGHT)
+        async with httpx.AsyncClient(
+            base_url=app.url, cookies=cookies, headers=headers, timeout=60, limits=limits
+        ) as aclient:
+
+            async def ahttp() -> None:
+                response = await aclient.post("/forge/stream", data=form)
+                assert '"kind": "done"' in response.text, response.text[-300:]
+
+            out = {}
+            for name, one in (("bare Agno `arun` loop, streaming", bare_stream), ("bare Agno `arun` loop", bare_plain),
+                              ("`POST /forge/stream` over uvicorn", ahttp)):  # fmt: skip
+                await _in_flight(one, 1.0)  # warm up
+                out[name] = await _in_flight(one, seconds)
+            return out
+
+    return {"sequential": samples, "concurrent": asyncio.run(concurrent()), "n": n, "seconds": seconds}
+
+
+def report(result: dict[str, Any]) -> str:
+    seq: dict[str, list[float]] = result["sequential"]
+    lines = [f"### Sequential (one request at a time, interleaved, {result['n']} each)", "",
+             "| | median ms | p99 ms |", "|---|---:|---:|"]  # fmt: skip
+    for name, values in seq.items():
+        lines.append(f"| {name} | {statistics.median(values):.2f} | {_pct(values, 0.99):.2f} |")
+    http = statistics.median(seq["`POST /forge/stream` over uvicorn"])
+    recorded = statistics.median(seq["`run_agent` (with its run record)"])
+    bare_run = statistics.median(seq["`run_agent(record=False)`"])
+    added = http - recorded
+    lines += ["", f"Added by the HTTP path over `run_agent` with its record: **{added:.2f} ms** at the median "
+              f"(target <= 3 ms: **{'met' if added <= 3 else 'not met'}**); over `run_agent(record=False)`: {http - bare_run:.2f} ms.", ""]  # fmt: skip
+    conc: dict[str, tuple[float, list[float]]] = result["concurrent"]
+    lines += [
+        f"### {IN_FLIGHT} in flight ({result['seconds']:g} s each)",
+        "",
+        "| | runs/s | p50 ms | p99 ms | p99 / p50 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, (rate, lat) in conc.items():
+        p50, p99 = statistics.median(lat), _pct(lat, 0.99)
+        lines.append(f"| {name} | {rate:.0f} | {p50:.1f} | {p99:.1f} | {p99 / p50:.1f} |")
+    app_rate, app_lat = conc["`POST /forge/stream` over uvicorn"]
+    stream_rate = conc["bare Agno `arun` loop, streaming"][0]
+    plain_rate = conc["bare Agno `arun` loop"][0]
+    tail = _pct(app_lat, 0.99) / statistics.median(app_lat)
+    lines += ["", f"The app serves **{app_rate / plain_rate:.0%}** of the bare `arun` loop's throughput "
+              f"({app_rate / stream_rate:.0%} of the streaming loop's; target >= 80 %: "
+              f"**{'met' if app_rate / plain_rate >= 0.8 else 'not met'}**), p99 / p50 **{tail:.1f}** "
+              f"(target under 4: **{'met' if tail < 4 else 'not met'}**)."]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _write_docs(text: str) -> None:
+    path = ROOT / "docs" / "benchmarks.md"
+    doc = path.read_text()
+    block = f"{START}\n{text}\n{END}"
+    if START in doc:
+        doc = doc[: doc.index(START)] + block + doc[doc.index(END) + len(END) :]
+    else:
+        doc = doc.rstrip() + "\n\n## The HTTP path (`bench/http_bench.py`)\n\n" + block + "\n"
+    path.write_text(doc)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small run; prints only")
+    parser.add_argument("--profile", type=Path, help="run the app under pyinstrument and write its text report here")
+    args = parser.parse_args()
+    n, seconds = (60, 3.0) if args.quick else (600, 15.0)
+    result = run(n, seconds, args.profile)
+    header = f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({'quick' if args.quick else 'full'}), {os.cpu_count()} cores, SQLite on tmpfs, DJANGO_DEBUG=false."
+    text = header + "\n\n" + report(result)
+    print(text)
+    if not args.quick and args.profile is None:
+        _write_docs(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

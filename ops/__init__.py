@@ -1,0 +1,1 @@
+"""Operations tooling: the production-like local stack (`make serve`, `make loadtest`)."""
