@@ -204,7 +204,7 @@ def test_gateway_url_change_requires_the_secret_again(admin_client, creds):
         reverse(CHANGE, args=[gateway.pk]), form_data(gateway, base_url="https://elsewhere.example.com/v1")
     )
     assert response.status_code == 200
-    assert "requires entering the client secret again" in response.content.decode()
+    assert "requires entering this again" in response.content.decode()
     gateway.refresh_from_db()
     assert gateway.base_url == "https://gateway.example.com/v1"
 
