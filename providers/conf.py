@@ -98,7 +98,9 @@ DECLARED: dict[str, Setting] = {
     "STREAM_MAX_BYTES": Setting("PROVIDERS_STREAM_MAX_BYTES", 20 * 1024 * 1024),
     # URL policy for user-set URLs (providers/netpolicy.py): relaxed under DEBUG.
     "REQUIRE_HTTPS": Setting("PROVIDERS_REQUIRE_HTTPS", _not_debug),
-    "ALLOW_PRIVATE_URLS": Setting("PROVIDERS_ALLOW_PRIVATE_URLS", _debug),
+    # Development mode: loopback on any port (the local simulators); never link-local/metadata.
+    "ALLOW_LOOPBACK_URLS": Setting("PROVIDERS_ALLOW_LOOPBACK_URLS", _debug),
+    "ALLOW_PRIVATE_URLS": Setting("PROVIDERS_ALLOW_PRIVATE_URLS", False),
     "AI_GATEWAY_ALLOWED_HOSTS": Setting("AI_GATEWAY_ALLOWED_HOSTS", []),
     # AI Gateway client (providers/gateway/).
     "STREAM_IDLE_TIMEOUT": Setting("PROVIDERS_STREAM_IDLE_TIMEOUT", 30.0),

@@ -237,6 +237,7 @@ def test_only_provider_credential_is_registered_by_providers():
 def test_private_gateway_url_refused_in_production_mode(admin_client, creds, settings):
     _, gateway = creds
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
+    settings.PROVIDERS_ALLOW_LOOPBACK_URLS = False
     settings.PROVIDERS_REQUIRE_HTTPS = True
     for url in ("https://169.254.169.254/v1", "http://gateway.example.com/v1", "https://user:pw@gateway.example.com/v1"):
         data = form_data(gateway, base_url=url, new_client_secret="replacement-secret-000")
@@ -263,7 +264,7 @@ def run_verify_action(admin_client, pks) -> list[str]:
 def test_verify_action_against_the_gateway_simulator(admin_client, alice, bob, gateway, settings, caplog):
     from providers.tests.conftest import GATEWAY_CLIENT_ID, GATEWAY_CLIENT_SECRET
 
-    settings.PROVIDERS_ALLOW_PRIVATE_URLS = True
+    settings.PROVIDERS_ALLOW_LOOPBACK_URLS = True
     common = {"provider": "ai_gateway", "base_url": gateway.url + "/v1", "token_url": gateway.url + "/oauth/token"}
     good = ProviderCredential.objects.create(
         owner=alice, client_id=GATEWAY_CLIENT_ID, client_secret=GATEWAY_CLIENT_SECRET, **common
