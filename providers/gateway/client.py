@@ -165,7 +165,7 @@ class GatewayClient(BaseGatewayClient):
                         self._tokens.invalidate(self.config, token)
                         continue
                     if not response.is_success:
-                        error = error_for_response(response, provider=self.provider, body=read_error_body(response))
+                        error = error_for_response(response, provider=self.provider, body=read_error_body(response), remote_text=not self._enforce)
                         assert error is not None
                         raise error
                     raw = read_capped(response, _timing().max_bytes)
@@ -192,7 +192,7 @@ class GatewayClient(BaseGatewayClient):
                             self._tokens.invalidate(self.config, token)
                             continue
                         if not response.is_success:
-                            error = error_for_response(response, provider=self.provider, body=read_error_body(response))
+                            error = error_for_response(response, provider=self.provider, body=read_error_body(response), remote_text=not self._enforce)
                             assert error is not None
                             raise error
                         set_idle_timeout(response, deadline)
@@ -258,7 +258,7 @@ class AsyncGatewayClient(BaseGatewayClient):
                         self._tokens.invalidate(self.config, token)
                         continue
                     if not response.is_success:
-                        error = error_for_response(response, provider=self.provider, body=await aread_error_body(response))
+                        error = error_for_response(response, provider=self.provider, body=await aread_error_body(response), remote_text=not self._enforce)
                         assert error is not None
                         raise error
                     raw = await aread_capped(response, _timing().max_bytes)
@@ -284,7 +284,7 @@ class AsyncGatewayClient(BaseGatewayClient):
                             self._tokens.invalidate(self.config, token)
                             continue
                         if not response.is_success:
-                            error = error_for_response(response, provider=self.provider, body=await aread_error_body(response))
+                            error = error_for_response(response, provider=self.provider, body=await aread_error_body(response), remote_text=not self._enforce)
                             assert error is not None
                             raise error
                         set_idle_timeout(response, deadline)
