@@ -69,8 +69,12 @@ def assert_no_secret(body: bytes) -> None:
     text = body.decode()
     for secret in (CANARY, GW_ID, GW_SECRET, "gw+secret", "CANARY"):
         assert secret not in text
-    # Not even the ciphertext: Fernet tokens start with "gAAAAA".
+    # Not even the ciphertext: legacy Fernet tokens start with "gAAAAA", bound ones with "b1:".
     assert "gAAAAA" not in text
+    for row in ProviderCredential.objects.values_list("api_key", "client_id", "client_secret"):
+        for value in row:
+            if value:
+                assert value.ciphertext not in text and value.ciphertext[3:40] not in text
 
 
 def test_changelist_columns_and_no_secret(admin_client, creds):
