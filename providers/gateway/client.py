@@ -182,7 +182,7 @@ class GatewayClient(BaseGatewayClient):
         http = shared_client(enforce_policy=self._enforce)
         retry, reauthorized = 0, False
         while True:
-            state = StreamState(self.provider)
+            state = StreamState(self.provider, remote_text=not self._enforce)
             try:
                 token = self._tokens.get_token(self.config)
                 try:
@@ -274,7 +274,7 @@ class AsyncGatewayClient(BaseGatewayClient):
         http = shared_async_client(enforce_policy=self._enforce)
         retry, reauthorized = 0, False
         while True:
-            state = StreamState(self.provider)
+            state = StreamState(self.provider, remote_text=not self._enforce)
             try:
                 token = await self._tokens.aget_token(self.config)
                 try:

@@ -184,3 +184,26 @@ def test_connection_failures_read_the_same(settings):
     assert message == f"Provider unreachable: could not connect to {GATEWAY_NAME}."
     for word in ("Errno", "Error", "SSL", "ssl", "refused", "disconnected", "Connect"):
         assert word not in message
+
+
+@pytest.mark.parametrize("credential_id, shown", [(7, False), (None, True)], ids=["users-gateway", "platform-gateway"])
+def test_a_stream_error_event_is_shown_only_from_the_operators_gateway(credential_id, shown, token_manager, settings):
+    from providers.exceptions import StreamError
+    from providers.gateway.client import GatewayClient
+
+    settings.PROVIDERS_GATEWAY_MAX_RETRIES = 0
+    with GatewaySimulator(client_id=GATEWAY_CLIENT_ID, client_secret=GATEWAY_CLIENT_SECRET) as sim:
+        sim.stream_fault(error_after=0, error_message=FREE)
+        config = CredentialConfig(
+            provider="ai_gateway",
+            client_id=Secret(GATEWAY_CLIENT_ID),
+            client_secret=Secret(GATEWAY_CLIENT_SECRET),
+            base_url=sim.base_url,
+            token_url=sim.token_url,
+            credential_id=credential_id,
+        )
+        with GatewayClient(config) as client, pytest.raises(StreamError) as info:
+            list(client.stream_chat_completion([{"role": "user", "content": "hi"}], "sim-fast"))
+    message = str(info.value)
+    assert message.startswith(f"{GATEWAY_NAME} reported an error mid-stream")
+    assert ("suspended" in message) is shown
