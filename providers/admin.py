@@ -94,6 +94,12 @@ class ProviderCredentialAdminForm(forms.ModelForm):
             for form_field, model_field, _ in _WRITE_ONLY:
                 if getattr(self.instance, model_field) and not cleaned.get(form_field):
                     self.add_error(form_field, "Changing the base URL or token URL requires entering this again.")
+        # Stored secrets are bound to owner and provider (providers.fields): moved, they would
+        # silently stop decrypting.
+        elif self.instance.pk and any(name in self.changed_data for name in ("owner", "provider")):
+            for form_field, model_field, _ in _WRITE_ONLY:
+                if getattr(self.instance, model_field) and not cleaned.get(form_field):
+                    self.add_error(form_field, "Changing the owner or provider requires entering this again.")
         return cleaned
 
     def apply_new_secrets(self, credential: ProviderCredential) -> list[str]:

@@ -169,3 +169,37 @@ def test_shared_gateway_tokens_are_bound_to_their_key(keys, redis_url):
     finally:
         client.flushdb()
         client.close()
+
+
+def test_the_admin_asks_for_the_secret_when_the_owner_changes(keys, alice, bob, client, django_user_model):
+    from django.urls import reverse
+
+    client.force_login(django_user_model.objects.create_superuser("operator", password="op-password-123"))
+    credential = make(alice, api_key=OPENAI_KEY)
+    url = reverse("admin:providers_providercredential_change", args=[credential.pk])
+    data = {
+        "owner": str(bob.pk),
+        "provider": "openai",
+        "priority": "0",
+        "enabled": "on",
+        "base_url": "",
+        "token_url": "",
+        "scope": "",
+        "token_auth_method": "client_secret_basic",
+        "default_model": "",
+        "fast_model": "",
+        "standard_model": "",
+        "premium_model": "",
+        "new_api_key": "",
+        "new_client_id": "",
+        "new_client_secret": "",
+    }
+    response = client.post(url, data)
+    assert response.status_code == 200 and "Changing the owner or provider requires entering this again" in (
+        response.content.decode()
+    )
+    assert ProviderCredential.objects.get(pk=credential.pk).owner_id == alice.pk
+    response = client.post(url, {**data, "new_api_key": BOBS_KEY})
+    assert response.status_code == 302
+    moved = ProviderCredential.objects.get(pk=credential.pk)
+    assert moved.owner_id == bob.pk and moved.api_key.secret().reveal() == BOBS_KEY
