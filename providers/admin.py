@@ -15,7 +15,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.decorators import method_decorator
 from django.utils.text import Truncator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from . import registry
 from .exceptions import ProviderError, URLNotAllowed
@@ -144,6 +146,13 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
         ("Verification", {"fields": ("status", "status_code", "verified_at", "last_checked_at", "last_error")}),
         ("Record", {"fields": ("created_at", "updated_at")}),
     )
+
+    # The write-only inputs carry secrets: keep them (and every local below this view) out of error reports.
+    @method_decorator(sensitive_post_parameters(*(form_field for form_field, _, _ in _WRITE_ONLY)))
+    @method_decorator(sensitive_variables())
+    def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
+                        extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="secret")
     def secret_hints(self, obj: ProviderCredential) -> str:

@@ -3,7 +3,9 @@
 Session-authenticated with CSRF enforced (header `X-CSRFToken`, cookie from any page or from
 `GET /api/providers`). Anonymous requests get 401 JSON and a failed CSRF check 403 JSON, never
 a redirect or an HTML page. Bad input gives 400 `{"errors": {field: [...]}}` and changes
-nothing. No response ever contains a secret: credentials are shown masked (`hint`).
+nothing. No response ever contains a secret: credentials are shown masked (`hint`). Verify and
+configure spend the user's verification budget first (PROVIDERS_VERIFY_RATE_LIMIT): 429 with
+`Retry-After` when it is spent. Their locals are hidden from error reports (the body holds secrets).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from . import registry, selectors
 from .services import credentials
@@ -112,6 +115,16 @@ def _credential_request(request: HttpRequest) -> tuple[dict[str, Any], str, Cred
     return payload, provider, data
 
 
+def _verify_budget_spent(request: HttpRequest) -> JsonResponse | None:
+    """The 429 to answer when the user's verification budget is spent (checked before any outbound request)."""
+    retry = credentials.credential_verify_budget(user=request.user)
+    if retry is None:
+        return None
+    response = _errors(429, {ALL: [credentials.VERIFY_LIMITED.format(seconds=retry.seconds)]})
+    response["Retry-After"] = str(retry.seconds)
+    return response
+
+
 def _result_json(result: VerificationResult) -> dict[str, Any]:
     data: dict[str, Any] = {"ok": result.ok, "outcome": result.outcome.value, "message": result.message, "models": list(result.models)}
     if result.retry_after is not None:
@@ -161,8 +174,13 @@ def provider_list(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"providers": items})
 
 
+@sensitive_post_parameters()
 @json_endpoint("POST")
+@sensitive_variables()
 def provider_verify(request: HttpRequest) -> HttpResponse:
+    limited = _verify_budget_spent(request)
+    if limited is not None:
+        return limited
     parsed = _credential_request(request)
     if isinstance(parsed, JsonResponse):
         return parsed
@@ -201,8 +219,13 @@ def _preferences(payload: dict[str, Any]) -> dict[str, Any] | JsonResponse:
     return _errors(400, errors) if errors else prefs
 
 
+@sensitive_post_parameters()
 @json_endpoint("POST")
+@sensitive_variables()
 def provider_configure(request: HttpRequest) -> HttpResponse:
+    limited = _verify_budget_spent(request)
+    if limited is not None:
+        return limited
     parsed = _credential_request(request)
     if isinstance(parsed, JsonResponse):
         return parsed

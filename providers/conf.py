@@ -102,6 +102,9 @@ DECLARED: dict[str, Setting] = {
     "ALLOW_LOOPBACK_URLS": Setting("PROVIDERS_ALLOW_LOOPBACK_URLS", _debug),
     "ALLOW_PRIVATE_URLS": Setting("PROVIDERS_ALLOW_PRIVATE_URLS", False),
     "AI_GATEWAY_ALLOWED_HOSTS": Setting("AI_GATEWAY_ALLOWED_HOSTS", []),
+    # Per-user budget of credential verifications (settings page and API together; each calls a
+    # provider), `limits` notation, checked by ideaforge.ratelimit.
+    "VERIFY_RATE_LIMIT": Setting("PROVIDERS_VERIFY_RATE_LIMIT", "10/minute"),
     # AI Gateway client (providers/gateway/).
     "STREAM_IDLE_TIMEOUT": Setting("PROVIDERS_STREAM_IDLE_TIMEOUT", 30.0),
     "GATEWAY_TOTAL_TIMEOUT": Setting("PROVIDERS_GATEWAY_TOTAL_TIMEOUT", 120.0),

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.signals import setting_changed
+from django.views.decorators.debug import sensitive_variables
 
 from .exceptions import CredentialDecryptionError
 
@@ -94,6 +95,7 @@ def _reset_fernet(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_reset_fernet)
 
 
+@sensitive_variables("plaintext")
 def encrypt(plaintext: str, *, context: str) -> str:
     """The bound ciphertext of `plaintext` under the first key; only `context` decrypts it."""
     nonce = os.urandom(_NONCE_BYTES)

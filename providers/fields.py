@@ -23,6 +23,7 @@ from typing import Any
 
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
+from django.views.decorators.debug import sensitive_variables
 
 from .crypto import decrypt, encrypt
 from .secrets import Secret
@@ -99,6 +100,7 @@ class EncryptedTextField(models.TextField):
     def to_python(self, value: Any) -> Any:
         return value
 
+    @sensitive_variables("value")
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         value = getattr(model_instance, self.attname)
         if value is None or value == "" or isinstance(value, EncryptedValue):
@@ -107,6 +109,7 @@ class EncryptedTextField(models.TextField):
             value = value.reveal()
         return EncryptedValue(encrypt(str(value), context=self.context_for(model_instance)))
 
+    @sensitive_variables("value")
     def get_prep_value(self, value: Any) -> str:
         if value is None or value == "":
             return ""

@@ -21,6 +21,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from ideaforge import ratelimit
 
 from .. import registry, snapshots
 from ..backends.base import BaseBackend
@@ -33,6 +36,7 @@ from .credential_input import (
     prepare_input,
     validate_url_field,
 )
+from ..conf import app_settings
 from ..exceptions import CredentialDecryptionError, URLNotAllowed
 from ..models import ProviderCredential, VerificationStatus
 from ..redaction import redact
@@ -102,7 +106,17 @@ def _record_result(credential: ProviderCredential, result: VerificationResult, e
 
 # --- services --------------------------------------------------------------------------------
 
+VERIFY_LIMITED = "Too many verification attempts; try again in {seconds} s."
 
+
+def credential_verify_budget(*, user: AbstractBaseUser) -> ratelimit.RetryAfter | None:
+    """Spend one of the user's verifications (PROVIDERS_VERIFY_RATE_LIMIT, shared across processes
+    through Redis). Call it before anything that reaches out to a provider: a verify or save
+    request is otherwise a free outbound request tool. RetryAfter when the budget is spent."""
+    return ratelimit.hit(app_settings.VERIFY_RATE_LIMIT, "providers-verify", user.pk)
+
+
+@sensitive_variables()
 def credential_verify_input(*, user: AbstractBaseUser, provider: str, data: CredentialInput) -> VerificationResult:
     """Verify submitted values without saving anything (blank secrets use the stored ones)."""
     prepared = prepare_input(user=user, provider=provider, data=data)
@@ -111,6 +125,7 @@ def credential_verify_input(*, user: AbstractBaseUser, provider: str, data: Cred
     return result
 
 
+@sensitive_variables()
 def credential_save(
     *, user: AbstractBaseUser, provider: str, data: CredentialInput, save_unverified: bool = False
 ) -> tuple[ProviderCredential | None, VerificationResult]:
@@ -212,6 +227,7 @@ def credential_delete(*, user: AbstractBaseUser, provider: str) -> None:
     logger.info("credential deleted: provider=%s owner=%s", provider, user.pk)
 
 
+@sensitive_variables()
 def credential_verify(*, credential: ProviderCredential) -> VerificationResult:
     """Re-verify a stored credential and record the outcome on it.
 

@@ -23,6 +23,13 @@ GW_SECRET = "gw-CANARY-secret-5f6a7b8c9d"
 PAGE = "/settings/providers/"
 
 
+@pytest.fixture(autouse=True)
+def _verify_budget(settings):
+    """These flows verify more often than a user may per minute; the budget has its own tests
+    (test_verify_rate_limit.py), here it would only cut the flows short."""
+    settings.PROVIDERS_VERIFY_RATE_LIMIT = "1000/minute"
+
+
 def forbidden(secret: str) -> list[str]:
     # The whole value, and its first 8 characters (a prefix identifies a key too).
     return [secret, secret[:8]]
