@@ -18,13 +18,16 @@ def bob(django_user_model):
 def _fresh_process_state():
     """Every test starts without the process-wide state an earlier test left: cached gateway
     tokens (keyed by token URL, and a later simulator can get an earlier one's port), the local
-    cache (cooldowns, credential generations), credential snapshots and rate-limit budgets."""
+    cache (cooldowns, credential generations), credential snapshots, rate-limit budgets and a
+    remembered Redis outage."""
     from django.core.cache import cache
 
     from ideaforge import ratelimit
     from providers.snapshots import snapshots_clear
     from providers.gateway.tokens import get_token_manager
+    from providers.redis_outage import outage
 
+    outage.reset()
     get_token_manager().clear()
     cache.clear()
     snapshots_clear()

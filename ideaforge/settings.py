@@ -91,6 +91,11 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE",
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several threads (token refresh, streaming views) write at once; wait instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+    # WAL with synchronous=NORMAL: a commit no longer waits for an fsync (about 1.5 ms each, two
+    # per agent run for its record), yet stays durable across a process crash (only an OS crash or
+    # power loss may drop the last commits); readers no longer block the writer. Django 5.1+ runs
+    # `init_command` on every new SQLite connection.
+    DATABASES["default"]["OPTIONS"].setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -101,7 +106,8 @@ CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", default="ideaforge")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache that degrades to per-process state while Redis is down or hung.
+            "BACKEND": "providers.softcache.SoftRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
@@ -216,6 +222,9 @@ PROVIDERS_HTTP_READ_TIMEOUT = if_set(env.float, "PROVIDERS_HTTP_READ_TIMEOUT")
 PROVIDERS_HTTP_MAX_RESPONSE_BYTES = if_set(env.int, "PROVIDERS_HTTP_MAX_RESPONSE_BYTES")
 # The same for a whole streamed answer (SSE), larger: a long completion sends its text several times over in JSON.
 PROVIDERS_STREAM_MAX_BYTES = if_set(env.int, "PROVIDERS_STREAM_MAX_BYTES")
+# Total bound on one credential verification (token grant and model list together): per-read
+# timeouts alone let a trickling server hold a verify for minutes.
+PROVIDERS_VERIFY_TIMEOUT = if_set(env.float, "PROVIDERS_VERIFY_TIMEOUT")
 # AI Gateway client (providers/gateway/): the longest silence allowed between two stream chunks,
 # the bound on one whole call (retries and stream included), and the retry policy: 429 with a
 # Retry-After up to RETRY_AFTER_MAX seconds is waited out, a longer one fails fast.
@@ -229,6 +238,10 @@ PROVIDERS_GATEWAY_RETRY_AFTER_MAX = if_set(env.float, "PROVIDERS_GATEWAY_RETRY_A
 PROVIDERS_TOKEN_DEFAULT_LIFETIME = if_set(env.float, "PROVIDERS_TOKEN_DEFAULT_LIFETIME")
 PROVIDERS_TOKEN_REQUEST_TIMEOUT = if_set(env.float, "PROVIDERS_TOKEN_REQUEST_TIMEOUT")
 PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS = if_set(env.float, "PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS")
+# Redis is a soft dependency: socket timeouts for every Redis call (cache and token store), and
+# how long an outage is remembered (requests use per-process state) before Redis is tried again.
+PROVIDERS_REDIS_SOCKET_TIMEOUT = if_set(env.float, "PROVIDERS_REDIS_SOCKET_TIMEOUT")
+PROVIDERS_REDIS_RETRY_SECONDS = if_set(env.float, "PROVIDERS_REDIS_RETRY_SECONDS")
 # URL policy for user-set URLs (gateway base URL and token URL); its defaults are relaxed under DEBUG.
 PROVIDERS_REQUIRE_HTTPS = if_set(env.bool, "PROVIDERS_REQUIRE_HTTPS")
 PROVIDERS_ALLOW_LOOPBACK_URLS = if_set(env.bool, "PROVIDERS_ALLOW_LOOPBACK_URLS")
@@ -255,9 +268,14 @@ ANTHROPIC_API_KEY = if_set(env, "ANTHROPIC_API_KEY")
 GEMINI_API_KEY = if_set(env, "GEMINI_API_KEY")
 
 # --- Agents -----------------------------------------------------------------------------------
-# Seconds a candidate (one credential) is skipped after a retryable failure; a longer Retry-After
-# from the provider wins (up to an hour). Shared across processes through the cache (Redis).
-AGENTS_COOLDOWN_SECONDS = if_set(env.float, "AGENTS_COOLDOWN_SECONDS")
+# The circuit breaker per (credential, model), shared across processes through the cache (Redis);
+# it replaces AGENTS_COOLDOWN_SECONDS. A 429 with a Retry-After up to AGENTS_MAX_RETRY_WAIT is
+# waited out once; AGENTS_RUN_TIMEOUT bounds one agent attempt (docs/configuration.md).
+AGENTS_BREAKER_FAILURES = if_set(env.int, "AGENTS_BREAKER_FAILURES")
+AGENTS_BREAKER_WINDOW = if_set(env.float, "AGENTS_BREAKER_WINDOW")
+AGENTS_BREAKER_OPEN_SECONDS = if_set(env.float, "AGENTS_BREAKER_OPEN_SECONDS")
+AGENTS_MAX_RETRY_WAIT = if_set(env.float, "AGENTS_MAX_RETRY_WAIT")
+AGENTS_RUN_TIMEOUT = if_set(env.float, "AGENTS_RUN_TIMEOUT")
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")

@@ -25,6 +25,7 @@ from . import registry, selectors
 from .services import credentials
 from .services.credential_input import MODEL_MAX, CredentialInput
 from .models import ProviderCredential
+from .reentry import display_status
 from .tiers import TIERS
 from .types import VerificationResult
 
@@ -138,7 +139,8 @@ def masked_credential(credential: ProviderCredential) -> dict[str, Any]:
         "provider": credential.provider,
         "name": credential.get_provider_display(),
         "source": "user",
-        "status": credential.status,
+        # "needs_reentry" when a stored secret no longer decrypts (providers.reentry).
+        "status": display_status(credential),
         "status_code": credential.status_code,
         "hint": credential.secret_hint,
         "client_id_hint": credential.client_id_hint,

@@ -96,6 +96,8 @@ DECLARED: dict[str, Setting] = {
     "HTTP_READ_TIMEOUT": Setting("PROVIDERS_HTTP_READ_TIMEOUT", 30.0),
     "HTTP_MAX_RESPONSE_BYTES": Setting("PROVIDERS_HTTP_MAX_RESPONSE_BYTES", 5 * 1024 * 1024),
     "STREAM_MAX_BYTES": Setting("PROVIDERS_STREAM_MAX_BYTES", 20 * 1024 * 1024),
+    # Total bound on one credential verification, all its requests together (seconds).
+    "VERIFY_TIMEOUT": Setting("PROVIDERS_VERIFY_TIMEOUT", 20.0),
     # URL policy for user-set URLs (providers/netpolicy.py): relaxed under DEBUG.
     "REQUIRE_HTTPS": Setting("PROVIDERS_REQUIRE_HTTPS", _not_debug),
     # Development mode: loopback on any port (the local simulators); never link-local/metadata.
@@ -115,6 +117,10 @@ DECLARED: dict[str, Setting] = {
     "TOKEN_DEFAULT_LIFETIME": Setting("PROVIDERS_TOKEN_DEFAULT_LIFETIME", 300.0),
     "TOKEN_REQUEST_TIMEOUT": Setting("PROVIDERS_TOKEN_REQUEST_TIMEOUT", 10.0),
     "TOKEN_NEGATIVE_CACHE_SECONDS": Setting("PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS", 3.0),
+    # Redis as a soft dependency (providers/redis_outage.py): socket timeouts for every Redis
+    # call, and how long an outage is remembered before Redis is asked again (seconds).
+    "REDIS_SOCKET_TIMEOUT": Setting("PROVIDERS_REDIS_SOCKET_TIMEOUT", 0.5),
+    "REDIS_RETRY_SECONDS": Setting("PROVIDERS_REDIS_RETRY_SECONDS", 5.0),
     # Gateway token pre-refresh (Celery beat, see ideaforge/celery.py, and
     # `providers_refresh_tokens`), seconds.
     "TOKEN_REFRESH_INTERVAL": Setting("PROVIDERS_TOKEN_REFRESH_INTERVAL", 60.0),

@@ -25,6 +25,7 @@ from .services import credentials
 from .backends.base import BaseBackend
 from .forms import BaseCredentialForm, OrderForm, PreferencesForm, credential_form_class, model_suggestions
 from .models import ProviderCredential, VerificationStatus
+from .reentry import NEEDS_REENTRY, NEEDS_REENTRY_TEXT, display_status, needs_reentry
 
 
 def _backend_or_404(provider: str) -> BaseBackend:
@@ -69,14 +70,22 @@ class Section:
     @property
     def status_class(self) -> str:
         if self.credential is not None:
-            return self.credential.status
+            status = display_status(self.credential)
+            return "failed" if status == NEEDS_REENTRY else status
         return "platform" if self.from_platform else "none"
+
+    @property
+    def verified(self) -> bool:
+        """Recorded as verified and still usable (its secrets decrypt)."""
+        return self.credential is not None and display_status(self.credential) == VerificationStatus.VERIFIED
 
     @property
     def status_text(self) -> str:
         c = self.credential
         if c is None:
             return "Provided by the platform" if self.from_platform else "Not configured"
+        if needs_reentry(c):
+            return NEEDS_REENTRY_TEXT
         if c.status == VerificationStatus.VERIFIED:
             return "Verified"
         if c.status == VerificationStatus.FAILED:

@@ -21,6 +21,7 @@ import httpx
 
 from ..conf import app_settings
 from ..exceptions import ProviderError, ResponseTooLarge, UnexpectedResponse
+from .deadline import install as install_deadline
 from .errors import display_name, error_for_response, error_for_transport
 from .transports import policy_transports
 
@@ -64,7 +65,8 @@ def _new(lib: ModuleType, *, sync: bool, enforce_policy: bool, timeout: Any, kwa
         # The transport does the TLS, so it gets the verify setting (the client's is unused then).
         transports = policy_transports(lib)
         options["transport"] = transports[0 if sync else 1](verify=verify)
-    client = (lib.Client if sync else lib.AsyncClient)(**options)
+    # Every pool obeys a total deadline when the caller set one (`providers.http.deadline`).
+    client = install_deadline((lib.Client if sync else lib.AsyncClient)(**options))
     client._ideaforge_user_urls = enforce_policy
     return client
 

@@ -38,6 +38,7 @@ from .credential_input import (
 )
 from ..conf import app_settings
 from ..exceptions import CredentialDecryptionError, URLNotAllowed
+from ..http.deadline import deadline
 from ..models import ProviderCredential, VerificationStatus
 from ..redaction import redact
 from ..selectors import credential_config
@@ -61,7 +62,14 @@ def _run_verify(backend: BaseBackend, config: CredentialConfig) -> VerificationR
     The detail is redacted here too (defence in depth: a provider may echo the key it got).
     """
     try:
-        result = backend.verify(config)
+        # One total bound for every request of the verify (token grant, model list...): a gateway
+        # trickling a byte every 10 s held a verify for 320 s under per-read timeouts alone.
+        limit = float(app_settings.VERIFY_TIMEOUT)
+        with deadline(limit) as bound:
+            result = backend.verify(config)
+        if result.outcome == VerificationOutcome.TIMEOUT and bound.expired:
+            detail = f"{backend.name} did not answer within {limit:g} s (PROVIDERS_VERIFY_TIMEOUT)."
+            result = dataclasses.replace(result, detail=detail)
         if result.detail:
             detail = redact(result.detail, secrets=config.secrets, limit=LAST_ERROR_MAX)
             result = dataclasses.replace(result, detail=detail)
