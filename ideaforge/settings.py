@@ -244,6 +244,7 @@ PROVIDERS_REDIS_SOCKET_TIMEOUT = if_set(env.float, "PROVIDERS_REDIS_SOCKET_TIMEO
 PROVIDERS_REDIS_RETRY_SECONDS = if_set(env.float, "PROVIDERS_REDIS_RETRY_SECONDS")
 # URL policy for user-set URLs (gateway base URL and token URL); its defaults are relaxed under DEBUG.
 PROVIDERS_REQUIRE_HTTPS = if_set(env.bool, "PROVIDERS_REQUIRE_HTTPS")
+PROVIDERS_ALLOW_LOOPBACK_URLS = if_set(env.bool, "PROVIDERS_ALLOW_LOOPBACK_URLS")
 PROVIDERS_ALLOW_PRIVATE_URLS = if_set(env.bool, "PROVIDERS_ALLOW_PRIVATE_URLS")
 AI_GATEWAY_ALLOWED_HOSTS = if_set(env.list, "AI_GATEWAY_ALLOWED_HOSTS")
 # Each verify or save of a credential calls the provider: a per-user budget (`limits` notation)

@@ -25,6 +25,7 @@ from .http.netpolicy import validate_url
 from .models import ProviderCredential, VerificationStatus
 from .reentry import NEEDS_REENTRY, display_status, needs_reentry
 from .secrets import mask
+from .services.credential_input import masked_value_error
 from .types import SECRET_FIELDS
 
 # (form field, model field, hint field)
@@ -50,7 +51,7 @@ def _write_only(label: str, help_text: str) -> forms.CharField:
 
 class ProviderCredentialAdminForm(forms.ModelForm):
     new_api_key = _write_only("New API key", "Leave empty to keep the stored key.")
-    new_client_id = _write_only("New client ID", "Leave empty to keep the stored client ID.")
+    new_client_id = _write_only("New client ID", "Leave empty to keep the stored client ID; required when a URL changes.")
     new_client_secret = _write_only("New client secret", "Leave empty to keep the stored secret; required when a URL changes.")
 
     class Meta:
@@ -76,6 +77,13 @@ class ProviderCredentialAdminForm(forms.ModelForm):
                 if cleaned.get(form_field) and model_field not in backend.secret_fields:
                     self.add_error(form_field, f"{backend.name} uses {uses}, not {_SECRET_NAMES[model_field]}.")
 
+        # A pasted hint ("…8c0e") would overwrite the stored secret with its own mask.
+        hints = (self.instance.secret_hint, self.instance.client_id_hint) if self.instance.pk else ()
+        for form_field, _, _ in _WRITE_ONLY:
+            masked = masked_value_error(cleaned.get(form_field) or "", hints) if cleaned.get(form_field) else None
+            if masked:
+                self.add_error(form_field, masked)
+
         for name in _URL_FIELDS:
             url = cleaned.get(name) or ""
             if url and name in self.changed_data:
@@ -85,8 +93,16 @@ class ProviderCredentialAdminForm(forms.ModelForm):
                     self.add_error(name, str(exc))
         # A stored secret is never sent to a URL it was not entered for.
         url_changed = self.instance.pk and any(name in self.changed_data for name in _URL_FIELDS)
-        if url_changed and self.instance.client_secret and not cleaned.get("new_client_secret"):
-            self.add_error("new_client_secret", "Changing the base URL or token URL requires entering the client secret again.")
+        if url_changed:
+            for form_field, model_field, _ in _WRITE_ONLY:
+                if getattr(self.instance, model_field) and not cleaned.get(form_field):
+                    self.add_error(form_field, "Changing the base URL or token URL requires entering this again.")
+        # Stored secrets are bound to owner and provider (providers.fields): moved, they would
+        # silently stop decrypting.
+        elif self.instance.pk and any(name in self.changed_data for name in ("owner", "provider")):
+            for form_field, model_field, _ in _WRITE_ONLY:
+                if getattr(self.instance, model_field) and not cleaned.get(form_field):
+                    self.add_error(form_field, "Changing the owner or provider requires entering this again.")
         return cleaned
 
     def apply_new_secrets(self, credential: ProviderCredential) -> list[str]:

@@ -10,6 +10,10 @@ Shared choices, and why:
   `..._GEMINI_...`), so tests, proxies and regional endpoints work without code changes.
 * The key always comes from the `CredentialConfig`, never from the environment: each SDK would
   otherwise fall back to `OPENAI_API_KEY` / `ANTHROPIC_AUTH_TOKEN` / `GOOGLE_API_KEY`.
+* Nothing else from the environment reaches a provider either (`isolate_sdk_client`): the
+  openai SDK adds `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID` and `OPENAI_CUSTOM_HEADERS` to every
+  request and the anthropic SDK `ANTHROPIC_CUSTOM_HEADERS`, whatever the caller passes; base URLs
+  and API versions are always passed explicitly, so their variables are never read.
 * Bounded timeouts (`providers.http.client.default_timeout()`), and no retries in the SDKs or in
   Agno: the agents' fallback loop decides whether to retry or move on (retrying inside would hide
   the failure from it and multiply latency).
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import threading
 import weakref
 from typing import Any
@@ -80,6 +85,54 @@ def _no_loop() -> None:
     return None
 
 
+# The SDKs' variables whose values they add to every request: (attribute, variable) pairs and the
+# custom-header variables, parsed as the SDKs parse them ("Name: value" lines).
+_ENV_ATTRIBUTES = (("organization", "OPENAI_ORG_ID"), ("project", "OPENAI_PROJECT_ID"))
+_ENV_HEADER_VARIABLES = ("OPENAI_CUSTOM_HEADERS", "ANTHROPIC_CUSTOM_HEADERS")
+
+
+def _env_headers() -> set[str]:
+    names: set[str] = set()
+    for variable in _ENV_HEADER_VARIABLES:
+        for line in os.environ.get(variable, "").split("\n"):
+            if ":" in line:
+                names.add(line[: line.find(":")].strip().lower())
+    return names
+
+
+def isolate_sdk_client(client: Any, *, explicit_headers: dict[str, str] | None = None) -> Any:
+    """`client` (an openai or anthropic SDK client) without what its constructor took from the
+    environment: the organization and project headers and the custom headers, keeping the
+    `explicit_headers` the caller passed. The SDKs offer no switch for this, so the attributes
+    they read on every request are reset right after construction (pinned by
+    `providers/tests/test_env_isolation.py` against the installed SDKs)."""
+    if getattr(client, "_ideaforge_isolated", False):
+        return client
+    for attribute, variable in _ENV_ATTRIBUTES:
+        if hasattr(client, attribute) and getattr(client, attribute) == os.environ.get(variable):
+            setattr(client, attribute, None)
+    if hasattr(client, "_ambient_authorizations"):
+        client._ambient_authorizations = frozenset()
+    custom = getattr(client, "_custom_headers", None)
+    if isinstance(custom, dict):
+        keep = {k.lower() for k in explicit_headers or {}}
+        from_env = _env_headers() - keep
+        client._custom_headers = {k: v for k, v in custom.items() if k.lower() not in from_env}
+    client._ideaforge_isolated = True
+    return client
+
+
+class IsolatedClients:
+    """Mixin for Agno models on the openai and anthropic SDKs: every client they build goes
+    through `isolate_sdk_client`."""
+
+    def get_client(self) -> Any:
+        return isolate_sdk_client(super().get_client(), explicit_headers=getattr(self, "default_headers", None))  # type: ignore[misc]
+
+    def get_async_client(self) -> Any:
+        return isolate_sdk_client(super().get_async_client(), explicit_headers=getattr(self, "default_headers", None))  # type: ignore[misc]
+
+
 class SecretSafeRepr:
     """Mixin: a repr() without the key. Agno's model dataclasses print `api_key` and
     `client_params` (the key again), so a traceback with locals, a debugger or an error reporter
@@ -97,9 +150,12 @@ def secret_safe(cls: type) -> type:
 
 @functools.cache
 def per_loop(cls: type) -> type:
-    """`cls` with `PerLoopAsyncClients` and `SecretSafeRepr` mixed in, under the same name."""
+    """`cls` with `IsolatedClients`, `PerLoopAsyncClients` and `SecretSafeRepr` mixed in, under
+    the same name."""
     return type(
-        cls.__name__, (PerLoopAsyncClients, SecretSafeRepr, cls), {"__module__": __name__, "__doc__": cls.__doc__}
+        cls.__name__,
+        (IsolatedClients, PerLoopAsyncClients, SecretSafeRepr, cls),
+        {"__module__": __name__, "__doc__": cls.__doc__},
     )
 
 

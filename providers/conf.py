@@ -100,7 +100,9 @@ DECLARED: dict[str, Setting] = {
     "VERIFY_TIMEOUT": Setting("PROVIDERS_VERIFY_TIMEOUT", 20.0),
     # URL policy for user-set URLs (providers/netpolicy.py): relaxed under DEBUG.
     "REQUIRE_HTTPS": Setting("PROVIDERS_REQUIRE_HTTPS", _not_debug),
-    "ALLOW_PRIVATE_URLS": Setting("PROVIDERS_ALLOW_PRIVATE_URLS", _debug),
+    # Development mode: loopback on any port (the local simulators); never link-local/metadata.
+    "ALLOW_LOOPBACK_URLS": Setting("PROVIDERS_ALLOW_LOOPBACK_URLS", _debug),
+    "ALLOW_PRIVATE_URLS": Setting("PROVIDERS_ALLOW_PRIVATE_URLS", False),
     "AI_GATEWAY_ALLOWED_HOSTS": Setting("AI_GATEWAY_ALLOWED_HOSTS", []),
     # Per-user budget of credential verifications (settings page and API together; each calls a
     # provider), `limits` notation, checked by ideaforge.ratelimit.

@@ -32,9 +32,11 @@ class ProviderCredential(models.Model):
     provider = models.CharField(max_length=32, choices=registry.as_choices)
 
     # Secrets (encrypted). OpenAI/Anthropic/Gemini use api_key; the AI Gateway uses client_id + client_secret.
-    api_key = EncryptedTextField(blank=True, default="")
-    client_id = EncryptedTextField(blank=True, default="")
-    client_secret = EncryptedTextField(blank=True, default="")
+    # Bound to owner and provider (unique together, known before insert): a ciphertext copied
+    # into another user's row does not decrypt there (providers.fields).
+    api_key = EncryptedTextField(blank=True, default="", bind_to=("owner_id", "provider"))
+    client_id = EncryptedTextField(blank=True, default="", bind_to=("owner_id", "provider"))
+    client_secret = EncryptedTextField(blank=True, default="", bind_to=("owner_id", "provider"))
     secret_hint = models.CharField(max_length=16, blank=True, default="")
     client_id_hint = models.CharField(max_length=16, blank=True, default="")
 

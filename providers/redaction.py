@@ -9,10 +9,12 @@ is shown, stored, raised or logged as one line; log records, whose layout is kep
    survives; each as it is, form-encoded (as an OAuth2 request body carries it, and a server may
    echo it that way), and its first 8 characters alone (a prefix such as "sk-proj-" identifies a
    key too, and providers echo keys masked after their prefix).
-2. Then anything shaped like a credential, known or not: provider key prefixes, bearer tokens and
-   long opaque runs (`_SECRETISH`; a run of only a few distinct characters, such as padding or
-   a separator line, is no token and stays), and Agno's `redact_secrets` (more vendors' key shapes,
-   `api_key=...`, the password of a URL).
+2. Then anything shaped like a credential, known or not: provider key prefixes, AWS access key
+   ids (also inside a longer word), bearer tokens and long opaque runs, `/` and `+` included
+   (`_SECRETISH`: an AWS secret access key is 40 such characters; a run of only a few distinct
+   characters, such as padding or a separator line, is no token and stays), the value after a
+   credential-like name (`password=...`, `"client_secret": "..."`: `_LABELLED`), and Agno's
+   `redact_secrets` (more vendors' key shapes, `api_key=...`, the password of a URL).
 
 Every replacement is "[redacted]". `redact` then makes the text one line (control characters and
 runs of whitespace become one space, so nothing can forge a log line) and clips it to `limit`
@@ -33,7 +35,18 @@ REDACTED = "[redacted]"
 DETAIL_LIMIT = 200
 # How much of a known secret's start is redacted on its own.
 _PREFIX = 8
-_SECRETISH = re.compile(r"(?:sk-|sk-ant-|AIza|ya29\.|Bearer\s+)[\w\-.~+/=]*|(?P<run>[A-Za-z0-9_\-+=]{32,})")
+_SECRETISH = re.compile(
+    r"(?:sk-|sk-ant-|AIza|ya29\.|Bearer\s+)[\w\-.~+/=]*"
+    r"|(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}"
+    r"|(?P<run>[A-Za-z0-9_\-+=/]{32,})"
+)
+# A credential-like name, then "=" or ":" (JSON quotes allowed), then its value.
+_LABELLED = re.compile(
+    r"""(?P<name>\b(?:password|passwd|pwd|passphrase|client[-_]?secret|client[-_]?id|refresh[-_]?token|id[-_]?token"""
+    r"""|private[-_]?key|secret[-_]?access[-_]?key|aws[-_]?secret[-_]?access[-_]?key|session[-_]?token"""
+    r"""|authorization|x-api-key|x-goog-api-key)["']?\s*[=:]\s*)(?:(?:basic|bearer|digest)\s+)?(?:"[^"]*"|'[^']*'|[^\s,;&"']+)""",
+    re.IGNORECASE,
+)
 # A long run with fewer distinct characters than this is not a key or token.
 _RUN_MIN_DISTINCT = 4
 # C0 and C1 control characters (a C1 NEL ends a line for some readers).
@@ -66,6 +79,7 @@ def _scrub(text: str, forms: list[str]) -> str:
 
     for form in forms:
         text = text.replace(form, REDACTED)
+    text = _LABELLED.sub(lambda m: m.group("name") + REDACTED, text)
     return redact_secrets(_SECRETISH.sub(_blank, text))
 
 

@@ -10,6 +10,7 @@ from django.utils.module_loading import import_string
 from .backends.base import BaseBackend
 from .conf import app_settings
 from .exceptions import UnknownProvider
+from .http.errors import register_display_names
 
 _backends: dict[str, BaseBackend] = {}
 
@@ -32,6 +33,8 @@ def load() -> None:
     loaded = {backend_id: backend_class() for backend_id, backend_class in _configured_classes().items()}
     _backends.clear()
     _backends.update(loaded)
+    # Error messages name providers by display name (`providers.http.errors`).
+    register_display_names({backend_id: backend.name for backend_id, backend in loaded.items()})
 
 
 def configured_ids() -> tuple[str, ...]:

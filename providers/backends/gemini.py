@@ -43,7 +43,8 @@ class GeminiBackend(BaseBackend):
         timeout = agno_support.http_timeout(options)
         # google-genai takes the timeout in milliseconds; its default retry_options=None never retries.
         read = timeout.read if timeout.read is not None else 30.0
-        http_options = {"base_url": app_settings.GEMINI_BASE_URL, "timeout": int(read * 1000)}
+        # The API version is explicit: google-genai would take it from $GOOGLE_GENAI_API_VERSION.
+        http_options = {"base_url": app_settings.GEMINI_BASE_URL, "api_version": "v1", "timeout": int(read * 1000)}
         key = agno_support.api_key(config)
         client_params = {
             "api_key": key,

@@ -41,7 +41,7 @@ import httpx2
 from agno.models.openai.like import OpenAILike
 from openai import AsyncOpenAI, OpenAI
 
-from ..agno_support import PerLoopAsyncClients
+from ..agno_support import PerLoopAsyncClients, isolate_sdk_client
 from ..conf import app_settings
 from ..http.client import cap_response, default_timeout, new_sdk_client
 from ..http.netpolicy import validate_url
@@ -168,12 +168,15 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
         with self._clients_lock:
             if self.client is None or self.client.is_closed():
                 http_client = self._http_client(sync=True)
-                self.client = OpenAI(api_key=_PLACEHOLDER_KEY, http_client=http_client, **self._get_client_params())
+                client = OpenAI(api_key=_PLACEHOLDER_KEY, http_client=http_client, **self._get_client_params())
+                self.client = isolate_sdk_client(client, explicit_headers=self.default_headers)
             return self.client
 
     def _new_async_client(self) -> Any:
         # Called by PerLoopAsyncClients once per running event loop.
-        return AsyncOpenAI(api_key=_PLACEHOLDER_KEY, http_client=self._http_client(sync=False), **self._get_client_params())
+        client = AsyncOpenAI(api_key=_PLACEHOLDER_KEY, http_client=self._http_client(sync=False), **self._get_client_params())
+        # $OPENAI_ORG_ID, $OPENAI_PROJECT_ID and $OPENAI_CUSTOM_HEADERS never reach the gateway.
+        return isolate_sdk_client(client, explicit_headers=self.default_headers)
 
     # -- requests -------------------------------------------------------------------------
 

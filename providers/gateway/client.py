@@ -168,7 +168,7 @@ class GatewayClient(BaseGatewayClient):
                         self._tokens.invalidate(self.config, token)
                         continue
                     if not response.is_success:
-                        error = error_for_response(response, provider=self.provider, body=read_error_body(response))
+                        error = error_for_response(response, provider=self.provider, body=read_error_body(response), remote_text=not self._enforce)
                         assert error is not None
                         raise error
                     raw = read_capped(response, _timing().max_bytes)
@@ -185,7 +185,7 @@ class GatewayClient(BaseGatewayClient):
         http = shared_client(enforce_policy=self._enforce)
         retry, reauthorized = 0, False
         while True:
-            state = StreamState(self.provider)
+            state = StreamState(self.provider, remote_text=not self._enforce)
             try:
                 token = self._tokens.get_token(self.config)
                 try:
@@ -195,7 +195,7 @@ class GatewayClient(BaseGatewayClient):
                             self._tokens.invalidate(self.config, token)
                             continue
                         if not response.is_success:
-                            error = error_for_response(response, provider=self.provider, body=read_error_body(response))
+                            error = error_for_response(response, provider=self.provider, body=read_error_body(response), remote_text=not self._enforce)
                             assert error is not None
                             raise error
                         set_idle_timeout(response, deadline)
@@ -261,7 +261,7 @@ class AsyncGatewayClient(BaseGatewayClient):
                         self._tokens.invalidate(self.config, token)
                         continue
                     if not response.is_success:
-                        error = error_for_response(response, provider=self.provider, body=await aread_error_body(response))
+                        error = error_for_response(response, provider=self.provider, body=await aread_error_body(response), remote_text=not self._enforce)
                         assert error is not None
                         raise error
                     raw = await aread_capped(response, _timing().max_bytes)
@@ -277,7 +277,7 @@ class AsyncGatewayClient(BaseGatewayClient):
         http = shared_async_client(enforce_policy=self._enforce)
         retry, reauthorized = 0, False
         while True:
-            state = StreamState(self.provider)
+            state = StreamState(self.provider, remote_text=not self._enforce)
             try:
                 token = await self._tokens.aget_token(self.config)
                 try:
@@ -287,7 +287,7 @@ class AsyncGatewayClient(BaseGatewayClient):
                             self._tokens.invalidate(self.config, token)
                             continue
                         if not response.is_success:
-                            error = error_for_response(response, provider=self.provider, body=await aread_error_body(response))
+                            error = error_for_response(response, provider=self.provider, body=await aread_error_body(response), remote_text=not self._enforce)
                             assert error is not None
                             raise error
                         set_idle_timeout(response, deadline)

@@ -22,8 +22,8 @@ from urllib.parse import quote_plus, urlsplit, urlunsplit
 import httpx
 
 from ..exceptions import CredentialInvalid, ProviderError, ResponseTooLarge, UnexpectedResponse
-from ..http.client import aread_capped, aread_error_body, parse_json, read_capped, read_error_body
-from ..http.errors import error_for_response, error_for_transport
+from ..http.client import aread_capped, aread_error_body, for_user_urls, parse_json, read_capped, read_error_body
+from ..http.errors import OAUTH2_ERROR_CODES, display_name, error_for_response, error_for_transport
 from ..redaction import redact
 from ..secrets import Secret
 
@@ -69,22 +69,28 @@ def _build_request(*, client_id: Secret, client_secret: Secret, scope: str, auth
     return headers, form
 
 
-def _error_for(response: httpx.Response, body: bytes, *, provider: str, secrets: tuple[Secret, ...]) -> ProviderError:
+def _error_for(response: httpx.Response, body: bytes, *, provider: str, secrets: tuple[Secret, ...],
+               remote_text: bool = True) -> ProviderError:
+    """The typed error for a refused grant. `remote_text=False` (a token URL a user set): the
+    OAuth2 error code at most, never the server's `error_description`."""
     try:
         payload = parse_json(body, provider=provider) if body else None
     except UnexpectedResponse:
         payload = None
     code = payload.get("error") if isinstance(payload, dict) and isinstance(payload.get("error"), str) else ""
     description = str(payload.get("error_description") or "") if code and isinstance(payload, dict) else ""
+    if not remote_text:
+        code = code if code in OAUTH2_ERROR_CODES else ""
+        description = ""
     status = response.status_code
     if code in _CREDENTIAL_ERRORS or (status == 401 and not code):
         code = code or "invalid_client"
         detail = redact(f"{code}: {description}" if description else code, secrets=secrets)
-        return CredentialInvalid(f"The token endpoint rejected the client credentials ({detail})",
+        return CredentialInvalid(f"The {display_name(provider)} token endpoint rejected the client credentials (HTTP {status}, {detail})",
                                  provider=provider, status_code=status, code=code)
-    error = error_for_response(response, provider=f"{provider} token endpoint", body=body)
+    error = error_for_response(response, provider=f"{provider} token endpoint", body=body, remote_text=remote_text)
     if error is None:  # a 2xx never reaches here
-        error = UnexpectedResponse(f"{provider} token endpoint: unexpected answer", status_code=status)
+        error = UnexpectedResponse(f"{display_name(provider)} token endpoint: unexpected answer", status_code=status)
     error.provider, error.code = provider, code
     # Rebuild the message without anything secret the server may have echoed.
     error.args = (redact(str(error), secrets=secrets),)
@@ -94,14 +100,14 @@ def _error_for(response: httpx.Response, body: bytes, *, provider: str, secrets:
 def _parse_token(body: bytes, *, provider: str, sent_at: float) -> TokenResponse:
     payload: Any = parse_json(body, provider=f"{provider} token endpoint")
     if not isinstance(payload, dict):
-        raise UnexpectedResponse(f"{provider} token endpoint: the answer is not a JSON object", provider=provider)
+        raise UnexpectedResponse(f"{display_name(provider)} token endpoint: the answer is not a JSON object", provider=provider)
     token = payload.get("access_token")
     if not isinstance(token, str) or not token:
-        raise UnexpectedResponse(f"{provider} token endpoint: no access_token in the answer", provider=provider)
+        raise UnexpectedResponse(f"{display_name(provider)} token endpoint: no access_token in the answer", provider=provider)
     token_type = payload.get("token_type")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         shown = redact(str(token_type), limit=30) if token_type is not None else "missing"
-        raise UnexpectedResponse(f"{provider} token endpoint: token_type {shown!r} is not Bearer", provider=provider)
+        raise UnexpectedResponse(f"{display_name(provider)} token endpoint: token_type {shown!r} is not Bearer", provider=provider)
     scope = payload.get("scope")
     return TokenResponse(
         access_token=Secret(token),
@@ -143,7 +149,8 @@ def request_token(client: httpx.Client, *, token_url: str, client_id: Secret, cl
     try:
         with client.stream("POST", token_url, data=form, headers=headers) as response:
             if not response.is_success:
-                raise _error_for(response, read_error_body(response), provider=provider, secrets=secrets)
+                raise _error_for(response, read_error_body(response), provider=provider, secrets=secrets,
+                                 remote_text=not for_user_urls(client))
             body = read_capped(response)
     except httpx.HTTPError as exc:
         raise error_for_transport(exc, provider=provider) from exc
@@ -164,7 +171,8 @@ async def arequest_token(client: httpx.AsyncClient, *, token_url: str, client_id
     try:
         async with client.stream("POST", token_url, data=form, headers=headers) as response:
             if not response.is_success:
-                raise _error_for(response, await aread_error_body(response), provider=provider, secrets=secrets)
+                raise _error_for(response, await aread_error_body(response), provider=provider, secrets=secrets,
+                                 remote_text=not for_user_urls(client))
             body = await aread_capped(response)
     except httpx.HTTPError as exc:
         raise error_for_transport(exc, provider=provider) from exc

@@ -17,7 +17,7 @@ import httpx
 
 from ..conf import app_settings
 from ..exceptions import StreamError
-from ..http.errors import provider_error_detail
+from ..http.errors import display_name, oauth2_error_code, provider_error_detail
 from ..redaction import redact
 from .sse import ServerSentEvent, SSEDecoder
 
@@ -43,15 +43,17 @@ def _meaningful(item: dict[str, Any]) -> bool:
 class StreamState:
     """Turns SSE events into the items we yield; tracks whether the caller got anything."""
 
-    __slots__ = ("decoder", "done", "provider", "yielded")
+    __slots__ = ("decoder", "done", "provider", "remote_text", "yielded")
 
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, *, remote_text: bool = True) -> None:
         self.decoder = SSEDecoder()
         #: True once an item carrying part of the answer was handed out: no retry after that.
         self.yielded = False
         #: True once `data: [DONE]` arrived.
         self.done = False
         self.provider = provider
+        #: False for a URL a user set: its error events' text is never repeated (providers.http.errors).
+        self.remote_text = remote_text
 
     def error(self, message: str, reason: str, status_code: int | None = None) -> StreamError:
         return StreamError(
@@ -68,14 +70,16 @@ class StreamState:
             payload = json.loads(event.data)
         except ValueError:
             if event.event == "error":
-                raise self.error(f"{self.provider} sent an error event: {redact(event.data)}", "error_event") from None
+                detail = f": {redact(event.data)}" if self.remote_text else ""
+                raise self.error(f"{display_name(self.provider)} sent an error event{detail}", "error_event") from None
             raise self.error(f"{self.provider} sent a stream chunk that is not JSON", "incomplete") from None
         if not isinstance(payload, dict):
             raise self.error(f"{self.provider} sent a stream chunk in an unknown shape", "incomplete")
         if event.event == "error" or payload.get("error"):
-            detail = provider_error_detail(event.data.encode())
+            raw = event.data.encode()
+            detail = provider_error_detail(raw) if self.remote_text else oauth2_error_code(raw)
             raise self.error(
-                f"{self.provider} reported an error mid-stream{': ' + detail if detail else ''}", "error_event"
+                f"{display_name(self.provider)} reported an error mid-stream{': ' + detail if detail else ''}", "error_event"
             )
         out: list[dict[str, Any]] = []
         for choice in payload.get("choices") or ():
@@ -110,7 +114,8 @@ class StreamState:
         """The `StreamError` for a transport failure while reading the body (idle or cut)."""
         if isinstance(exc, httpx.TimeoutException):
             return self.error(f"{self.provider} went silent mid-stream (idle timeout)", "idle")
-        return self.error(f"{self.provider} cut the stream: {redact(str(exc) or type(exc).__name__, limit=120)}", "cut")
+        # Our words only: the transport's text carries errno values and class names.
+        return self.error(f"{display_name(self.provider)} cut the stream", "cut")
 
     def finished(self) -> None:
         """Raise `StreamError` when the body ended without `[DONE]`."""

@@ -102,7 +102,7 @@ class SharedTokenStore:
             self._went_down(exc)
             return None
         outage.succeeded()
-        return self._decode(raw) if raw else None
+        return self._decode(raw, self._key("gwtoken", cache_id)) if raw else None
 
     def put(self, cache_id: str, info: TokenInfo) -> None:
         ttl_ms = int((info.expires_at - time.time()) * 1000)
@@ -117,9 +117,11 @@ class SharedTokenStore:
             "lifetime": info.lifetime,
             "scope": info.scope,
         }
-        value = _token_fingerprint(info.access_token) + ":" + encrypt(json.dumps(payload))
+        key = self._key("gwtoken", cache_id)
+        # Bound to its Redis key: a value copied under another credential's key does not decrypt.
+        value = _token_fingerprint(info.access_token) + ":" + encrypt(json.dumps(payload), context=key)
         try:
-            self._redis.set(self._key("gwtoken", cache_id), value, px=ttl_ms)
+            self._redis.set(key, value, px=ttl_ms)
         except self._errors as exc:
             self._went_down(exc)
 
@@ -132,10 +134,10 @@ class SharedTokenStore:
         except self._errors as exc:
             self._went_down(exc)
 
-    def _decode(self, raw: bytes) -> TokenInfo | None:
+    def _decode(self, raw: bytes, key: str) -> TokenInfo | None:
         try:
             _, _, blob = raw.decode().partition(":")
-            data = json.loads(decrypt(blob))
+            data = json.loads(decrypt(blob, context=key))
             return TokenInfo(Secret(data["access_token"]), data["token_type"], float(data["expires_at"]), float(data["refresh_at"]),
                              float(data["obtained_at"]), float(data["lifetime"]), data.get("scope", ""))
         except (exceptions.CredentialDecryptionError, ValueError, KeyError, TypeError):

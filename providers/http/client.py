@@ -21,8 +21,8 @@ import httpx
 
 from ..conf import app_settings
 from ..exceptions import ProviderError, ResponseTooLarge, UnexpectedResponse
-from .errors import error_for_response, error_for_transport
 from .deadline import install as install_deadline
+from .errors import display_name, error_for_response, error_for_transport
 from .transports import policy_transports
 
 # How much of an error body we read to explain a failure (the full cap applies to success bodies).
@@ -66,7 +66,15 @@ def _new(lib: ModuleType, *, sync: bool, enforce_policy: bool, timeout: Any, kwa
         transports = policy_transports(lib)
         options["transport"] = transports[0 if sync else 1](verify=verify)
     # Every pool obeys a total deadline when the caller set one (`providers.http.deadline`).
-    return install_deadline((lib.Client if sync else lib.AsyncClient)(**options))
+    client = install_deadline((lib.Client if sync else lib.AsyncClient)(**options))
+    client._ideaforge_user_urls = enforce_policy
+    return client
+
+
+def for_user_urls(client: Any) -> bool:
+    """Whether `client` was made for URLs a user set (`enforce_policy=True`): then error messages
+    carry none of the server's own text (`providers.http.errors`)."""
+    return bool(getattr(client, "_ideaforge_user_urls", False))
 
 
 def new_client(*, enforce_policy: bool, timeout: httpx.Timeout | None = None, **kwargs: Any) -> httpx.Client:
@@ -243,7 +251,7 @@ def parse_json(body: bytes, *, provider: str) -> Any:
     try:
         return json.loads(body)
     except ValueError:
-        raise UnexpectedResponse(f"{provider} answered with something that is not JSON", provider=provider) from None
+        raise UnexpectedResponse(f"{display_name(provider)} answered with something that is not JSON", provider=provider) from None
 
 
 def _tag(error: ProviderError, provider: str) -> ProviderError:
@@ -257,7 +265,8 @@ def request_json(client: httpx.Client, method: str, url: str, *, provider: str,
     try:
         with client.stream(method, url, headers=headers, **kwargs) as response:
             if not response.is_success:
-                error = error_for_response(response, provider=provider, body=read_error_body(response))
+                error = error_for_response(response, provider=provider, body=read_error_body(response),
+                                           remote_text=not for_user_urls(client))
                 assert error is not None
                 raise error
             body = read_capped(response)
@@ -274,7 +283,8 @@ async def arequest_json(client: httpx.AsyncClient, method: str, url: str, *, pro
     try:
         async with client.stream(method, url, headers=headers, **kwargs) as response:
             if not response.is_success:
-                error = error_for_response(response, provider=provider, body=await aread_error_body(response))
+                error = error_for_response(response, provider=provider, body=await aread_error_body(response),
+                                           remote_text=not for_user_urls(client))
                 assert error is not None
                 raise error
             body = await aread_capped(response)

@@ -3,16 +3,26 @@
 Two checks, because DNS can change between them (rebinding):
 
 * `validate_url()` when a URL is entered or used: scheme, userinfo, control characters, host,
-  and the addresses the host resolves to right now.
-* `check_address()` at connect time, on the very address the socket connects to
+  port, and the addresses the host resolves to right now.
+* `check_address()` at connect time, on the very address and port the socket connects to
   (the transports of `providers.http.transports` resolve the host themselves and call it for
   every address).
 
-Non-global addresses (private, loopback, link-local incl. the cloud metadata endpoint
-169.254.169.254, CGNAT, multicast, reserved, unspecified, IPv6 ULA/link-local, and IPv4 embedded
-in IPv6) are refused unless the operator allows them: `PROVIDERS_ALLOW_PRIVATE_URLS` (true under
-DEBUG so the local simulators work) or the host is listed in `AI_GATEWAY_ALLOWED_HOSTS`
-(exact host names, or `.example.com` / `*.example.com` for a domain and its subdomains).
+The rules (docs/security.md, "URL policy"):
+
+* Addresses: only publicly routable ones. Non-global addresses (private, loopback, link-local,
+  CGNAT, multicast, reserved, unspecified, IPv6 ULA/link-local, and IPv4 embedded in IPv6) are
+  refused, with two relaxations: `PROVIDERS_ALLOW_LOOPBACK_URLS` (development mode: true under
+  DEBUG so the local simulators work) allows loopback addresses on any port, and
+  `PROVIDERS_ALLOW_PRIVATE_URLS` allows private ones on the default port. Link-local and cloud
+  metadata addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200) are never
+  allowed by either: only an explicit allow-list entry reaches them.
+* Ports: only the scheme's default (80 for http, 443 for https), so verify cannot probe other
+  services (a Docker API on :2375, a Redis on :6379). Loopback in development mode is the
+  exception.
+* `AI_GATEWAY_ALLOWED_HOSTS` lists hosts allowed whatever they resolve to: exact host names or
+  IP literals, or `.example.com` / `*.example.com` for a domain and its subdomains; an entry
+  without a port allows the scheme's default port only, `host:port` (`[v6]:port`) that port.
 """
 from __future__ import annotations
 
@@ -28,6 +38,8 @@ _SCHEMES = ("http", "https")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # The NAT64 well-known prefix maps to IPv4 addresses, which may be private (RFC 6052).
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Cloud metadata services outside the link-local ranges (AWS over IPv6, Alibaba Cloud).
+_METADATA = (ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200"))
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -55,15 +67,12 @@ def validate_url(url: str) -> str:
     if not host:
         raise URLNotAllowed("The URL has no host.")
 
-    if address_policy_applies(host):
+    effective_port = port if port is not None else _DEFAULT_PORTS[scheme]
+    if not host_is_allow_listed(host, effective_port, default_ports=(_DEFAULT_PORTS[scheme],)):
         literal = _parse_ip(host)
-        if literal is not None:
-            if not is_global_address(literal):
-                raise URLNotAllowed(f"The host {host} is a private or reserved address, which is not allowed.")
-        else:
-            # Only when the policy applies: under DEBUG an unresolvable host fails later as "unreachable".
-            for ip in _resolve(host, port or _DEFAULT_PORTS[scheme]):
-                check_address(host, ip)
+        addresses = [host] if literal is not None else _resolve(host, effective_port)
+        for ip in addresses:
+            _check(host, ip, effective_port, default_port=effective_port == _DEFAULT_PORTS[scheme])
 
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
@@ -71,29 +80,57 @@ def validate_url(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path, parts.query, ""))
 
 
-def check_address(host: str, ip: str) -> None:
-    """Refuse connecting to `ip` (an address `host` resolved to) unless it is global or allowed."""
-    if not address_policy_applies(host):
+def check_address(host: str, ip: str, port: int | None = None) -> None:
+    """Refuse connecting to `ip` (an address `host` resolved to) on `port` unless the policy
+    allows it. Without the scheme at hand, 80 and 443 count as default ports here; `validate_url`
+    has already held the URL to its own scheme's."""
+    if port is not None and host_is_allow_listed(host, port):
         return
+    if port is None and host_is_allow_listed(host):
+        return
+    _check(host, ip, port, default_port=port is None or port in _DEFAULT_PORTS.values())
+
+
+def _check(host: str, ip: str, port: int | None, *, default_port: bool) -> None:
     address = _parse_ip(ip)
-    if address is None or not is_global_address(address):
-        raise URLNotAllowed(
-            f"The host {_normalize_host(host)} resolves to a private or reserved address ({ip}), which is not allowed."
-        )
+    shown = _normalize_host(host)
+    if address is None:
+        raise URLNotAllowed(f"The host {shown} resolves to an address that is not allowed.")
+    if address.is_loopback and app_settings.ALLOW_LOOPBACK_URLS:
+        return  # development mode: the local simulators, on any port
+    if is_global_address(address) or (app_settings.ALLOW_PRIVATE_URLS and not is_metadata_address(address)):
+        if not default_port:
+            raise URLNotAllowed(
+                f"The port {port} is not allowed: gateway URLs use the default port of their scheme "
+                "(443 for https) unless the operator allow-lists the host with its port."
+            )
+        return
+    if address == _parse_ip(shown):
+        raise URLNotAllowed(f"The host {shown} is a private or reserved address, which is not allowed.")
+    raise URLNotAllowed(f"The host {shown} resolves to a private or reserved address ({ip}), which is not allowed.")
 
 
-def address_policy_applies(host: str) -> bool:
-    """False when the operator allows private addresses in general or for this host."""
-    if app_settings.ALLOW_PRIVATE_URLS:
-        return False
-    return not host_is_allow_listed(host)
+def is_metadata_address(address: IPAddress) -> bool:
+    """Link-local and cloud metadata addresses: allowed only by an explicit allow-list entry."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return is_metadata_address(address.ipv4_mapped)
+        embedded = _embedded_ipv4(address)
+        if embedded is not None and is_metadata_address(embedded):
+            return True
+    return address.is_link_local or address in _METADATA
 
 
-def host_is_allow_listed(host: str) -> bool:
+def host_is_allow_listed(host: str, port: int | None = None, *, default_ports: tuple[int, ...] = (80, 443)) -> bool:
+    """True when an `AI_GATEWAY_ALLOWED_HOSTS` entry names `host` and allows `port`: an entry
+    with a port allows that port only, one without the `default_ports` (`validate_url` passes
+    its scheme's). `port=None` asks about the host alone."""
     host = _normalize_host(host)
-    for entry in app_settings.AI_GATEWAY_ALLOWED_HOSTS:
-        entry = entry.strip().lower().rstrip(".")
+    for raw in app_settings.AI_GATEWAY_ALLOWED_HOSTS:
+        entry, entry_port = _split_entry(raw)
         if not entry:
+            continue
+        if port is not None and port != entry_port and not (entry_port is None and port in default_ports):
             continue
         if entry.startswith("*."):
             entry = entry[1:]
@@ -103,6 +140,19 @@ def host_is_allow_listed(host: str) -> bool:
         elif host == _normalize_host(entry):
             return True
     return False
+
+
+def _split_entry(raw: str) -> tuple[str, int | None]:
+    """An allow-list entry as (host, port or None): "host", "host:8443", "[fd00::1]:8443", "fd00::1"."""
+    entry = raw.strip().lower().rstrip(".")
+    host, port = entry, ""
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif entry.count(":") == 1:
+        host, port = entry.split(":")
+    host = host.rstrip(".")
+    return host, (int(port) if port.isdigit() else None)
 
 
 def is_global_address(address: IPAddress) -> bool:

@@ -22,20 +22,20 @@ from typing import Any
 from . import netpolicy
 
 
-def checked_addresses(host: str, infos: Sequence[tuple[Any, ...]]) -> list[str]:
+def checked_addresses(host: str, infos: Sequence[tuple[Any, ...]], port: int | None = None) -> list[str]:
     """The addresses of getaddrinfo() `infos`, in resolver order without duplicates, once every
     one of them passed the policy (URLNotAllowed otherwise): the OS may pick any of them."""
     ordered = list(dict.fromkeys(info[4][0] for info in infos))
     for ip in ordered:
-        netpolicy.check_address(host, ip)
+        netpolicy.check_address(host, ip, port)
     return ordered
 
 
 def _backends(core: ModuleType) -> tuple[type, type]:
     """(sync, async) network backends for the httpcore-like module `core`."""
 
-    def addresses(host: str, infos: Sequence[tuple[Any, ...]]) -> list[str]:
-        found = checked_addresses(host, infos)
+    def addresses(host: str, port: int, infos: Sequence[tuple[Any, ...]]) -> list[str]:
+        found = checked_addresses(host, infos, port)
         if not found:
             raise core.ConnectError(f"{host} did not resolve to any address")
         return found
@@ -53,7 +53,7 @@ def _backends(core: ModuleType) -> tuple[type, type]:
             except OSError as exc:
                 raise core.ConnectError(f"could not resolve {host}: {exc}") from exc
             last_error: Exception | None = None
-            for ip in addresses(host, infos):
+            for ip in addresses(host, port, infos):
                 try:
                     return self._inner.connect_tcp(ip, port, timeout=timeout, local_address=local_address,
                                                    socket_options=socket_options)
@@ -82,7 +82,7 @@ def _backends(core: ModuleType) -> tuple[type, type]:
             except OSError as exc:
                 raise core.ConnectError(f"could not resolve {host}: {exc}") from exc
             last_error: Exception | None = None
-            for ip in addresses(host, infos):
+            for ip in addresses(host, port, infos):
                 try:
                     return await self._inner.connect_tcp(ip, port, timeout=timeout, local_address=local_address,
                                                          socket_options=socket_options)

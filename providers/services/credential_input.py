@@ -7,6 +7,7 @@ URLs it was stored with. Text stored as a credential's error is `redact()`ed to 
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -25,7 +26,13 @@ from ..types import CredentialConfig
 URL_FIELDS = ("base_url", "token_url")
 LAST_ERROR_MAX = 500
 MODEL_MAX = 200
-REENTER_URL_CHANGE = "Re-enter the client secret to use a new URL: a stored secret is never sent to a different address."
+REENTER_URL_CHANGE = (
+    "Re-enter the client ID and client secret to use a new URL: nothing stored is sent to a different address."
+)
+# The characters `providers.secrets.mask` writes into a hint: no real key contains them, so a value
+# holding one is a hint pasted back (saving it would overwrite the real key with its mask).
+MASK_CHARACTERS = ("…", "•")
+MASKED_VALUE = "This looks like the masked hint, not the full value: enter the whole secret, or leave it empty to keep the stored one."
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,14 @@ def validate_url_field(name: str, url: str) -> str:
         return validate_url(url)
     except URLNotAllowed as exc:
         raise ValidationError({name: [redact(str(exc), limit=LAST_ERROR_MAX) or "This URL is not allowed."]}) from None
+
+
+def masked_value_error(value: str, hints: Iterable[str] = ()) -> str | None:
+    """Why `value` must not be stored as a new secret, or None: it contains a mask character or
+    equals one of the stored `hints` (the page, the API and the admin all apply this)."""
+    if any(ch in value for ch in MASK_CHARACTERS) or value in {h for h in hints if h}:
+        return MASKED_VALUE
+    return None
 
 
 def _stored_secret(existing: ProviderCredential | None, name: str) -> Secret | None:
@@ -143,6 +158,11 @@ def prepare_input(*, user: AbstractBaseUser, provider: str, data: CredentialInpu
             if len(given.reveal()) > 4096:
                 errors[name] = ["This value is too long."]
                 continue
+            hints = (existing.secret_hint, existing.client_id_hint) if existing else ()
+            masked = masked_value_error(given.reveal(), hints)
+            if masked:
+                errors[name] = [masked]
+                continue
             new_secrets[name] = given
             secrets[name] = given
             continue
@@ -154,12 +174,16 @@ def prepare_input(*, user: AbstractBaseUser, provider: str, data: CredentialInpu
         if secrets[name] is None:
             errors[name] = ["This field is required."]
 
-    # A stored client secret only ever goes to the URLs it was stored with.
-    if backend.user_urls and existing is not None and "client_secret" not in new_secrets:
-        for name, value in (("base_url", base_url), ("token_url", token_url)):
-            if name not in errors and value != getattr(existing, name):
+    # Nothing stored ever goes to a URL it was not stored with: the client ID identifies the
+    # client as much as the secret does, so every secret field must be re-entered.
+    if backend.user_urls and existing is not None:
+        missing = [name for name in backend.secret_fields if name not in new_secrets]
+        changed = [n for n, v in (("base_url", base_url), ("token_url", token_url)) if n not in errors and v != getattr(existing, n)]
+        if missing and changed:
+            for name in changed:
                 errors.setdefault(name, []).append(REENTER_URL_CHANGE)
-                errors.setdefault("client_secret", []).append("Required when a URL changes.")
+            for name in missing:
+                errors.setdefault(name, []).append("Required when a URL changes.")
 
     default_model = existing.default_model if (data.default_model is None and existing) else (data.default_model or "").strip()
     if len(default_model) > MODEL_MAX:

@@ -80,7 +80,7 @@ def _run_verify(backend: BaseBackend, config: CredentialConfig) -> VerificationR
         return VerificationResult(VerificationOutcome.DECRYPTION_FAILED)
     except Exception as exc:  # verify() promises not to raise; a bug must still not leak or 500
         logger.error("verify() of %s raised %s", backend.id, type(exc).__name__)
-        return VerificationResult(VerificationOutcome.UNEXPECTED_RESPONSE, detail=type(exc).__name__)
+        return VerificationResult(VerificationOutcome.UNEXPECTED_RESPONSE, detail="an internal error stopped the check")
 
 
 def _error_text(result: VerificationResult, config: CredentialConfig) -> str:

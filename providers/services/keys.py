@@ -1,12 +1,15 @@
-"""Re-encrypt every stored secret under the first `CREDENTIALS_ENCRYPTION_KEYS` key.
+"""Re-encrypt every stored secret under the first `CREDENTIALS_ENCRYPTION_KEYS` key, bound to its row.
 
 Rotation is three operator steps (docs/operations.md): put the new key first in the list, run
-`manage.py providers_rotate_keys`, then drop the old key. This module is the middle step.
+`manage.py providers_rotate_keys`, then drop the old key. This module is the middle step. The
+same command migrates rows written before ciphertexts were bound (legacy Fernet tokens) to the
+bound format (`providers.crypto`).
 
 Design notes:
-- `MultiFernet.rotate()` always produces a fresh token, even for a token already under the first
-  key. To be idempotent (a second run reports 0 re-encrypted and writes nothing) a token that the
-  first key alone decrypts counts as "already current" and is left untouched.
+- To be idempotent (a second run reports 0 re-encrypted and writes nothing) a value bound to
+  its row under the first key counts as "already current" and is left untouched.
+- A bound value that does not decrypt under its own row's context (copied from another row) is
+  a failure like a missing key: it is reported and its owner must re-enter it.
 - Each row is written in its own transaction with a compare-and-swap on the old ciphertext, so a
   user saving a new key while the rotation runs is never overwritten with the rotated old key.
 - A secret no configured key decrypts is reported (credential id, provider, field), never
@@ -17,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cryptography.fernet import Fernet, InvalidToken
 from django.db import transaction
 
 from .. import snapshots
-from ..crypto import configured_keys, get_fernet
+from ..crypto import decrypt, encrypt, get_aead_keys, is_current
+from ..exceptions import CredentialDecryptionError
 from ..fields import EncryptedValue
 from ..models import ProviderCredential
 from ..types import SECRET_FIELDS
@@ -77,11 +80,11 @@ def credentials_rotate_keys(*, dry_run: bool = False, progress: Callable[[str], 
     key is configured at all (then nothing could be rotated).
     """
     say = progress or (lambda line: None)
-    fernet = get_fernet()  # raises when no key is configured
-    primary = Fernet(configured_keys()[0].encode())
+    get_aead_keys()  # raises when no key is configured
     report = RotationReport(dry_run=dry_run)
 
-    rows = ProviderCredential.objects.order_by("pk").only("pk", "provider", *SECRET_FIELDS)
+    # owner_id and provider: the context each value is bound to (EncryptedValue.context).
+    rows = ProviderCredential.objects.order_by("pk").only("pk", "owner_id", "provider", *SECRET_FIELDS)
     for credential in rows.iterator(chunk_size=500):
         report.rows += 1
         updates: dict[str, EncryptedValue] = {}
@@ -90,19 +93,19 @@ def credentials_rotate_keys(*, dry_run: bool = False, progress: Callable[[str], 
             value = getattr(credential, name)
             if not isinstance(value, EncryptedValue):
                 continue  # empty: nothing stored
-            token = value.ciphertext.encode()
-            if _decrypts_with(primary, token):
+            if is_current(value.ciphertext, context=value.context):
                 report.already_current += 1
                 continue
             try:
-                rotated = fernet.rotate(token)
-            except InvalidToken:
+                plaintext = decrypt(value.ciphertext, context=value.context)
+            except CredentialDecryptionError:
                 failure = RotationFailure(credential.pk, credential.provider, name)
                 report.failures.append(failure)
                 say(f"FAILED {failure}")
                 continue
             originals[name] = value
-            updates[name] = EncryptedValue(rotated.decode())
+            updates[name] = EncryptedValue(encrypt(plaintext, context=value.context))
+            del plaintext
 
         if updates:
             if dry_run or _swap(credential.pk, originals, updates):
@@ -115,14 +118,6 @@ def credentials_rotate_keys(*, dry_run: bool = False, progress: Callable[[str], 
         if report.rows % _PROGRESS_EVERY == 0:
             say(f"... {report.rows} rows scanned")
     return report
-
-
-def _decrypts_with(fernet: Fernet, token: bytes) -> bool:
-    try:
-        fernet.decrypt(token)
-    except InvalidToken:
-        return False
-    return True
 
 
 def _swap(pk: int, originals: dict[str, EncryptedValue], updates: dict[str, EncryptedValue]) -> bool:

@@ -100,6 +100,7 @@ def production(settings):
     """The URL policy as in production: HTTPS only, no private addresses, no allow-listed hosts."""
     settings.PROVIDERS_REQUIRE_HTTPS = True
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
+    settings.PROVIDERS_ALLOW_LOOPBACK_URLS = False
     settings.AI_GATEWAY_ALLOWED_HOSTS = []
     return settings
 

@@ -69,8 +69,12 @@ def assert_no_secret(body: bytes) -> None:
     text = body.decode()
     for secret in (CANARY, GW_ID, GW_SECRET, "gw+secret", "CANARY"):
         assert secret not in text
-    # Not even the ciphertext: Fernet tokens start with "gAAAAA".
+    # Not even the ciphertext: legacy Fernet tokens start with "gAAAAA", bound ones with "b1:".
     assert "gAAAAA" not in text
+    for row in ProviderCredential.objects.values_list("api_key", "client_id", "client_secret"):
+        for value in row:
+            if value:
+                assert value.ciphertext not in text and value.ciphertext[3:40] not in text
 
 
 def test_changelist_columns_and_no_secret(admin_client, creds):
@@ -204,7 +208,7 @@ def test_gateway_url_change_requires_the_secret_again(admin_client, creds):
         reverse(CHANGE, args=[gateway.pk]), form_data(gateway, base_url="https://elsewhere.example.com/v1")
     )
     assert response.status_code == 200
-    assert "requires entering the client secret again" in response.content.decode()
+    assert "requires entering this again" in response.content.decode()
     gateway.refresh_from_db()
     assert gateway.base_url == "https://gateway.example.com/v1"
 
@@ -237,6 +241,7 @@ def test_only_provider_credential_is_registered_by_providers():
 def test_private_gateway_url_refused_in_production_mode(admin_client, creds, settings):
     _, gateway = creds
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
+    settings.PROVIDERS_ALLOW_LOOPBACK_URLS = False
     settings.PROVIDERS_REQUIRE_HTTPS = True
     for url in ("https://169.254.169.254/v1", "http://gateway.example.com/v1", "https://user:pw@gateway.example.com/v1"):
         data = form_data(gateway, base_url=url, new_client_secret="replacement-secret-000")
@@ -263,7 +268,7 @@ def run_verify_action(admin_client, pks) -> list[str]:
 def test_verify_action_against_the_gateway_simulator(admin_client, alice, bob, gateway, settings, caplog):
     from providers.tests.conftest import GATEWAY_CLIENT_ID, GATEWAY_CLIENT_SECRET
 
-    settings.PROVIDERS_ALLOW_PRIVATE_URLS = True
+    settings.PROVIDERS_ALLOW_LOOPBACK_URLS = True
     common = {"provider": "ai_gateway", "base_url": gateway.url + "/v1", "token_url": gateway.url + "/oauth/token"}
     good = ProviderCredential.objects.create(
         owner=alice, client_id=GATEWAY_CLIENT_ID, client_secret=GATEWAY_CLIENT_SECRET, **common

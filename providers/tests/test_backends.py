@@ -250,6 +250,7 @@ def test_gateway_auth_methods_and_explicit_token_url(method):
 def test_gateway_urls_pass_the_policy_in_production(settings):
     settings.PROVIDERS_REQUIRE_HTTPS = True
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
+    settings.PROVIDERS_ALLOW_LOOPBACK_URLS = False
     with GatewaySimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as sim:
         backend = registry.get("ai_gateway")
         result = backend.verify(_gateway_config(sim, True))
@@ -261,7 +262,7 @@ def test_gateway_urls_pass_the_policy_in_production(settings):
         assert backend.verify(localhost_config).outcome is VerificationOutcome.URL_NOT_ALLOWED
         assert sim.token_requests == 0
         # The operator allow-lists the host: it works.
-        settings.AI_GATEWAY_ALLOWED_HOSTS = ["localhost"]
+        settings.AI_GATEWAY_ALLOWED_HOSTS = [f"localhost:{sim.port}"]
         assert backend.verify(localhost_config).ok
         assert sim.token_requests == 1
 

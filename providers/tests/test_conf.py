@@ -83,9 +83,10 @@ def test_debug_dependent_defaults_follow_the_configured_debug(settings, monkeypa
     # DEBUG as configured when the app loaded (DJANGO_DEBUG=true here), as they did when
     # settings.py computed them.
     assert settings.DEBUG is False
-    assert (app_settings.REQUIRE_HTTPS, app_settings.ALLOW_PRIVATE_URLS) == (False, True)
+    assert (app_settings.REQUIRE_HTTPS, app_settings.ALLOW_LOOPBACK_URLS) == (False, True)
+    assert app_settings.ALLOW_PRIVATE_URLS is False  # development mode is loopback only
     monkeypatch.setattr(conf, "_configured_debug", False)
-    assert (app_settings.REQUIRE_HTTPS, app_settings.ALLOW_PRIVATE_URLS) == (True, False)
+    assert (app_settings.REQUIRE_HTTPS, app_settings.ALLOW_LOOPBACK_URLS) == (True, False)
 
 
 @pytest.mark.parametrize("name", FROM_ENV)

@@ -161,7 +161,8 @@ def test_a_service_failing_after_decryption_or_before_encryption(alice, settings
     exc_info = (raised.type, raised.value, raised.tb)
     reporter = ExceptionReporter(None, *exc_info)
     for report in (reporter.get_traceback_text(), reporter.get_traceback_html()):
-        assert "get_prep_value" in report and CANARY not in report
+        # The field encrypts in pre_save() (bound to its row: providers.fields).
+        assert "pre_save" in report and CANARY not in report
 
 
 # The key is also in the headers of httpx's `Client.stream()`, a context manager whose frame

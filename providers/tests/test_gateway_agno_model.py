@@ -276,10 +276,11 @@ def test_deepcopy_drops_clients_and_keeps_working(sim, model):
 
 def test_users_base_url_must_pass_netpolicy(settings, sim, gateway_config_for):
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
+    settings.PROVIDERS_ALLOW_LOOPBACK_URLS = False
     with pytest.raises(URLNotAllowed):
         registry.get("ai_gateway").build_model(gateway_config_for(sim, credential_id=7), "sim-fast")
     assert sim.requests == []
-    settings.AI_GATEWAY_ALLOWED_HOSTS = ["127.0.0.1"]  # the operator allow-lists the host
+    settings.AI_GATEWAY_ALLOWED_HOSTS = [f"127.0.0.1:{sim.port}"]  # the operator allow-lists the host:port
     model = registry.get("ai_gateway").build_model(gateway_config_for(sim, credential_id=7), "sim-fast")
     assert Agent(model=model).run("allowed").status == RunStatus.completed
 
@@ -288,6 +289,7 @@ def test_policy_is_enforced_per_connection_for_users_url(settings, sim, gateway_
     model = registry.get("ai_gateway").build_model(gateway_config_for(sim, credential_id=7), "sim-fast")
     # Built while allowed, then private addresses are refused: no request goes out.
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
+    settings.PROVIDERS_ALLOW_LOOPBACK_URLS = False
     result = Agent(model=model).run("hello")
     assert result.status == RunStatus.error
     assert _chat_requests(sim) == []
@@ -317,13 +319,14 @@ def test_users_gateway_model_connects_through_httpx2_policy_transport(settings, 
     # Production mode: "localhost" resolves to 127.0.0.1, refused when connecting.
     settings.PROVIDERS_REQUIRE_HTTPS = True
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
+    settings.PROVIDERS_ALLOW_LOOPBACK_URLS = False
     settings.AI_GATEWAY_ALLOWED_HOSTS = []
     agent = Agent(model=model)
     assert agent.run("refused").status == RunStatus.error
     assert asyncio.run(agent.arun("refused")).status == RunStatus.error
     assert _chat_requests(sim) == [] and sim.token_requests == tokens_before
 
-    settings.AI_GATEWAY_ALLOWED_HOSTS = ["localhost"]  # the operator allow-lists the name
+    settings.AI_GATEWAY_ALLOWED_HOSTS = [f"localhost:{sim.port}"]  # the operator allow-lists the name
     assert agent.run("allowed").content == "Echo: allowed"
     assert asyncio.run(agent.arun("allowed too")).content == "Echo: allowed too"
     assert [r.headers["Host"] for r in _chat_requests(sim)] == [f"localhost:{sim.port}"] * 2
@@ -398,6 +401,7 @@ def test_platform_gateway_url_is_the_operators_own(settings, gateway_config):
     # The env-configured gateway (credential_id None) may live on an internal network, as
     # for the token manager's token URL.
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
+    settings.PROVIDERS_ALLOW_LOOPBACK_URLS = False
     model = registry.get("ai_gateway").build_model(gateway_config, "sim-fast")
     assert Agent(model=model).run("internal").status == RunStatus.completed
 

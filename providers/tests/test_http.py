@@ -95,7 +95,7 @@ def test_policy_transport_async_refuses_loopback(server, production):
 
 
 def test_policy_transport_connects_when_allowed(server, production):
-    production.AI_GATEWAY_ALLOWED_HOSTS = ["localhost"]
+    production.AI_GATEWAY_ALLOWED_HOSTS = [f"localhost:{server.port}"]
     with new_client(enforce_policy=True) as client:
         response = client.get(f"http://localhost:{server.port}/x")
     assert response.json() == {"ok": True, "path": "/x"}
@@ -124,7 +124,7 @@ def test_httpx2_policy_client_refuses_a_name_resolving_to_loopback(server, produ
             asyncio.run(go())
     assert server.counts["/x"] == 0
 
-    production.AI_GATEWAY_ALLOWED_HOSTS = ["localhost"]
+    production.AI_GATEWAY_ALLOWED_HOSTS = [f"localhost:{server.port}"]
     with new_sdk_client(sync=True, enforce_policy=True) as allowed:
         assert allowed.get(url).json() == {"ok": True, "path": "/x"}
         assert allowed.timeout.connect == default_timeout().connect

@@ -60,14 +60,22 @@ def test_unresolvable_host_refused_with_clear_message(production):
 
 
 def test_global_address_accepted_and_normalized(production):
-    assert validate_url("HTTPS://8.8.8.8:8443/v1?x=1#frag") == "https://8.8.8.8:8443/v1?x=1"
+    assert validate_url("HTTPS://8.8.8.8:443/v1?x=1#frag") == "https://8.8.8.8:443/v1?x=1"
+    assert validate_url("HTTPS://8.8.8.8/v1?x=1#frag") == "https://8.8.8.8/v1?x=1"
 
 
-@pytest.mark.parametrize("allowed", [["localhost"], ["LOCALHOST"], [".localhost"], ["*.localhost"]])
+@pytest.mark.parametrize("allowed", [["localhost:8443"], ["LOCALHOST:8443"], [".localhost:8443"], ["*.localhost:8443"]])
 def test_allow_listed_host_accepted(production, allowed):
     production.AI_GATEWAY_ALLOWED_HOSTS = allowed
     assert validate_url("https://localhost:8443/v1") == "https://localhost:8443/v1"
-    check_address("localhost", "127.0.0.1")  # connect-time check agrees
+    check_address("localhost", "127.0.0.1", 8443)  # connect-time check agrees
+
+
+@pytest.mark.parametrize("allowed", [["localhost"], [".localhost"], ["*.localhost"]])
+def test_allow_listed_host_without_port_allows_the_default_port(production, allowed):
+    production.AI_GATEWAY_ALLOWED_HOSTS = allowed
+    assert validate_url("https://localhost/v1") == "https://localhost/v1"
+    check_address("localhost", "127.0.0.1", 443)
 
 
 def test_allow_list_does_not_relax_https_or_other_hosts(production):
@@ -83,7 +91,7 @@ def test_allow_list_does_not_relax_https_or_other_hosts(production):
 def test_debug_defaults_allow_loopback_and_http():
     # pytest runs with DJANGO_DEBUG=true: the local simulators on 127.0.0.1 must be reachable.
     # (settings.py leaves both unset; their DEBUG-dependent defaults live in providers/conf.py.)
-    assert app_settings.ALLOW_PRIVATE_URLS is True
+    assert app_settings.ALLOW_LOOPBACK_URLS is True
     assert app_settings.REQUIRE_HTTPS is False
     assert validate_url("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"
     check_address("127.0.0.1", "127.0.0.1")

@@ -300,7 +300,7 @@ def test_url_change_without_secret_is_refused_on_the_page(alice_client, alice, g
         response = alice_client.post(f"{PAGE}ai_gateway/save", gateway_form(gateway, client_secret="", base_url=other.base_url))
         assert response.status_code == 400
         html = response.content.decode()
-        assert "Re-enter the client secret to use a new URL" in html and "Nothing was changed" in html
+        assert "Re-enter the client ID and client secret to use a new URL" in html and "Nothing was changed" in html
         assert other.requests == []
     assert snapshot(credential) == before
 
