@@ -62,6 +62,8 @@ def _env(db_path: str, sim: dict[str, str]) -> dict[str, str]:
         "CREDENTIALS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECURE_COOKIES": "false",
+        # Plain http on loopback, as behind a TLS-terminating proxy (docs/deployment.md).
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
         "AGNO_TELEMETRY": "false",
         "DATABASE_URL": f"sqlite:///{db_path}",
         "REDIS_URL": "",
