@@ -91,12 +91,18 @@ def _quota_exhausted(chain: list[BaseException]) -> bool:
     return False
 
 
-def classify(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> Failure:
+def classify(exc: BaseException, *, secrets: tuple[str, ...] = (), remote_text: bool = True) -> Failure:
+    """`remote_text=False` for a candidate whose URLs the user set: the endpoint's own words (an
+    SDK error carries its body) are not repeated; the reason keeps ours (what failed, the status).
+    Our typed errors are ours already (`providers.http.errors` words them for user-set URLs)."""
     from agno.exceptions import ModelProviderError
 
     chain = _chain(exc)
     names = " ".join(type(e).__name__ for e in chain)
     message = redact(str(exc) or type(exc).__name__, secrets=secrets, limit=REASON_LIMIT)
+    typed = next((e for e in chain if isinstance(e, ProviderError)), None)
+    if not remote_text and typed is None:
+        message = "the endpoint gave no usable answer"
     status = None
     for e in chain:
         code = getattr(e, "status_code", None)
@@ -107,7 +113,6 @@ def classify(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> Failure:
 
     # Our typed error may be the cause of Agno's ModelProviderError (e.g. the token endpoint
     # failing inside the gateway model's auth flow, under the SDK's request): it knows best.
-    typed = next((e for e in chain if isinstance(e, ProviderError)), None)
     if typed is not None:
         # Not `typed.retryable`: StreamError answers False once a delta was yielded, but the
         # provider still had an outage (the runner knows what reached the caller).

@@ -66,6 +66,12 @@ class Candidate:
         return registry.get(self.provider).name
 
     @property
+    def user_set_urls(self) -> bool:
+        """Whether a user chose where this candidate's requests go (their own gateway URLs): its
+        error text is then not shown (docs/security.md, "Error texts")."""
+        return self.source == "user" and registry.get(self.provider).user_urls
+
+    @property
     def label(self) -> str:
         """Human label for messages and logs: 'OpenAI gpt-4o-mini (your key)'."""
         whose = "your credential" if self.source == "user" else "platform"

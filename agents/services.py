@@ -277,7 +277,7 @@ class _Loop:
         """Classify a failure: None to retry (`retry_wait` set) or go on with the next candidate,
         else the error to end with."""
         c = attempt.candidate
-        failure = classify(exc, secrets=attempt.secrets)
+        failure = classify(exc, secrets=attempt.secrets, remote_text=not c.user_set_urls)
         self.retry_wait = None
         if failure.retryable and not delivered:
             wait = self._retry_wait(failure)
