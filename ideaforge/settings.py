@@ -186,6 +186,14 @@ GEMINI_API_KEY = if_set(env, "GEMINI_API_KEY")
 # from the provider wins (up to an hour). Shared across processes through the cache (Redis).
 AGENTS_COOLDOWN_SECONDS = if_set(env.float, "AGENTS_COOLDOWN_SECONDS")
 
+# --- Monitoring (docs/operations.md) ------------------------------------------------------------
+# /readyz: which of database, cache, broker must be up for 200 (the others are only reported).
+HEALTH_REQUIRED = if_set(env.list, "HEALTH_REQUIRED")
+# /metrics: a staff session, or `Authorization: Bearer <METRICS_TOKEN>`; 404 to anyone else.
+METRICS_TOKEN = if_set(env, "METRICS_TOKEN")
+# prometheus_client reads this variable itself at import (multiprocess mode); empty it before start.
+PROMETHEUS_MULTIPROC_DIR = if_set(env, "PROMETHEUS_MULTIPROC_DIR")
+
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_TASK_ACKS_LATE = True
