@@ -40,6 +40,7 @@ from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken, 
 from .exceptions import AgentError, NoModelAvailable, RequestRefused, StreamInterrupted
 from .failures import ErrorTap, classify, unusable_reason
 from .logsafety import secrets_register, secrets_unregister
+from .metrics import record_run
 from .modelcache import model_for
 from .models import AgentRun, RunStatus
 from .selectors import Candidate, resolve
@@ -221,6 +222,7 @@ class _Loop:
     def finish(self, end: Done | Failed) -> None:
         """Complete the run record with how the run ended."""
         self.finished = True
+        record_run(self, end)
         if self.run is None:
             return
         candidate = self.attempt.candidate if self.attempt else None
@@ -265,7 +267,7 @@ class _Loop:
         return self.streamed and not self.finished
 
     def abandon(self) -> None:
-        self.finish(Failed(self.run, AgentError("The run was abandoned before it finished (the client went away).")))
+        self.finish(Failed(self.run, AgentError("The run was abandoned before it finished (the client went away).", code="abandoned")))
 
     def result(self, end: Event | None) -> RunResult:
         """`run_agent`'s answer from the loop's last event; raises the error the run ended with."""

@@ -43,6 +43,7 @@ from django.dispatch import Signal
 from ..conf import app_settings
 from ..exceptions import CredentialInvalid, ProviderError, ProviderTimeout
 from ..http.client import new_client
+from ..metrics import counts_token_fetch
 from ..secrets import Secret
 from ..types import CredentialConfig
 from . import token_store
@@ -284,6 +285,7 @@ class TokenManager:
         return store.obtain(key.cache_id, lambda: fetch_token(config), accept=usable)
 
 
+@counts_token_fetch
 def fetch_token(config: CredentialConfig) -> TokenInfo:
     """One client-credentials grant (RFC 6749 §4.4), timed from its send time."""
     assert config.client_id is not None and config.client_secret is not None

@@ -34,6 +34,7 @@ from .credential_input import (
     validate_url_field,
 )
 from ..exceptions import CredentialDecryptionError, URLNotAllowed
+from ..metrics import count_verification
 from ..models import ProviderCredential, VerificationStatus
 from ..redaction import redact
 from ..selectors import credential_config
@@ -77,6 +78,7 @@ def _error_text(result: VerificationResult, config: CredentialConfig) -> str:
 
 def _log_result(action: str, provider: str, owner_id: object, result: VerificationResult) -> None:
     logger.info("credential %s: provider=%s owner=%s outcome=%s models=%d", action, provider, owner_id, result.outcome.value, len(result.models))
+    count_verification(provider, result.outcome.value)
 
 
 def _record_result(credential: ProviderCredential, result: VerificationResult, error_text: str) -> list[str]:
