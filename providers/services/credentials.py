@@ -34,8 +34,9 @@ from .credential_input import (
     validate_url_field,
 )
 from ..exceptions import CredentialDecryptionError, URLNotAllowed
+from ..audit import audit
 from ..metrics import count_verification
-from ..models import ProviderCredential, VerificationStatus
+from ..models import AuditAction, ProviderCredential, VerificationStatus
 from ..redaction import redact
 from ..selectors import credential_config
 from ..types import CredentialConfig, VerificationOutcome, VerificationResult
@@ -102,6 +103,10 @@ def _record_result(credential: ProviderCredential, result: VerificationResult, e
     return fields
 
 
+# Plain (non-secret) fields a save may change, audited by name.
+_PLAIN_FIELDS = ("base_url", "token_url", "scope", "token_auth_method", "default_model")
+
+
 # --- services --------------------------------------------------------------------------------
 
 
@@ -131,11 +136,13 @@ def credential_save(
     config = prepared.config
     with transaction.atomic():
         credential = ProviderCredential.objects.select_for_update().filter(owner=user, provider=provider).first()
+        created = credential is None
         if credential is None:
             credential = ProviderCredential(owner=user, provider=provider)
         elif prepared.existing is None or (credential.base_url, credential.token_url) != (prepared.existing.base_url, prepared.existing.token_url):
             # Someone else changed the row while we verified; our URL check was against old data.
             raise ValidationError({"base_url": ["This credential changed meanwhile; please submit again."]})
+        before = {name: getattr(credential, name) for name in _PLAIN_FIELDS}
         for name, secret in prepared.new_secrets.items():
             setattr(credential, name, secret)
         if "api_key" in prepared.new_secrets:
@@ -155,6 +162,8 @@ def credential_save(
             transient = result.outcome not in PERMANENT_FAILURES
             credential.status = VerificationStatus.UNVERIFIED if transient else VerificationStatus.FAILED
         credential.save()
+        changed = [*prepared.new_secrets, *(n for n in _PLAIN_FIELDS if getattr(credential, n) != before[n])]
+        audit(AuditAction.CREATE if created else AuditAction.UPDATE, credential=credential, fields=changed, outcome=result.outcome.value)
     # Reload so the returned instance holds EncryptedValue (not the plaintext just assigned).
     credential.refresh_from_db()
     logger.info("credential stored: provider=%s owner=%s status=%s", provider, user.pk, credential.status)
@@ -183,11 +192,17 @@ def credential_update_preferences(
         errors["priority"] = ["Enter a whole number between 0 and 32767."]
     if errors:
         raise ValidationError(errors)
+    before = {name: getattr(credential, name) for name in [*models, "priority", "enabled"]}
     for name, value in models.items():
         setattr(credential, name, (value or "").strip())
     credential.priority = priority
     credential.enabled = bool(enabled)
     credential.save(update_fields=[*models, "priority", "enabled", "updated_at"])
+    changed = [name for name, value in before.items() if getattr(credential, name) != value]
+    if changed:
+        flipped = "enabled" in changed
+        action = (AuditAction.ENABLE if credential.enabled else AuditAction.DISABLE) if flipped else AuditAction.UPDATE
+        audit(action, credential=credential, fields=changed)
     return credential
 
 
@@ -205,12 +220,13 @@ def credential_set_order(*, user: AbstractBaseUser, providers: list[str]) -> Non
             if credential.priority != index:
                 credential.priority = index
                 credential.save(update_fields=["priority", "updated_at"])
+        audit(AuditAction.REORDER, owner=user, fields=[c.provider for c in rows])
 
 
 def credential_delete(*, user: AbstractBaseUser, provider: str) -> None:
     """Remove the user's credential; ProviderCredential.DoesNotExist when there is none."""
     credential = ProviderCredential.objects.get(owner=user, provider=provider)
-    credential.delete()
+    credential_remove(credential=credential)
     logger.info("credential deleted: provider=%s owner=%s", provider, user.pk)
 
 
@@ -239,7 +255,28 @@ def credential_verify(*, credential: ProviderCredential) -> VerificationResult:
     fields = _record_result(credential, result, _error_text(result, config))
     credential.save(update_fields=fields)
     _log_result("reverify", credential.provider, credential.owner_id, result)
+    audit(AuditAction.VERIFY, credential=credential, outcome=result.outcome.value)
     return result
+
+
+def credential_remove(*, credential: ProviderCredential) -> None:
+    """Delete a credential (the owner's delete, the admin's): audited, then gone."""
+    with transaction.atomic():
+        audit(AuditAction.DELETE, credential=credential)
+        credential.delete()
+
+
+def credential_admin_save(*, credential: ProviderCredential, changed: list[str], created: bool) -> None:
+    """Save what an operator edited in the admin (the form applied it); audited by field name."""
+    with transaction.atomic():
+        credential.save()
+        if created:
+            action = AuditAction.CREATE
+        elif "enabled" in changed:
+            action = AuditAction.ENABLE if credential.enabled else AuditAction.DISABLE
+        else:
+            action = AuditAction.UPDATE
+        audit(action, credential=credential, fields=changed)
 
 
 def _check_stored_urls(config: CredentialConfig) -> VerificationResult | None:
@@ -268,6 +305,9 @@ def credential_mark_failed(*, credential_id: int, code: str, message: str) -> No
         updated_at=now,
     )
     if updated:
+        failed = ProviderCredential.objects.select_related("owner").filter(pk=credential_id).first()
+        if failed is not None:
+            audit(AuditAction.STATUS_CHANGE, credential=failed, fields=["status"], outcome=code)
         # QuerySet.update() sends no post_save: tell every process's credential snapshots.
         owner_id = ProviderCredential.objects.filter(pk=credential_id).values_list("owner_id", flat=True).first()
         if owner_id is not None:
