@@ -1,13 +1,52 @@
-"""Operators' view of agent runs: every run, filters, and per-provider totals above the list."""
+"""Operators' view of agent runs: every run in a bounded window, filters, per-provider totals over
+that window, and the usage dashboard (linked from the admin index).
+
+The list stays fast as runs accumulate: it shows the last 7 days unless another period is picked
+(`PeriodFilter`), counts only the filtered rows (`show_full_result_count = False`), computes the
+totals over the same window, and searches short columns (never the prompts).
+"""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
 
 from .models import AgentRun
 from .selectors import run_totals_by_provider
+
+
+class PeriodFilter(admin.SimpleListFilter):
+    """Runs of the last N days; 7 by default (a year of runs is never listed by accident)."""
+
+    title = "period"
+    parameter_name = "period"
+    DEFAULT = "7"
+    CHOICES = (("1", "Last 24 hours"), ("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("all", "All time (slow)"))
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> tuple[tuple[str, str], ...]:
+        return self.CHOICES
+
+    def value(self) -> str:
+        value = super().value()
+        return value if value in dict(self.CHOICES) else self.DEFAULT
+
+    def choices(self, changelist: Any) -> Any:
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[AgentRun]) -> QuerySet[AgentRun]:
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(created_at__gte=timezone.now() - dt.timedelta(days=int(self.value())))
 
 
 @admin.register(AgentRun)
@@ -15,10 +54,10 @@ class AgentRunAdmin(admin.ModelAdmin):
     change_list_template = "agents/admin_change_list.html"
     list_display = ("created_at", "user", "agent", "tier", "provider", "model_id", "status", "latency_ms",
                     "time_to_first_token_ms", "input_tokens", "output_tokens", "fallback_count")
-    list_filter = ("provider", "status", "agent", "tier", "credential_source", "created_at")
+    list_filter = (PeriodFilter, "provider", "status", "agent", "tier", "credential_source")
     search_fields = ("user__username", "agent", "model_id", "error")
-    date_hierarchy = "created_at"
     list_select_related = ("user",)
+    show_full_result_count = False
     readonly_fields = [f.name for f in AgentRun._meta.fields]
 
     @admin.display(description="fallbacks")
@@ -31,6 +70,15 @@ class AgentRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: AgentRun | None = None) -> bool:
         return False
+
+    def get_urls(self) -> list[URLPattern]:
+        dashboard = path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="agents_agentrun_dashboard")
+        return [dashboard, *super().get_urls()]
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        from .usage_views import admin_dashboard
+
+        return admin_dashboard(request, self.admin_site.each_context(request))
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         response = super().changelist_view(request, extra_context)

@@ -75,3 +75,41 @@ class AgentRun(models.Model):
             return registry.get(self.provider).name if self.provider else ""
         except UnknownProvider:
             return self.provider
+
+
+#: Upper bounds (ms) of the latency buckets the daily roll-up counts runs in; the last is open.
+LATENCY_BUCKETS_MS = (250, 500, 1000, 2000, 4000, 8000, 15000, 30000, 60000, 120000)
+
+
+class AgentRunDaily(models.Model):
+    """Finished runs counted per day, user, provider, model and latency bucket (`agents.rollup`).
+
+    The usage page and the admin dashboard read this instead of every run, so they cost the same
+    with a thousand runs or a million. Latency percentiles come from the bucket counts (to the
+    bucket's upper bound, as Prometheus' histogram_quantile does). Rebuilt from the runs by
+    `manage.py agents_usage_rollup`."""
+
+    day = models.DateField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=32, blank=True, default="")
+    model_id = models.CharField(max_length=200, blank=True, default="")
+    latency_bucket = models.PositiveSmallIntegerField(help_text="Index into LATENCY_BUCKETS_MS; len() for slower.")
+    runs = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    fallbacks = models.PositiveIntegerField(default=0, help_text="Candidates left before the answer, summed.")
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "user", "provider", "model_id", "latency_bucket"], name="agents_daily_one_row_per_key"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "day"], name="agents_daily_user_day"),
+            models.Index(fields=["day"], name="agents_daily_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.user_id} {self.provider}/{self.model_id}: {self.runs}"
