@@ -50,8 +50,8 @@ class AgentRun(models.Model):
         indexes = [
             # The Forge page's history: a user's newest runs.
             models.Index(fields=["user", "-created_at"], name="agents_run_user_recent"),
-            # Admin filters and per-provider totals.
-            models.Index(fields=["provider", "status"], name="agents_run_provider_status"),
+            # Admin filters (provider, status) within its date window (bench/usage_bench.py).
+            models.Index(fields=["provider", "status", "created_at"], name="agents_run_provider_status_at"),
             models.Index(fields=["agent", "-created_at"], name="agents_run_agent_recent"),
             models.Index(fields=["created_at"], name="agents_run_created"),
         ]
@@ -79,13 +79,15 @@ class AgentRun(models.Model):
 
 #: Upper bounds (ms) of the latency buckets the daily roll-up counts runs in; the last is open.
 LATENCY_BUCKETS_MS = (250, 500, 1000, 2000, 4000, 8000, 15000, 30000, 60000, 120000)
+#: The roll-up's bucket columns: lat_0 (<= 250 ms) ... lat_10 (slower than 120 s).
+LATENCY_COLUMNS = tuple(f"lat_{i}" for i in range(len(LATENCY_BUCKETS_MS) + 1))
 
 
 class AgentRunDaily(models.Model):
-    """Finished runs counted per day, user, provider, model and latency bucket (`agents.rollup`).
+    """Finished runs counted per day, user, provider and model (`agents.rollup`).
 
     The usage page and the admin dashboard read this instead of every run, so they cost the same
-    with a thousand runs or a million. Latency percentiles come from the bucket counts (to the
+    with a thousand runs or a million. Latency percentiles come from the bucket columns (to the
     bucket's upper bound, as Prometheus' histogram_quantile does). Rebuilt from the runs by
     `manage.py agents_usage_rollup`."""
 
@@ -93,18 +95,26 @@ class AgentRunDaily(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     provider = models.CharField(max_length=32, blank=True, default="")
     model_id = models.CharField(max_length=200, blank=True, default="")
-    latency_bucket = models.PositiveSmallIntegerField(help_text="Index into LATENCY_BUCKETS_MS; len() for slower.")
     runs = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     fallbacks = models.PositiveIntegerField(default=0, help_text="Candidates left before the answer, summed.")
     input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
+    lat_0 = models.PositiveIntegerField(default=0)
+    lat_1 = models.PositiveIntegerField(default=0)
+    lat_2 = models.PositiveIntegerField(default=0)
+    lat_3 = models.PositiveIntegerField(default=0)
+    lat_4 = models.PositiveIntegerField(default=0)
+    lat_5 = models.PositiveIntegerField(default=0)
+    lat_6 = models.PositiveIntegerField(default=0)
+    lat_7 = models.PositiveIntegerField(default=0)
+    lat_8 = models.PositiveIntegerField(default=0)
+    lat_9 = models.PositiveIntegerField(default=0)
+    lat_10 = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["day", "user", "provider", "model_id", "latency_bucket"], name="agents_daily_one_row_per_key"
-            ),
+            models.UniqueConstraint(fields=["day", "user", "provider", "model_id"], name="agents_daily_one_row_per_key"),
         ]
         indexes = [
             models.Index(fields=["user", "day"], name="agents_daily_user_day"),

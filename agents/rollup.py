@@ -13,13 +13,13 @@ from datetime import date
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, F, IntegerField, Q, Sum, Value, When
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from .models import LATENCY_BUCKETS_MS, AgentRun, AgentRunDaily, RunStatus
+from .models import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, AgentRun, AgentRunDaily, RunStatus
 
 
 def latency_bucket(latency_ms: int | None) -> int:
@@ -46,12 +46,12 @@ def count_finished_run(sender: type[AgentRun], instance: AgentRun, created: bool
         "user_id": instance.user_id,
         "provider": instance.provider,
         "model_id": instance.model_id,
-        "latency_bucket": latency_bucket(instance.latency_ms),
     }
     _add(
         key,
         {
             "runs": 1,
+            LATENCY_COLUMNS[latency_bucket(instance.latency_ms)]: 1,
             "failed": int(instance.status == RunStatus.FAILED),
             "fallbacks": len(instance.fallbacks or []),
             "input_tokens": instance.input_tokens or 0,
@@ -70,22 +70,28 @@ def rollup_rebuild(*, since: date | None = None) -> int:
     if since is not None:
         runs = runs.filter(created_at__date__gte=since)
         days = days.filter(day__gte=since)
-    whens = [Q(lat__lte=bound) for bound in LATENCY_BUCKETS_MS]
-    bucket = Case(
-        *(When(cond, then=Value(i)) for i, cond in enumerate(whens)),
-        default=Value(len(LATENCY_BUCKETS_MS)),
-        output_field=IntegerField(),
-    )
+    # Bucket i holds latency_ms in (bounds[i-1], bounds[i]]; a missing latency counts as 0.
+    lat = Coalesce("latency_ms", 0)
+    edges = [None, *LATENCY_BUCKETS_MS, None]
+    buckets = {}
+    for i, column in enumerate(LATENCY_COLUMNS):
+        low, high = edges[i], edges[i + 1]
+        condition = Q()
+        if low is not None:
+            condition &= Q(lat__gt=low)
+        if high is not None:
+            condition &= Q(lat__lte=high)
+        buckets[column] = Count("id", filter=condition)
     grouped = (
         runs.order_by()
-        .annotate(lat=Coalesce("latency_ms", 0))
-        .annotate(d=TruncDate("created_at"), b=bucket)
-        .values("d", "user_id", "provider", "model_id", "b")
+        .annotate(lat=lat, d=TruncDate("created_at"))
+        .values("d", "user_id", "provider", "model_id")
         .annotate(
             n=Count("id"),
             f=Count("id", filter=Q(status=RunStatus.FAILED)),
             i=Sum("input_tokens"),
             o=Sum("output_tokens"),
+            **buckets,
         )
     )
     rows = [
@@ -94,11 +100,11 @@ def rollup_rebuild(*, since: date | None = None) -> int:
             user_id=g["user_id"],
             provider=g["provider"],
             model_id=g["model_id"],
-            latency_bucket=g["b"],
             runs=g["n"],
             failed=g["f"],
             input_tokens=g["i"] or 0,
             output_tokens=g["o"] or 0,
+            **{column: g[column] for column in LATENCY_COLUMNS},
         )
         for g in grouped.iterator(chunk_size=5000)
     ]

@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from .models import LATENCY_BUCKETS_MS, AgentRunDaily
+from .models import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, AgentRunDaily
 
 PERIODS = (7, 30, 90)
 DEFAULT_PERIOD = 7
@@ -110,9 +110,13 @@ def usage_for(*, user: AbstractBaseUser | None, days: int) -> Usage:
         usage.failed += row["f"]
         usage.fallbacks += row["fb"]
     buckets: dict[tuple[str, str], list[int]] = {}
-    for row in rows.exclude(provider="").values("provider", "model_id", "latency_bucket").annotate(n=Sum("runs")):
-        counts = buckets.setdefault((row["provider"], row["model_id"]), [0] * (len(LATENCY_BUCKETS_MS) + 1))
-        counts[row["latency_bucket"]] += row["n"]
+    per_model = (
+        rows.exclude(provider="")
+        .values("provider", "model_id")
+        .annotate(**{column: Sum(column) for column in LATENCY_COLUMNS})
+    )
+    for row in per_model:
+        buckets[(row["provider"], row["model_id"])] = [row[column] or 0 for column in LATENCY_COLUMNS]
     usage.latency = [
         Latency(provider, model, sum(counts), {q: quantile_ms(counts, q) for q in QUANTILES})
         for (provider, model), counts in sorted(buckets.items())
