@@ -18,6 +18,7 @@ import dataclasses
 import logging
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -38,7 +39,7 @@ from ..audit import audit
 from ..metrics import count_verification
 from ..models import AuditAction, ProviderCredential, VerificationStatus
 from ..redaction import redact
-from ..selectors import credential_config
+from ..selectors import credential_config, platform_config
 from ..types import CredentialConfig, VerificationOutcome, VerificationResult
 
 logger = logging.getLogger(__name__)
@@ -257,6 +258,32 @@ def credential_verify(*, credential: ProviderCredential) -> VerificationResult:
     _log_result("reverify", credential.provider, credential.owner_id, result)
     audit(AuditAction.VERIFY, credential=credential, outcome=result.outcome.value)
     return result
+
+
+def platform_credential_verify(*, provider: str) -> VerificationResult:
+    """Verify the operator's env-configured credential for `provider` (no row to record it on:
+    the outcome and time are kept in the cache for the admin's Provider health view)."""
+    backend = registry.get(provider)
+    config = platform_config(provider)
+    result = _run_verify(backend, config)
+    _log_result("platform_verify", provider, "platform", result)
+    cache.set(
+        PLATFORM_VERIFY_CACHE_KEY + provider,
+        {"outcome": result.outcome.value, "at": timezone.now().isoformat(), "message": _error_text(result, config)},
+        timeout=None,
+    )
+    return result
+
+
+def platform_verification(*, provider: str) -> dict[str, str] | None:
+    """The last `platform_credential_verify` outcome for `provider` ({outcome, at, message}), if known."""
+    try:
+        return cache.get(PLATFORM_VERIFY_CACHE_KEY + provider)
+    except Exception:  # a cache outage must not break the page asking
+        return None
+
+
+PLATFORM_VERIFY_CACHE_KEY = "providers:platform_verify:"
 
 
 def credential_remove(*, credential: ProviderCredential) -> None:
