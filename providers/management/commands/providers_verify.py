@@ -15,12 +15,12 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from providers import registry
+from providers.context import acting_as
 from providers.exceptions import UnknownProvider
 from providers.models import ProviderCredential
 from providers.redaction import redact
-from providers.services.credential_input import LAST_ERROR_MAX
-from providers.context import acting_as
 from providers.selectors import platform_credentials
+from providers.services.credential_input import LAST_ERROR_MAX
 from providers.services.credentials import credential_verify, platform_credential_verify
 
 
