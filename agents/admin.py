@@ -127,7 +127,22 @@ class AgentRunAdmin(admin.ModelAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         dashboard = path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="agents_agentrun_dashboard")
-        return [dashboard, *super().get_urls()]
+        health = path(
+            "provider-health/", self.admin_site.admin_view(self.provider_health_view), name="agents_agentrun_provider_health"
+        )
+        return [dashboard, health, *super().get_urls()]
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # Provider health links to one credential's failing runs.
+        return lookup == "credential_key__exact" or super().lookup_allowed(lookup, value, request)
+
+    def provider_health_view(self, request: HttpRequest) -> HttpResponse:
+        from django.shortcuts import render
+
+        from .provider_health import provider_health
+
+        context = {**self.admin_site.each_context(request), "rows": provider_health(), "title": "Provider health"}
+        return render(request, "agents/admin_provider_health.html", context)
 
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
         from .usage_views import admin_dashboard
