@@ -105,7 +105,7 @@ class AgentRunAdmin(admin.ModelAdmin):
     list_display = ("created_at", "user", "agent", "tier", "provider", "model_id", "status", "latency_ms",
                     "time_to_first_token_ms", "input_tokens", "output_tokens", "fallback_count")
     list_filter = (PeriodFilter, ProviderFilter, "status", AgentFilter, TierFilter, SourceFilter)
-    search_fields = ("user__username", "agent", "model_id", "error")
+    search_fields = ("user__username", "agent", "model_id", "error", "=request_id")
     list_select_related = ("user",)
     show_full_result_count = False
     # Rendering rows is what the page pays for once its queries are bounded: 50 rows, and no

@@ -44,6 +44,8 @@ class AgentRun(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The request that started the run (X-Request-ID): find its log lines. Set by agents.request_ids.
+    request_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -218,11 +218,14 @@ PROVIDERS_TOKEN_REFRESH_MARGIN = if_set(env.float, "PROVIDERS_TOKEN_REFRESH_MARG
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOG_FORMAT = if_set(env, "LOG_FORMAT")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # LOG_FORMAT (plain or json) is read by providers.logformat.formatter when logging is set up.
+    "formatters": {"plain": {"()": "providers.logformat.formatter"}},
+    "filters": {"request_id": {"()": "providers.logformat.RequestIdFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
