@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
@@ -105,7 +105,8 @@ class AgentRunAdmin(admin.ModelAdmin):
     list_display = ("created_at", "user", "agent", "tier", "provider", "model_id", "status", "latency_ms",
                     "time_to_first_token_ms", "input_tokens", "output_tokens", "fallback_count")
     list_filter = (PeriodFilter, ProviderFilter, "status", AgentFilter, TierFilter, SourceFilter)
-    search_fields = ("user__username", "agent", "model_id", "error", "=request_id")
+    # Searched by get_search_results below (user names first, then short exact/prefix columns).
+    search_fields = ("user__username", "agent", "model_id", "request_id")
     list_select_related = ("user",)
     show_full_result_count = False
     # Rendering rows is what the page pays for once its queries are bounded: 50 rows, and no
@@ -131,6 +132,26 @@ class AgentRunAdmin(admin.ModelAdmin):
             "provider-health/", self.admin_site.admin_view(self.provider_health_view), name="agents_agentrun_provider_health"
         )
         return [dashboard, health, *super().get_urls()]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[AgentRun], search_term: str
+    ) -> tuple[QuerySet[AgentRun], bool]:
+        """A user name (part of one), an agent, a model id prefix, a provider or a request id.
+
+        User names are matched in the user table first (small), so the runs are then found through
+        the (user, created_at) index; an OR of LIKEs across the join scanned every run in the window.
+        Prompts and answers are never searched; error texts neither (filter by status instead)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        from django.contrib.auth import get_user_model
+
+        User = get_user_model()
+        user_ids = list(
+            User._default_manager.filter(**{f"{User.USERNAME_FIELD}__icontains": term}).values_list("pk", flat=True)[:500]
+        )
+        match = Q(user_id__in=user_ids) | Q(agent=term) | Q(provider=term) | Q(model_id__startswith=term) | Q(request_id=term)
+        return queryset.filter(match), False
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         # Provider health links to one credential's failing runs.

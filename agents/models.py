@@ -55,7 +55,11 @@ class AgentRun(models.Model):
             # Admin filters (provider, status) within its date window (bench/usage_bench.py).
             models.Index(fields=["provider", "status", "created_at"], name="agents_run_provider_status_at"),
             models.Index(fields=["agent", "-created_at"], name="agents_run_agent_recent"),
-            models.Index(fields=["created_at"], name="agents_run_created"),
+            # The admin's date window and its per-provider totals, read from the index alone.
+            models.Index(
+                fields=["created_at", "provider", "status", "input_tokens", "output_tokens", "latency_ms"],
+                name="agents_run_created_totals",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -151,3 +151,26 @@ def test_the_admin_run_list_shows_a_bounded_window(admin_client, alice):
     everything = admin_client.get("/admin/agents/agentrun/?period=all")
     assert {r.pk for r in everything.context_data["cl"].result_list} == {recent.pk, old.pk}
     assert admin_client.get("/admin/agents/agentrun/?period=30&q=gemini").status_code == 200
+
+
+def test_the_admin_search_matches_users_models_and_request_ids_never_prompts(admin_client, alice, bob):
+    mine = AgentRun.objects.create(
+        user=alice,
+        agent="idea_generator",
+        tier="fast",
+        provider="openai",
+        model_id="gpt-4o-mini",
+        prompt="secret plans about zeppelins",
+        request_id="req-abcdef123456",
+    )
+    AgentRun.objects.create(user=bob, agent="idea_critic", tier="fast", provider="gemini", model_id="gemini-flash")
+
+    def found(term: str) -> set[int]:
+        response = admin_client.get("/admin/agents/agentrun/", {"q": term})
+        return {r.pk for r in response.context_data["cl"].result_list}
+
+    assert found("ali") == {mine.pk}
+    assert found("gpt-4o") == {mine.pk}
+    assert found("req-abcdef123456") == {mine.pk}
+    assert found("idea_critic") == found("gemini") != {mine.pk}
+    assert found("zeppelins") == set()
