@@ -57,7 +57,7 @@ def _setup(db_path: str) -> None:
 
 
 def _seed(db_path: str, users: list[int], count: int, rng: random.Random) -> None:
-    """`count` more finished runs, written straight to SQLite (no ORM: ~300k rows/s)."""
+    """`count` more finished runs, written straight to SQLite in one transaction (no ORM)."""
     now = datetime.now(UTC)
     heavy = users[0]
     rows = []
@@ -87,6 +87,7 @@ def _seed(db_path: str, users: list[int], count: int, rng: random.Random) -> Non
                 "HTTP 503: unavailable" if failed else "",
                 created.isoformat(sep=" "),
                 created.isoformat(sep=" "),
+                "",
             )
         )
     connection = sqlite3.connect(db_path)
@@ -94,7 +95,7 @@ def _seed(db_path: str, users: list[int], count: int, rng: random.Random) -> Non
         connection.executemany(
             "INSERT INTO agents_agentrun (user_id, agent, tier, prompt, output, provider, model_id, credential_source, "
             "credential_key, fallbacks, status, streamed, latency_ms, time_to_first_token_ms, input_tokens, "
-            "output_tokens, error, created_at, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "output_tokens, error, created_at, finished_at, request_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
     connection.execute("ANALYZE")
