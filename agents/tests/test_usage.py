@@ -174,3 +174,29 @@ def test_the_admin_search_matches_users_models_and_request_ids_never_prompts(adm
     assert found("req-abcdef123456") == {mine.pk}
     assert found("idea_critic") == found("gemini") != {mine.pk}
     assert found("zeppelins") == set()
+
+
+def test_the_rollup_command_fills_in_older_runs(alice):
+    import io
+
+    from django.core.management import call_command
+
+    AgentRun.objects.create(
+        user=alice,
+        agent="idea_generator",
+        tier="fast",
+        provider="openai",
+        model_id="m",
+        status=RunStatus.SUCCEEDED,
+        input_tokens=7,
+        output_tokens=9,
+        latency_ms=600,
+    )
+    AgentRunDaily.objects.all().delete()  # as if written before the roll-up existed
+    out = io.StringIO()
+    call_command("agents_usage_rollup", stdout=out)
+    assert "1 roll-up row(s) written" in out.getvalue()
+    row = AgentRunDaily.objects.get()
+    assert (row.runs, row.input_tokens, row.output_tokens, row.lat_2) == (1, 7, 9, 1)
+    call_command("agents_usage_rollup", "--days", "7", stdout=io.StringIO())
+    assert AgentRunDaily.objects.get().runs == 1  # idempotent
