@@ -188,8 +188,9 @@ def test_secrets_never_reach_the_scrape(client, staff, alice, platform_gateway, 
     run_agent(agent=GENERATOR, user=alice, prompt="canary prompt text 0xfeed")
     client.force_login(staff)
     text = client.get("/metrics").content.decode()
-    for secret in (platform_gateway.client_secret, openai_fake.valid_key, "canary prompt text", "alice"):
+    for secret in (platform_gateway.client_secret, openai_fake.valid_key, "canary prompt text"):
         assert secret not in text
+    assert 'user="' not in text and f'"{alice.username}"' not in text  # no user label, no user name as a value
 
 
 # -- several processes ---------------------------------------------------------------------------
