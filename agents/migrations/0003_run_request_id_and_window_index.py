@@ -5,24 +5,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agents', '0002_run_daily_rollup_and_indexes'),
+        ("agents", "0002_run_daily_rollup_and_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='agentrun',
-            name='agents_run_created',
+            model_name="agentrun",
+            name="agents_run_created",
         ),
         migrations.AddField(
-            model_name='agentrun',
-            name='request_id',
-            field=models.CharField(blank=True, default='', max_length=64),
+            model_name="agentrun",
+            name="request_id",
+            field=models.CharField(blank=True, default="", max_length=64),
         ),
         migrations.AddIndex(
-            model_name='agentrun',
-            index=models.Index(fields=['created_at', 'provider', 'status', 'input_tokens', 'output_tokens', 'latency_ms'], name='agents_run_created_totals'),
+            model_name="agentrun",
+            index=models.Index(
+                fields=["created_at", "provider", "status", "input_tokens", "output_tokens", "latency_ms"],
+                name="agents_run_created_totals",
+            ),
         ),
     ]
