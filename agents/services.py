@@ -59,6 +59,7 @@ from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken, 
 from .exceptions import AgentError, AttemptTimedOut, NoModelAvailable, RequestRefused, StreamInterrupted
 from .failures import QUOTA, RATE_LIMITED, REJECTED, TRANSIENT, ErrorTap, Failure, classify, unusable_reason
 from .logsafety import secrets_register, secrets_unregister
+from .metrics import record_run
 from .modelcache import model_for
 from .models import AgentRun, RunStatus
 from .records import run_insert, run_update
@@ -351,6 +352,7 @@ class _Loop:
         for credential_id, reason in self.rejected:
             credential_mark_failed(credential_id=credential_id, code="credential_rejected", message=f"credential rejected: {reason}")
         self.rejected = []
+        record_run(self, end)
         if self.run is None:
             return
         candidate = self.attempt.candidate if self.attempt else self.last_tried
@@ -403,7 +405,7 @@ class _Loop:
         return self.streamed and not self.finished
 
     def abandon(self) -> None:
-        self.finish(Failed(self.run, AgentError("The run was abandoned before it finished (the client went away).")))
+        self.finish(Failed(self.run, AgentError("The run was abandoned before it finished (the client went away).", code="abandoned")))
 
     def result(self, end: Event | None) -> RunResult:
         """`run_agent`'s answer from the loop's last event; raises the error the run ended with."""

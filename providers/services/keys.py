@@ -21,9 +21,10 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.db import transaction
 
 from .. import snapshots
+from ..audit import audit
 from ..crypto import configured_keys, get_fernet
 from ..fields import EncryptedValue
-from ..models import ProviderCredential
+from ..models import AuditAction, ProviderCredential
 from ..types import SECRET_FIELDS
 
 _PROGRESS_EVERY = 100
@@ -135,4 +136,6 @@ def _swap(pk: int, originals: dict[str, EncryptedValue], updates: dict[str, Encr
             # QuerySet.update() sends no post_save: snapshots hold the old ciphertext.
             owner_id = ProviderCredential.objects.filter(pk=pk).values_list("owner_id", flat=True).first()
             snapshots.credentials_changed(owner_id=owner_id)
+            rotated = ProviderCredential.objects.select_related("owner").only("pk", "provider", "owner").get(pk=pk)
+            audit(AuditAction.ROTATE_KEY, credential=rotated, fields=list(updates))
     return changed == 1
