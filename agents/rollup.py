@@ -1,8 +1,9 @@
 """The daily roll-up of finished runs (`AgentRunDaily`), kept as runs finish.
 
-A receiver of AgentRun's post_save counts a run once, when its record is completed (the
-runner saves a finished run once: `agents.services._Loop._save`); an increment by F()
-expressions, so concurrent runs add up. `rollup_rebuild` recomputes days from the runs
+`count_finished(run)` counts a run once, when its record is completed: the runner calls it after
+writing a finished run (`agents.services._Loop._save`, whose `run_update` is a plain UPDATE that
+sends no signal), and a receiver of AgentRun's post_save calls it for any other `save()` that
+completes a run. An increment by F() expressions, so concurrent runs add up. `rollup_rebuild` recomputes days from the runs
 (`manage.py agents_usage_rollup`), for records written before the roll-up existed.
 """
 
@@ -39,7 +40,14 @@ def _add(key: dict[str, Any], values: dict[str, int]) -> None:
 
 @receiver(post_save, sender=AgentRun, dispatch_uid="agents.rollup.count_finished_run")
 def count_finished_run(sender: type[AgentRun], instance: AgentRun, created: bool, **kwargs: Any) -> None:
-    if created or instance.status == RunStatus.RUNNING or kwargs.get("raw"):
+    if created or kwargs.get("raw"):
+        return
+    count_finished(instance)
+
+
+def count_finished(instance: AgentRun) -> None:
+    """Add a finished run (not running) to its day's row."""
+    if instance.status == RunStatus.RUNNING:
         return
     key = {
         "day": timezone.localdate(instance.created_at),

@@ -63,6 +63,7 @@ from .metrics import record_run
 from .modelcache import model_for
 from .models import AgentRun, RunStatus
 from .records import run_insert, run_update
+from .rollup import count_finished
 from .selectors import Candidate, resolve
 
 logger = logging.getLogger(__name__)
@@ -389,6 +390,8 @@ class _Loop:
                           credential_source=candidate.source, credential_key=candidate.key)
         # Only what the end of a run sets: the prompt and the rest were written at the start.
         run_update(run, values)
+        # run_update sends no post_save: the daily roll-up is kept here.
+        count_finished(run)
 
     def release(self) -> None:
         secrets_unregister(self._secrets)
