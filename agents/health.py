@@ -2,8 +2,8 @@
 
 Every check is bounded and catches its own failure: a check reports, it never raises. Which
 dependencies make the answer 503 is `HEALTH_REQUIRED` (agents/conf.py); the rest are reported
-only. Breaker state comes from `breaker_states()`, the one place to re-point when the circuit
-breaker (agents/breaker.py) replaces the cooldowns.
+only. Breaker state comes from `breaker_states()`, read from the circuit breakers per (credential,
+model) of agents/breaker.py.
 """
 
 from __future__ import annotations
@@ -19,19 +19,17 @@ from django.db import connection
 from providers.selectors import platform_credentials
 from providers.services.tokens import token_refresh_status
 
+from .breaker import breakers_of
 from .conf import app_settings
-from .cooldown import cooldown_remaining_many
 
 DEPENDENCIES = ("database", "cache", "broker")
 _PROBE_KEY = "health:probe"
 
 
 def breaker_states(keys: Iterable[str]) -> dict[str, str]:
-    """ "open" or "closed" for each credential key. Today a cooling-down credential is "open"
-    (skipped by resolve); re-point this at agents.breaker when it lands."""
-    keys = list(keys)
-    cooling = cooldown_remaining_many(keys=keys)
-    return {key: "open" if key in cooling else "closed" for key in keys}
+    """Per credential key, the worst state of its models' breakers: "open" when any is open,
+    else "half-open" when any is, else "closed"."""
+    return {key: found.state for key, found in breakers_of(keys).items()}
 
 
 def _timed(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -78,7 +76,8 @@ CHECKS: dict[str, Callable[[], dict[str, Any]]] = {"database": _database, "cache
 
 def platform_credential_states() -> list[dict[str, Any]]:
     """Each env-configured platform credential: token present and seconds to expiry (gateway),
-    breaker state. Never a secret; a failing lookup is reported, not raised."""
+    breaker state (the worst of its models', and each listed model's). Never a secret; a failing
+    lookup is reported, not raised."""
     rows: list[dict[str, Any]] = [{"provider": c.provider, "key": c.key} for c in platform_credentials()]
     try:
         tokens = {target.key: target.expires_in for target, _ in token_refresh_status()}
@@ -87,9 +86,13 @@ def platform_credential_states() -> list[dict[str, Any]]:
     else:
         token_error = ""
     try:
-        breakers: dict[str, str] = breaker_states(row["key"] for row in rows)
+        found = breakers_of(row["key"] for row in rows)
     except Exception as exc:
         breakers = {row["key"]: f"unknown ({type(exc).__name__})" for row in rows}
+        models: dict[str, dict[str, str]] = {}
+    else:
+        breakers = {key: f.state for key, f in found.items()}
+        models = {key: f.models for key, f in found.items()}
     for row in rows:
         if row["key"] in tokens:
             left = tokens[row["key"]]
@@ -97,6 +100,7 @@ def platform_credential_states() -> list[dict[str, Any]]:
         elif token_error:  # the lookup failed: unknown, for every credential
             row["token_error"] = token_error
         row["breaker"] = breakers.get(row["key"], "closed")
+        row["breaker_models"] = models.get(row["key"], {})
     return rows
 
 

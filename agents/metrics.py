@@ -73,8 +73,8 @@ _OUTCOME_BY_CODE = {
 def fallback_reason(reason: str) -> str:
     """A fallback's free-text reason (redacted, for people) as one of a few label values."""
     text = reason.lower()
-    if text.startswith("cooling down"):
-        return "cooldown"
+    if text.startswith("circuit "):  # open, or half-open with another request probing it
+        return "circuit_open"
     if "429" in text or "rate limit" in text:
         return "rate_limited"
     if "timed out" in text or "timeout" in text:

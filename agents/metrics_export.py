@@ -3,7 +3,7 @@
 Counters and histograms come from `agents.metrics` and `providers.metrics`. With
 `PROMETHEUS_MULTIPROC_DIR` set they are summed over every process's files in that directory
 (web workers, Celery workers: prometheus_client's multiprocess mode); without it they are this
-process's. States (is a credential's breaker open, how long until a gateway token expires) are
+process's. States (is a breaker open, how long until a gateway token expires) are
 read when scraped, from the shared cache and token store, so they never go stale in a dead
 worker's file; a lookup that fails (Redis down) leaves its series out rather than failing the scrape.
 """
@@ -25,8 +25,8 @@ from providers.models import ProviderCredential, VerificationStatus
 from providers.selectors import platform_credentials
 from providers.services.tokens import token_refresh_status
 
+from .breaker import OPEN, breakers_of
 from .conf import app_settings
-from .health import breaker_states
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ class _ThisProcess:
 
 
 class StateCollector:
-    """Breaker state per credential (and model), gateway token time left; read at scrape time."""
+    """Breaker state per (credential, model) and per credential, gateway token time left; read
+    at scrape time."""
 
     def collect(self) -> Iterator[Metric]:
         yield from self._tokens()
@@ -77,18 +78,22 @@ class StateCollector:
                     enabled=True, status=VerificationStatus.VERIFIED
                 ).values_list("pk", "provider")
             ]
-            states = breaker_states(key for key, _ in rows)
+            states = breakers_of(key for key, _ in rows)
         except Exception as exc:
             logger.warning("metrics: breaker states unavailable: %s", type(exc).__name__)
             return
         gauge = GaugeMetricFamily(
             "ideaforge_breaker_open",
-            "1 while the credential's breaker is open (its candidates are skipped). The model "
-            "label is empty until breakers are kept per (credential, model).",
+            "1 while the (credential, model) breaker is open (that candidate is skipped). A series "
+            'per breaker that has opened, and one per credential with model="" that is 1 while '
+            "any of its models is open.",
             labels=["credential", "provider", "model"],
         )
         for key, provider in rows:
-            gauge.add_metric([key, provider, ""], 1.0 if states.get(key) == "open" else 0.0)
+            found = states.get(key)
+            gauge.add_metric([key, provider, ""], 1.0 if found is not None and found.state == OPEN else 0.0)
+            for model_id, state in sorted(found.models.items()) if found is not None else ():
+                gauge.add_metric([key, provider, model_id], 1.0 if state == OPEN else 0.0)
         yield gauge
 
 

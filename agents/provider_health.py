@@ -8,7 +8,7 @@ index), the token states and the breaker states (cache). Never a secret.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, Q
@@ -19,7 +19,7 @@ from providers.selectors import platform_credentials
 from providers.services.credentials import platform_verification
 from providers.services.tokens import token_refresh_status
 
-from .health import breaker_states
+from .breaker import breakers_of
 from .models import AgentRun, RunStatus
 
 WINDOW = dt.timedelta(hours=1)
@@ -37,10 +37,12 @@ class CredentialHealth:
     last_error: str
     token_expires_in: int | None  # seconds; None: no cached token or not a gateway
     token_relevant: bool
-    breaker: str
+    breaker: str  # the worst of its models': "open", "half-open", "closed" ("unknown": cache down)
     runs_last_hour: int = 0
     failed_last_hour: int = 0
     admin_change_url: str = ""
+    #: {model id: state} of each of its breakers that has opened (agents.breaker's index).
+    breaker_models: dict[str, str] = field(default_factory=dict)
 
     @property
     def error_rate(self) -> float | None:
@@ -87,7 +89,7 @@ def provider_health() -> list[CredentialHealth]:
     except Exception:  # the token store (Redis) is down: show the rest
         tokens = {}
     try:
-        breakers = breaker_states(row.key for row in rows)
+        breakers = breakers_of(row.key for row in rows)
     except Exception:
         breakers = {}
     since = timezone.now() - WINDOW
@@ -104,7 +106,9 @@ def provider_health() -> list[CredentialHealth]:
             row.token_relevant = True
             left = tokens[row.key]
             row.token_expires_in = None if left is None else int(left)
-        row.breaker = breakers.get(row.key, "unknown")
+        found = breakers.get(row.key)
+        row.breaker = "unknown" if found is None else found.state
+        row.breaker_models = {} if found is None else found.models
         if row.key in per_key:
             row.runs_last_hour = per_key[row.key]["total"]
             row.failed_last_hour = per_key[row.key]["failed"]

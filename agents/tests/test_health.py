@@ -115,7 +115,7 @@ def test_an_optional_dependency_down_is_reported_but_ready(client, settings, res
 
 
 def test_readyz_reports_the_platform_gateway_token_and_breaker(client, platform_gateway):
-    from agents.cooldown import cooldown_start
+    from agents.breaker import breaker_open
     from providers.gateway.tokens import get_token_manager
     from providers.selectors import platform_config
 
@@ -124,9 +124,9 @@ def test_readyz_reports_the_platform_gateway_token_and_breaker(client, platform_
     assert row["token"] == {"present": False, "expires_in": None} and row["breaker"] == "closed"
 
     get_token_manager().get_token(platform_config("ai_gateway"))
-    cooldown_start(key="platform:ai_gateway")
+    breaker_open("platform:ai_gateway", "sim-fast", seconds=30)  # the gateway's fast model
     body = client.get("/readyz").json()
     (row,) = [r for r in body["credentials"] if r["key"] == "platform:ai_gateway"]
     assert row["token"]["present"] is True and 0 < row["token"]["expires_in"] <= 3600
-    assert row["breaker"] == "open"
+    assert row["breaker"] == "open" and row["breaker_models"] == {"sim-fast": "open"}
     assert platform_gateway.client_secret not in client.get("/readyz").content.decode()

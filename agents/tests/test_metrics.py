@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from agents.breaker import breaker_open
 from agents.catalog import AGENTS
-from agents.cooldown import cooldown_start
 from agents.exceptions import NoModelAvailable
 from agents.services import run_agent, stream_agent
 
@@ -122,7 +122,14 @@ def test_a_fallback_is_counted_by_reason_and_the_breaker_shows_open(
     alice, platform_gateway, openai_fake, alice_openai, scrape
 ):
     platform_gateway.fail(503, times=None)
+    # A breaker opens after AGENTS_BREAKER_FAILURES (3 in tests) failed runs, not one: two first.
+    for _ in range(2):
+        run_agent(agent=GENERATOR, user=alice, prompt="solar kiosks")
     before = scrape()
+    gateway_fast = series(
+        "ideaforge_breaker_open", credential="platform:ai_gateway", provider="ai_gateway", model="sim-fast"
+    )
+    assert before.get(gateway_fast, 0) == 0
     run_agent(agent=GENERATOR, user=alice, prompt="solar kiosks")
     after = scrape()
     fallback = series("ideaforge_agent_fallbacks_total", provider="ai_gateway", model="sim-fast", reason="server_error")
@@ -139,12 +146,15 @@ def test_a_fallback_is_counted_by_reason_and_the_breaker_shows_open(
     assert (
         after[series("ideaforge_breaker_open", credential="platform:ai_gateway", provider="ai_gateway", model="")] == 1
     )
+    assert after[gateway_fast] == 1  # the series of that (credential, model) breaker
     own = series("ideaforge_breaker_open", credential=f"cred:{alice_openai.pk}", provider="openai", model="")
     assert after[own] == 0
+    assert not [k for k in after if k[0] == "ideaforge_breaker_open" and ("model", "gpt-fast") in k[1]]
 
 
 def test_no_model_available_is_its_own_outcome(alice, platform_gateway, scrape):
-    cooldown_start(key="platform:ai_gateway")
+    # The only candidate fails, then its retry: nothing left (an open breaker would be tried anyway).
+    platform_gateway.fail(503, times=None)
     before = scrape()
     with pytest.raises(NoModelAvailable):
         run_agent(agent=GENERATOR, user=alice, prompt="x")
@@ -158,8 +168,20 @@ def test_no_model_available_is_its_own_outcome(alice, platform_gateway, scrape):
         outcome="no_model_available",
     )
     assert delta(before, after, key) == 1
-    cooling = series("ideaforge_agent_fallbacks_total", provider="ai_gateway", model="sim-fast", reason="cooldown")
-    assert delta(before, after, cooling) == 1
+    left = series("ideaforge_agent_fallbacks_total", provider="ai_gateway", model="sim-fast", reason="server_error")
+    assert delta(before, after, left) == 1
+
+
+def test_a_candidate_skipped_for_its_open_breaker_is_counted_as_circuit_open(
+    alice, platform_gateway, openai_fake, alice_openai, scrape
+):
+    breaker_open("platform:ai_gateway", "sim-fast", seconds=30)  # tried first when closed
+    before = scrape()
+    result = run_agent(agent=GENERATOR, user=alice, prompt="x")
+    after = scrape()
+    assert result.run.provider == "openai"
+    skipped = series("ideaforge_agent_fallbacks_total", provider="ai_gateway", model="sim-fast", reason="circuit_open")
+    assert delta(before, after, skipped) == 1
 
 
 def test_verify_outcomes_and_refresh_task_results_are_counted(alice, platform_gateway, gateway2, alice_gateway, scrape):

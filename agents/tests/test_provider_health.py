@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.cooldown import cooldown_start
+from agents.breaker import breaker_open
 from agents.models import AgentRun, RunStatus
 from agents.provider_health import provider_health
 from providers.gateway.tokens import get_token_manager
@@ -27,7 +27,7 @@ def _runs(user, key: str, provider: str, *, ok: int, failed: int) -> list[AgentR
 
 def test_every_credential_with_its_state(admin_client, alice, platform_gateway, alice_openai):
     get_token_manager().get_token(platform_config("ai_gateway"))
-    cooldown_start(key=f"cred:{alice_openai.pk}")
+    breaker_open(f"cred:{alice_openai.pk}", "gpt-fast", seconds=30)  # her fast model
     _runs(alice, f"cred:{alice_openai.pk}", "openai", ok=3, failed=1)
     rows = {row.key: row for row in provider_health()}
     platform = rows["platform:ai_gateway"]
@@ -35,13 +35,14 @@ def test_every_credential_with_its_state(admin_client, alice, platform_gateway, 
     assert platform.breaker == "closed" and platform.runs_last_hour == 0
     own = rows[f"cred:{alice_openai.pk}"]
     assert (own.owner, own.status, own.breaker) == ("alice", "verified", "open")
+    assert own.breaker_models == {"gpt-fast": "open"} and platform.breaker_models == {}
     assert (own.runs_last_hour, own.failed_last_hour, own.error_rate) == (4, 1, 0.25)
     assert not own.token_relevant
 
     page = admin_client.get("/admin/agents/agentrun/provider-health/")
     assert page.status_code == 200
     text = page.content.decode()
-    assert "25%" in text and "1 failed" in text
+    assert "25%" in text and "1 failed" in text and "gpt-fast: open" in text
     assert platform_gateway.client_secret not in text and "sk-alice-openai-canary-0003" not in text
     assert "/admin/agents/agentrun/provider-health/" in admin_client.get("/admin/").content.decode()
 

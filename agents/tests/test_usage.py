@@ -89,10 +89,10 @@ def test_the_rollup_kept_as_runs_finish_equals_a_rebuild(alice, platform_gateway
 
 
 def test_failed_runs_count_as_failed(alice, platform_gateway):
-    from agents.cooldown import cooldown_start
     from agents.exceptions import NoModelAvailable
 
-    cooldown_start(key="platform:ai_gateway")
+    # The only candidate fails, its retry too: the run ends with NoModelAvailable, one fallback.
+    platform_gateway.fail(503, times=None)
     with pytest.raises(NoModelAvailable):
         run_agent(agent=GENERATOR, user=alice, prompt="x")
     usage = usage_for(user=alice, days=7)
