@@ -1,7 +1,8 @@
 """A new run record takes the current request's id (providers/context.py), so an operator can go
 from a run in the admin to every log line of it (`LOG_FORMAT=json` carries the same id).
 
-A pre_save receiver rather than a line in the runner: the id is context, not the run's logic.
+A pre_save receiver for records made with `save()`/`create()`; the runner writes its records
+with `agents.records.run_insert`, which sends no signal, so it passes `current_request_id()`.
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ from django.utils import timezone
 from pydantic import BaseModel
 
 from providers.conf import app_settings as providers_settings
+from providers.context import current_request_id
 from providers.services.credentials import credential_mark_failed
 
 from .breaker import (
@@ -165,6 +166,7 @@ class _Loop:
             # Written at the start, so a run whose process dies stays visible as "running".
             self.run = run_insert(
                 user=self.user, agent=self.agent.name, tier=self.tier, prompt=self.prompt[:20000], streamed=self.streamed,
+                request_id=current_request_id(),  # run_insert sends no pre_save (agents.request_ids)
             )
         return candidates
 
