@@ -101,7 +101,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Shared state (gateway tokens, refresh locks, provider cooldowns). With REDIS_URL every web
+# Shared state (gateway tokens, refresh locks, circuit breakers). With REDIS_URL every web
 # and Celery process shares it; without, each process keeps its own.
 REDIS_URL = env("REDIS_URL", default="")
 CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", default="ideaforge")
