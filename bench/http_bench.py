@@ -62,6 +62,7 @@ def _env(db_path: str, sim: dict[str, str]) -> dict[str, str]:
         "CREDENTIALS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SECURE_COOKIES": "false",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",  # plain HTTP on 127.0.0.1 (as behind a TLS proxy)
         "AGNO_TELEMETRY": "false",
         "DATABASE_URL": f"sqlite:///{db_path}",
         "REDIS_URL": "",

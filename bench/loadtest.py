@@ -351,6 +351,7 @@ class LoadTest:
             "CREDENTIALS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             "DJANGO_SECURE_COOKIES": "false",
+            "DJANGO_SECURE_SSL_REDIRECT": "false",  # plain HTTP on 127.0.0.1 (as behind a TLS proxy)
             "DATABASE_URL": database,
             "REDIS_URL": self.redis.url,
             "IDEAFORGE_STATE_DIR": str(self.work / "state"),
