@@ -18,7 +18,7 @@ def bob(django_user_model):
 def _fresh_process_state():
     """Every test starts without the process-wide state an earlier test left: cached gateway
     tokens (keyed by token URL, and a later simulator can get an earlier one's port), the local
-    cache (cooldowns, credential generations), credential snapshots, rate-limit budgets and a
+    cache (circuit breakers, credential generations), credential snapshots, rate-limit budgets and a
     remembered Redis outage."""
     from django.core.cache import cache
 

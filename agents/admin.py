@@ -1,13 +1,102 @@
-"""Operators' view of agent runs: every run, filters, and per-provider totals above the list."""
+"""Operators' view of agent runs: every run in a bounded window, filters, per-provider totals over
+that window, and the usage dashboard (linked from the admin index).
+
+The list stays fast as runs accumulate: it shows the last 7 days unless another period is picked
+(`PeriodFilter`), counts only the filtered rows (`show_full_result_count = False`), computes the
+totals over the same window, and searches short columns (never the prompts).
+"""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
 
 from .models import AgentRun
 from .selectors import run_totals_by_provider
+
+
+class PeriodFilter(admin.SimpleListFilter):
+    """Runs of the last N days; 7 by default (a year of runs is never listed by accident)."""
+
+    title = "period"
+    parameter_name = "period"
+    DEFAULT = "7"
+    CHOICES = (("1", "Last 24 hours"), ("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("all", "All time (slow)"))
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> tuple[tuple[str, str], ...]:
+        return self.CHOICES
+
+    def value(self) -> str:
+        value = super().value()
+        return value if value in dict(self.CHOICES) else self.DEFAULT
+
+    def choices(self, changelist: Any) -> Any:
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[AgentRun]) -> QuerySet[AgentRun]:
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(created_at__gte=timezone.now() - dt.timedelta(days=int(self.value())))
+
+
+class _StaticChoicesFilter(admin.SimpleListFilter):
+    """A field's filter with choices known in code: the default filter lists the distinct values
+    of the whole table, a full scan per filter and page view."""
+
+    field = ""
+
+    def choices_now(self) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return self.choices_now()
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[AgentRun]) -> QuerySet[AgentRun]:
+        return queryset.filter(**{self.field: self.value()}) if self.value() else queryset
+
+
+class ProviderFilter(_StaticChoicesFilter):
+    title, parameter_name, field = "provider", "provider__exact", "provider"
+
+    def choices_now(self) -> list[tuple[str, str]]:
+        from providers import registry
+
+        return [(b.id, b.name) for b in registry.all_backends()]
+
+
+class AgentFilter(_StaticChoicesFilter):
+    title, parameter_name, field = "agent", "agent__exact", "agent"
+
+    def choices_now(self) -> list[tuple[str, str]]:
+        from .catalog import AGENTS
+
+        return [(name, name) for name in sorted(AGENTS)]
+
+
+class TierFilter(_StaticChoicesFilter):
+    title, parameter_name, field = "tier", "tier__exact", "tier"
+
+    def choices_now(self) -> list[tuple[str, str]]:
+        from providers.tiers import TIERS
+
+        return [(tier, tier) for tier in TIERS]
+
+
+class SourceFilter(_StaticChoicesFilter):
+    title, parameter_name, field = "credential source", "credential_source__exact", "credential_source"
+
+    def choices_now(self) -> list[tuple[str, str]]:
+        return [("user", "user"), ("platform", "platform")]
 
 
 @admin.register(AgentRun)
@@ -15,10 +104,15 @@ class AgentRunAdmin(admin.ModelAdmin):
     change_list_template = "agents/admin_change_list.html"
     list_display = ("created_at", "user", "agent", "tier", "provider", "model_id", "status", "latency_ms",
                     "time_to_first_token_ms", "input_tokens", "output_tokens", "fallback_count")
-    list_filter = ("provider", "status", "agent", "tier", "credential_source", "created_at")
-    search_fields = ("user__username", "agent", "model_id", "error")
-    date_hierarchy = "created_at"
+    list_filter = (PeriodFilter, ProviderFilter, "status", AgentFilter, TierFilter, SourceFilter)
+    # Searched by get_search_results below (user names first, then short exact/prefix columns).
+    search_fields = ("user__username", "agent", "model_id", "request_id")
     list_select_related = ("user",)
+    show_full_result_count = False
+    # Rendering rows is what the page pays for once its queries are bounded: 50 rows, and no
+    # per-row action checkbox (a widget template each; records are not edited or bulk-deleted here).
+    list_per_page = 50
+    actions = None
     readonly_fields = [f.name for f in AgentRun._meta.fields]
 
     @admin.display(description="fallbacks")
@@ -31,6 +125,50 @@ class AgentRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: AgentRun | None = None) -> bool:
         return False
+
+    def get_urls(self) -> list[URLPattern]:
+        dashboard = path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="agents_agentrun_dashboard")
+        health = path(
+            "provider-health/", self.admin_site.admin_view(self.provider_health_view), name="agents_agentrun_provider_health"
+        )
+        return [dashboard, health, *super().get_urls()]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[AgentRun], search_term: str
+    ) -> tuple[QuerySet[AgentRun], bool]:
+        """A user name (part of one), an agent, a model id prefix, a provider or a request id.
+
+        User names are matched in the user table first (small), so the runs are then found through
+        the (user, created_at) index; an OR of LIKEs across the join scanned every run in the window.
+        Prompts and answers are never searched; error texts neither (filter by status instead)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        from django.contrib.auth import get_user_model
+
+        User = get_user_model()
+        user_ids = list(
+            User._default_manager.filter(**{f"{User.USERNAME_FIELD}__icontains": term}).values_list("pk", flat=True)[:500]
+        )
+        match = Q(user_id__in=user_ids) | Q(agent=term) | Q(provider=term) | Q(model_id__startswith=term) | Q(request_id=term)
+        return queryset.filter(match), False
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # Provider health links to one credential's failing runs.
+        return lookup == "credential_key__exact" or super().lookup_allowed(lookup, value, request)
+
+    def provider_health_view(self, request: HttpRequest) -> HttpResponse:
+        from django.shortcuts import render
+
+        from .provider_health import provider_health
+
+        context = {**self.admin_site.each_context(request), "rows": provider_health(), "title": "Provider health"}
+        return render(request, "agents/admin_provider_health.html", context)
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        from .usage_views import admin_dashboard
+
+        return admin_dashboard(request, self.admin_site.each_context(request))
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         response = super().changelist_view(request, extra_context)

@@ -6,6 +6,6 @@ class AgentsConfig(AppConfig):
     verbose_name = "Agents"
 
     def ready(self) -> None:
-        from . import logsafety
+        from . import logsafety, request_ids, rollup  # noqa: F401  (receivers)
 
         logsafety.install()

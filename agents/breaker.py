@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
@@ -126,6 +127,7 @@ def breaker_open(credential_key: str, model_id: str, *, seconds: float, failures
     state = BreakerState(failures=failures, first_failure_at=now, opened_at=now, open_until=now + seconds)
     _store(credential_key, model_id, state, seconds + _HALF_OPEN_KEEP)
     cache.delete(_probe_key(credential_key, model_id))
+    _index_opened(credential_key, model_id, now + seconds, now)
     return seconds
 
 
@@ -157,3 +159,85 @@ def breaker_success(credential_key: str, model_id: str, state: BreakerState) -> 
     closed breaker without failures costs no cache write."""
     if state.exists:
         cache.delete_many([breaker_cache_key(credential_key, model_id), _probe_key(credential_key, model_id)])
+        if state.open_until is not None:  # it had opened: no longer one to list
+            _index_closed(credential_key, model_id)
+
+
+# -- Listing breakers (health, metrics, admin) ---------------------------------------------------
+#
+# The runner reads breakers by (credential, model) directly; the health views only know the
+# credential keys. An index per credential, {model_id: open_until}, names the models whose breaker
+# opened. It is written only when a breaker opens or closes after being open, never on the healthy
+# path. It is a hint, the breaker entries stay the truth: a stale name (a breaker closed by a run
+# that read it before it opened) reads as closed and is pruned at the next write. The index's
+# read-then-write is not atomic either: two models of one credential opening at the same instant
+# in two processes may leave one unlisted until it opens again (the runner is unaffected).
+
+OPEN, HALF_OPEN, CLOSED_STATE = "open", "half-open", "closed"
+_SEVERITY = {CLOSED_STATE: 0, HALF_OPEN: 1, OPEN: 2}
+
+
+def _index_key(credential_key: str) -> str:
+    return f"{_PREFIX}index:{credential_key}"
+
+
+def _index_write(credential_key: str, models: dict[str, float], now: float) -> None:
+    live = {m: until for m, until in models.items() if until + _HALF_OPEN_KEEP > now}
+    if not live:
+        cache.delete(_index_key(credential_key))
+        return
+    ttl = max(live.values()) + _HALF_OPEN_KEEP - now
+    cache.set(_index_key(credential_key), live, timeout=max(1, math.ceil(ttl)))
+
+
+def _index_read(found: Any) -> dict[str, float]:
+    if not isinstance(found, dict):
+        return {}
+    return {m: float(u) for m, u in found.items() if isinstance(m, str) and isinstance(u, (int, float))}
+
+
+def _index_opened(credential_key: str, model_id: str, open_until: float, now: float) -> None:
+    models = _index_read(cache.get(_index_key(credential_key)))
+    if models.get(model_id) == open_until:
+        return
+    models[model_id] = open_until
+    _index_write(credential_key, models, now)
+
+
+def _index_closed(credential_key: str, model_id: str) -> None:
+    models = _index_read(cache.get(_index_key(credential_key)))
+    if model_id in models:
+        del models[model_id]
+        _index_write(credential_key, models, time.time())
+
+
+def state_name(state: BreakerState, now: float | None = None) -> str:
+    """ "open", "half-open" or "closed" (a count of recent failures is still closed)."""
+    if state.is_open(now):
+        return OPEN
+    return HALF_OPEN if state.is_half_open(now) else CLOSED_STATE
+
+
+@dataclass(frozen=True)
+class CredentialBreakers:
+    """The listed breakers of one credential: the worst state, and each model's."""
+
+    state: str = CLOSED_STATE
+    models: dict[str, str] = field(default_factory=dict)
+
+
+def breakers_of(credential_keys: Iterable[str]) -> dict[str, CredentialBreakers]:
+    """Per credential key, its state ("open" if any model is open, else "half-open" if any is,
+    else "closed") and each listed model's state. Two cache round trips whatever the count."""
+    keys = list(dict.fromkeys(credential_keys))
+    indexes = cache.get_many([_index_key(k) for k in keys]) if keys else {}
+    models = {k: sorted(_index_read(indexes.get(_index_key(k)))) for k in keys}
+    wanted = [breaker_cache_key(k, m) for k in keys for m in models[k]]
+    found = cache.get_many(wanted) if wanted else {}
+    now = time.time()
+    result: dict[str, CredentialBreakers] = {}
+    for key in keys:
+        per_model = {m: state_name(breaker_state_in(found, key, m), now) for m in models[key]}
+        worst = max(per_model.values(), key=_SEVERITY.__getitem__, default=CLOSED_STATE)
+        result[key] = CredentialBreakers(worst, per_model)
+    return result

@@ -20,6 +20,13 @@ DECLARED: dict[str, Setting] = {
     "MAX_RETRY_WAIT": Setting("AGENTS_MAX_RETRY_WAIT", 5.0),
     # Bound on one agent attempt (one candidate), streamed keep-alive trickles included.
     "RUN_TIMEOUT": Setting("AGENTS_RUN_TIMEOUT", 120.0),
+    # Dependencies whose failure makes /readyz answer 503 (agents/health.py): any of database,
+    # cache, broker. Redis is a soft dependency of the request path, so only the database by default.
+    "HEALTH_REQUIRED": Setting("HEALTH_REQUIRED", ["database"]),
+    # Bearer token that may scrape /metrics without a staff session ("" = staff session only).
+    "METRICS_TOKEN": Setting("METRICS_TOKEN", ""),
+    # prometheus_client's multiprocess directory ("" = single-process registry); see docs/operations.md.
+    "PROMETHEUS_MULTIPROC_DIR": Setting("PROMETHEUS_MULTIPROC_DIR", ""),
 }
 
 app_settings = AppSettings(DECLARED)

@@ -9,7 +9,7 @@ class AgentError(ProviderError):
 
 
 class NoModelAvailable(AgentError):
-    """Every candidate for the tier failed, was cooling down, or none was configured.
+    """Every candidate for the tier failed, had its circuit breaker open, or none was configured.
 
     `tried` lists each candidate with the reason it was left:
     `[{"provider", "model", "source", "reason"}]` (empty: the user has no usable provider).

@@ -44,16 +44,22 @@ class AgentRun(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The request that started the run (X-Request-ID): find its log lines. Set by agents.request_ids.
+    request_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
             # The Forge page's history: a user's newest runs.
             models.Index(fields=["user", "-created_at"], name="agents_run_user_recent"),
-            # Admin filters and per-provider totals.
-            models.Index(fields=["provider", "status"], name="agents_run_provider_status"),
+            # Admin filters (provider, status) within its date window (bench/usage_bench.py).
+            models.Index(fields=["provider", "status", "created_at"], name="agents_run_provider_status_at"),
             models.Index(fields=["agent", "-created_at"], name="agents_run_agent_recent"),
-            models.Index(fields=["created_at"], name="agents_run_created"),
+            # The admin's date window and its per-provider totals, read from the index alone.
+            models.Index(
+                fields=["created_at", "provider", "status", "input_tokens", "output_tokens", "latency_ms"],
+                name="agents_run_created_totals",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -75,3 +81,51 @@ class AgentRun(models.Model):
             return registry.get(self.provider).name if self.provider else ""
         except UnknownProvider:
             return self.provider
+
+
+#: Upper bounds (ms) of the latency buckets the daily roll-up counts runs in; the last is open.
+LATENCY_BUCKETS_MS = (250, 500, 1000, 2000, 4000, 8000, 15000, 30000, 60000, 120000)
+#: The roll-up's bucket columns: lat_0 (<= 250 ms) ... lat_10 (slower than 120 s).
+LATENCY_COLUMNS = tuple(f"lat_{i}" for i in range(len(LATENCY_BUCKETS_MS) + 1))
+
+
+class AgentRunDaily(models.Model):
+    """Finished runs counted per day, user, provider and model (`agents.rollup`).
+
+    The usage page and the admin dashboard read this instead of every run, so they cost the same
+    with a thousand runs or a million. Latency percentiles come from the bucket columns (to the
+    bucket's upper bound, as Prometheus' histogram_quantile does). Rebuilt from the runs by
+    `manage.py agents_usage_rollup`."""
+
+    day = models.DateField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=32, blank=True, default="")
+    model_id = models.CharField(max_length=200, blank=True, default="")
+    runs = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    fallbacks = models.PositiveIntegerField(default=0, help_text="Candidates left before the answer, summed.")
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    lat_0 = models.PositiveIntegerField(default=0)
+    lat_1 = models.PositiveIntegerField(default=0)
+    lat_2 = models.PositiveIntegerField(default=0)
+    lat_3 = models.PositiveIntegerField(default=0)
+    lat_4 = models.PositiveIntegerField(default=0)
+    lat_5 = models.PositiveIntegerField(default=0)
+    lat_6 = models.PositiveIntegerField(default=0)
+    lat_7 = models.PositiveIntegerField(default=0)
+    lat_8 = models.PositiveIntegerField(default=0)
+    lat_9 = models.PositiveIntegerField(default=0)
+    lat_10 = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "user", "provider", "model_id"], name="agents_daily_one_row_per_key"),
+        ]
+        indexes = [
+            models.Index(fields=["user", "day"], name="agents_daily_user_day"),
+            models.Index(fields=["day"], name="agents_daily_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.user_id} {self.provider}/{self.model_id}: {self.runs}"

@@ -6,8 +6,10 @@ work, on the path to a stream's first delta. Here the statement text is built on
 vendor from the model's own metadata (with the columns every run starts at their defaults
 prepared once too), and each write only prepares its varying values with the fields' own
 `get_db_prep_save` (so JSON, datetimes and booleans are adapted as the ORM would, on SQLite
-and PostgreSQL alike) and runs one `cursor.execute`. No model signals are sent for `AgentRun`
-(none are connected); the instance is kept in step, so callers see what was written.
+and PostgreSQL alike) and runs one `cursor.execute`. No model signals are sent for `AgentRun`:
+what its receivers do for other saves, the runner does itself (the request id passed to
+`run_insert`, `agents.rollup.count_finished` after `run_update`). The instance is kept in step,
+so callers see what was written.
 """
 
 from __future__ import annotations

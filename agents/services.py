@@ -44,6 +44,7 @@ from django.utils import timezone
 from pydantic import BaseModel
 
 from providers.conf import app_settings as providers_settings
+from providers.context import current_request_id
 from providers.services.credentials import credential_mark_failed
 
 from .breaker import (
@@ -59,9 +60,11 @@ from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken, 
 from .exceptions import AgentError, AttemptTimedOut, NoModelAvailable, RequestRefused, StreamInterrupted
 from .failures import QUOTA, RATE_LIMITED, REJECTED, TRANSIENT, ErrorTap, Failure, classify, unusable_reason
 from .logsafety import secrets_register, secrets_unregister
+from .metrics import record_run
 from .modelcache import model_for
 from .models import AgentRun, RunStatus
 from .records import run_insert, run_update
+from .rollup import count_finished
 from .selectors import Candidate, resolve
 
 logger = logging.getLogger(__name__)
@@ -163,6 +166,7 @@ class _Loop:
             # Written at the start, so a run whose process dies stays visible as "running".
             self.run = run_insert(
                 user=self.user, agent=self.agent.name, tier=self.tier, prompt=self.prompt[:20000], streamed=self.streamed,
+                request_id=current_request_id(),  # run_insert sends no pre_save (agents.request_ids)
             )
         return candidates
 
@@ -351,6 +355,7 @@ class _Loop:
         for credential_id, reason in self.rejected:
             credential_mark_failed(credential_id=credential_id, code="credential_rejected", message=f"credential rejected: {reason}")
         self.rejected = []
+        record_run(self, end)
         if self.run is None:
             return
         candidate = self.attempt.candidate if self.attempt else self.last_tried
@@ -387,6 +392,8 @@ class _Loop:
                           credential_source=candidate.source, credential_key=candidate.key)
         # Only what the end of a run sets: the prompt and the rest were written at the start.
         run_update(run, values)
+        # run_update sends no post_save: the daily roll-up is kept here.
+        count_finished(run)
 
     def release(self) -> None:
         secrets_unregister(self._secrets)
@@ -403,7 +410,7 @@ class _Loop:
         return self.streamed and not self.finished
 
     def abandon(self) -> None:
-        self.finish(Failed(self.run, AgentError("The run was abandoned before it finished (the client went away).")))
+        self.finish(Failed(self.run, AgentError("The run was abandoned before it finished (the client went away).", code="abandoned")))
 
     def result(self, end: Event | None) -> RunResult:
         """`run_agent`'s answer from the loop's last event; raises the error the run ended with."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import usage_views, views
 
 app_name = "agents"
 
@@ -11,4 +11,5 @@ urlpatterns = [
     path("forge/", views.forge, name="forge"),
     path("forge/stream", views.forge_stream, name="stream"),
     path("forge/runs/<int:pk>/", views.run_detail, name="run"),
+    path("usage/", usage_views.usage_page, name="usage"),
 ]

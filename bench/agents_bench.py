@@ -407,6 +407,12 @@ def main(argv: list[str] | None = None) -> int:
             stream_samples = bench_stream(100 if args.quick else 1000, sim)
             record_samples = bench_record(300 if args.quick else 3000)
             section = report(resolve_samples, run_samples, seed_samples, stream_samples, record_samples, args.quick)
+            # The metrics a run records (agents.metrics.record_run): budget 20 µs, both modes.
+            from metrics_bench import measure_modes
+            from metrics_bench import section as metrics_section
+
+            metrics = metrics_section(measure_modes(2000 if args.quick else 20000))
+            section = section.replace(END, "\n" + metrics + END)
     finally:
         proc.stdin.close()  # type: ignore[union-attr]
         proc.wait(timeout=10)

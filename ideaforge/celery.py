@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ideaforge.settings")
 
@@ -44,3 +45,12 @@ def add_token_refresh_schedule(sender: Celery, **kwargs: Any) -> None:
         # A run that could not start before the next one is due is useless: drop it.
         expires=interval,
     )
+
+
+@worker_process_shutdown.connect
+def forget_dead_worker_metrics(pid: int | None = None, **kwargs: Any) -> None:
+    """Prometheus multiprocess mode: drop a prefork child's live gauges when it exits."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())

@@ -56,6 +56,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Request id (logs, run records, X-Request-ID) and the audit trail's actor and address.
+    "providers.middleware.request_context_middleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -99,7 +101,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Shared state (gateway tokens, refresh locks, provider cooldowns). With REDIS_URL every web
+# Shared state (gateway tokens, refresh locks, circuit breakers). With REDIS_URL every web
 # and Celery process shares it; without, each process keeps its own.
 REDIS_URL = env("REDIS_URL", default="")
 CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", default="ideaforge")
@@ -277,6 +279,14 @@ AGENTS_BREAKER_OPEN_SECONDS = if_set(env.float, "AGENTS_BREAKER_OPEN_SECONDS")
 AGENTS_MAX_RETRY_WAIT = if_set(env.float, "AGENTS_MAX_RETRY_WAIT")
 AGENTS_RUN_TIMEOUT = if_set(env.float, "AGENTS_RUN_TIMEOUT")
 
+# --- Monitoring (docs/operations.md) ------------------------------------------------------------
+# /readyz: which of database, cache, broker must be up for 200 (the others are only reported).
+HEALTH_REQUIRED = if_set(env.list, "HEALTH_REQUIRED")
+# /metrics: a staff session, or `Authorization: Bearer <METRICS_TOKEN>`; 404 to anyone else.
+METRICS_TOKEN = if_set(env, "METRICS_TOKEN")
+# prometheus_client reads this variable itself at import (multiprocess mode); empty it before start.
+PROMETHEUS_MULTIPROC_DIR = if_set(env, "PROMETHEUS_MULTIPROC_DIR")
+
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_TASK_ACKS_LATE = True
@@ -301,11 +311,14 @@ IDEAFORGE_STATE_DIR = if_set(env, "IDEAFORGE_STATE_DIR")
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOG_FORMAT = if_set(env, "LOG_FORMAT")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # LOG_FORMAT (plain or json) is read by providers.logformat.formatter when logging is set up.
+    "formatters": {"plain": {"()": "providers.logformat.formatter"}},
+    "filters": {"request_id": {"()": "providers.logformat.RequestIdFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},

@@ -14,6 +14,7 @@ class FaviconView(RedirectView):
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="providers:settings", permanent=False), name="home"),
     path("favicon.ico", FaviconView.as_view(), name="favicon"),
+    path("", include("agents.ops_urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("", include("providers.urls")),

@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from . import registry
 from .exceptions import ProviderError, URLNotAllowed
 from .http.netpolicy import validate_url
-from .models import ProviderCredential, VerificationStatus
+from .models import CredentialAuditEvent, ProviderCredential, VerificationStatus
 from .reentry import NEEDS_REENTRY, display_status, needs_reentry
 from .secrets import mask
 from .services.credential_input import masked_value_error
@@ -193,9 +193,23 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
         return Truncator(obj.last_error).chars(60)
 
     def save_model(self, request: HttpRequest, obj: ProviderCredential, form: forms.Form, change: bool) -> None:
-        if isinstance(form, ProviderCredentialAdminForm):
-            form.apply_new_secrets(obj)
-        super().save_model(request, obj, form, change)
+        from .services.credentials import credential_admin_save
+
+        secrets = form.apply_new_secrets(obj) if isinstance(form, ProviderCredentialAdminForm) else []
+        # Field names only: the write-only inputs are reported as the secrets they replace.
+        changed = [*secrets, *(name for name in form.changed_data if not name.startswith("new_"))]
+        credential_admin_save(credential=obj, changed=changed, created=not change)
+
+    def delete_model(self, request: HttpRequest, obj: ProviderCredential) -> None:
+        from .services.credentials import credential_remove
+
+        credential_remove(credential=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ProviderCredential]) -> None:
+        from .services.credentials import credential_remove
+
+        for credential in queryset.select_related("owner"):
+            credential_remove(credential=credential)
 
     @admin.action(description="Verify selected")
     def verify_selected(self, request: HttpRequest, queryset: QuerySet[ProviderCredential]) -> None:
@@ -219,3 +233,27 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
             f"Verified {verified} of {verified + failed} credential(s)" + (f"; failed: {detail}." if failed else "."),
             level=messages.SUCCESS if not failed else messages.WARNING,
         )
+
+
+@admin.register(CredentialAuditEvent)
+class CredentialAuditEventAdmin(admin.ModelAdmin):
+    """The audit trail: read-only (append-only rows, written by the services)."""
+
+    list_display = ("created_at", "action", "provider", "owner_name", "actor_kind", "actor_name", "ip_address", "outcome", "changed_fields")
+    list_filter = ("action", "actor_kind", "provider", "created_at")
+    search_fields = ("owner_name", "actor_name", "ip_address", "request_id")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    @admin.display(description="fields")
+    def changed_fields(self, obj: CredentialAuditEvent) -> str:
+        return ", ".join(obj.fields or []) or "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CredentialAuditEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: CredentialAuditEvent | None = None) -> bool:
+        return False

@@ -143,6 +143,8 @@ DECLARED: dict[str, Setting] = {
     "OPENAI_API_KEY": Setting("OPENAI_API_KEY", ""),
     "ANTHROPIC_API_KEY": Setting("ANTHROPIC_API_KEY", ""),
     "GEMINI_API_KEY": Setting("GEMINI_API_KEY", ""),
+    # Console log lines: "plain" or "json" (providers/logformat.py), each with the request id.
+    "LOG_FORMAT": Setting("LOG_FORMAT", "plain"),
 }
 
 app_settings = AppSettings(DECLARED)

@@ -1,6 +1,8 @@
 """Stored provider credentials. Secrets are encrypted columns; everything else is plain."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -86,3 +88,58 @@ class ProviderCredential(models.Model):
         if tier not in TIERS:
             raise ValueError(f"unknown tier {tier!r}")
         return getattr(self, f"{tier}_model")
+
+
+class AuditAction(models.TextChoices):
+    CREATE = "create", "Created"
+    UPDATE = "update", "Updated"
+    VERIFY = "verify", "Verified"
+    ENABLE = "enable", "Enabled"
+    DISABLE = "disable", "Disabled"
+    REORDER = "reorder", "Reordered"
+    DELETE = "delete", "Deleted"
+    ROTATE_KEY = "rotate_key", "Re-encrypted under a new key"
+    STATUS_CHANGE = "status_change", "Status changed"
+
+
+class ActorKind(models.TextChoices):
+    USER = "user", "the owner"
+    OPERATOR = "operator", "an operator"
+    SYSTEM = "system", "the system"
+
+
+class CredentialAuditEvent(models.Model):
+    """One change to a credential: append-only, written by `providers.audit` from the services.
+
+    Holds names and outcomes only: which fields changed, never their values, so no secret (nor
+    its ciphertext) can reach this table. Snapshots of the owner's and actor's names keep the
+    trail readable after a credential or a user is deleted."""
+
+    credential = models.ForeignKey(ProviderCredential, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="credential_audit_events")
+    owner_name = models.CharField(max_length=150, blank=True, default="")
+    provider = models.CharField(max_length=32, blank=True, default="", help_text="Empty for a reorder of all of a user's credentials.")
+    action = models.CharField(max_length=16, choices=AuditAction.choices)
+    fields = models.JSONField(default=list, blank=True, help_text="Names of the fields changed (never values), or the new order.")
+    outcome = models.CharField(max_length=32, blank=True, default="", help_text="Verification outcome or new status code.")
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    actor_name = models.CharField(max_length=150, blank=True, default="")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="providers_audit_owner_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.provider or 'credentials'} of {self.owner_name} by {self.get_actor_kind_display()}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise PermissionError("credential audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionError("credential audit events are append-only")

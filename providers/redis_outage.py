@@ -50,7 +50,7 @@ class RedisOutage:
         if first:
             logger.warning(
                 "Redis unavailable (%s in %s): using per-process state (credentials from the "
-                "database, tokens and cooldowns in memory); retrying every %g s",
+                "database, tokens and circuit breakers in memory); retrying every %g s",
                 type(exc).__name__,
                 where,
                 float(app_settings.REDIS_RETRY_SECONDS),

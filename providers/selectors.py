@@ -57,7 +57,7 @@ class EffectiveCredential:
 
     provider: str
     source: str
-    key: str  # stable id for caches and cooldowns: "cred:<pk>" or "platform:<provider>"
+    key: str  # stable id for caches and breakers: "cred:<pk>" or "platform:<provider>"
     priority: int
     default_model: str = ""
     tier_models: dict[str, str] = field(default_factory=dict)
@@ -126,7 +126,7 @@ def effective_credentials_with_cached(
     *, user: AbstractBaseUser, cache_keys: Callable[[list[EffectiveCredential]], list[str]] | None = None,
 ) -> tuple[list[EffectiveCredential], dict[str, Any]]:
     """`effective_credentials_for_user`, plus the Django-cache values of `cache_keys(credentials)`
-    (e.g. their cooldowns), fetched in the same cache round trip as the credentials' generation
+    (e.g. their circuit breakers), fetched in the same cache round trip as the credentials' generation
     token when this process's snapshot is current (see `providers.snapshots`)."""
     platform = platform_credentials()
     keys_for = None if cache_keys is None else (lambda own: cache_keys([*own, *platform]))

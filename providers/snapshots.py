@@ -7,7 +7,7 @@ keeps the last answer per user, and Django's cache holds a per-user *generation 
 every credential write replaces (`credentials_changed`, called from the model's post_save and
 post_delete signals and from the services that write with `QuerySet.update()`). A run reads the
 token (one cache round trip, together with whatever other keys the caller needs, e.g. the
-cooldowns) and uses its snapshot only if the token is the one the snapshot was loaded under.
+circuit breakers) and uses its snapshot only if the token is the one the snapshot was loaded under.
 
 Why this is safe:
 

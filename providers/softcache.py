@@ -12,7 +12,7 @@ Django's own `RedisCache` with three additions, so that a Redis outage never fai
 * Keys written or deleted during the outage are deleted from Redis when it answers again (before
   the first call that reaches it). Those writes never reached Redis, so what Redis still holds
   for them is stale: a credential generation token replaced while Redis was down must not make
-  another process trust its old snapshot. Losing a cooldown this way is harmless.
+  another process trust its old snapshot. Losing a circuit breaker this way is harmless.
 
 Other Redis errors (a wrong type, a script error) are bugs and still raise. `lock()` is not
 offered by Django's backend; the token store takes its leases through redis-py itself.

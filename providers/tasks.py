@@ -13,6 +13,7 @@ from celery import shared_task
 from kombu.exceptions import OperationalError
 
 from .exceptions import ProviderUnavailable
+from .metrics import count_refresh_task
 from .services.tokens import token_refresh_due, token_refresh_one
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,12 @@ logger = logging.getLogger(__name__)
 def refresh_gateway_token(key: str) -> str:
     """Refresh the token of one gateway credential key ("cred:<pk>" / "platform:ai_gateway")
     if it is still due; returns what happened ("refreshed", "fresh", "gone", "failed")."""
-    result = token_refresh_one(key=key)
+    try:
+        result = token_refresh_one(key=key)
+    except Exception:
+        count_refresh_task("error")  # retried by Celery when the endpoint is unavailable
+        raise
+    count_refresh_task(result.action)
     if result.error:
         logger.warning("providers: token refresh for %s %s: %s", key, result.action, result.error)
     return result.action

@@ -28,7 +28,7 @@ def test_provider_totals(runs):
 def test_changelist_filters_and_totals(admin_client, runs):
     page = admin_client.get("/admin/agents/agentrun/").content.decode()
     assert 'id="provider-totals"' in page and "ai_gateway" in page
-    for name in ("provider", "status", "agent", "created_at"):
+    for name in ("provider", "status", "agent", "period"):
         assert f"?{name}" in page or f"{name}__" in page
     filtered = admin_client.get("/admin/agents/agentrun/?status__exact=failed")
     assert [row["provider"] for row in filtered.context_data["provider_totals"]] == ["openai"]

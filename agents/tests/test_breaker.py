@@ -214,3 +214,46 @@ def test_an_abandoned_probe_gives_its_claim_back(alice, platform_gateway, settin
     stream.close()  # the probe's client walked away: no outcome
     assert breaker_state(*PLATFORM).is_half_open()
     assert breaker_claim_probe(*PLATFORM)  # the next request may probe at once
+
+
+# -- listing breakers (health views, /metrics) ---------------------------------------------------
+
+
+def test_breakers_of_lists_each_model_and_the_worst_state():
+    from agents.breaker import breakers_of
+
+    assert breakers_of(["cred:1", "platform:ai_gateway"])["cred:1"].state == "closed"
+    breaker_open("cred:1", "m-open", seconds=30)
+    breaker_open("cred:1", "m-half", seconds=30)
+    _end_open_period("cred:1", "m-half")
+    breaker_open("platform:ai_gateway", "sim-fast", seconds=30)
+    _end_open_period("platform:ai_gateway", "sim-fast")
+    found = breakers_of(["cred:1", "platform:ai_gateway", "cred:2"])
+    assert (found["cred:1"].state, found["cred:1"].models) == ("open", {"m-half": "half-open", "m-open": "open"})
+    assert (found["platform:ai_gateway"].state, found["platform:ai_gateway"].models) == (
+        "half-open",
+        {"sim-fast": "half-open"},
+    )
+    assert (found["cred:2"].state, found["cred:2"].models) == ("closed", {})
+
+
+def test_failures_below_the_threshold_list_nothing_and_a_success_unlists(alice, platform_gateway):
+    from agents.breaker import breaker_success, breakers_of
+
+    assert breaker_failure(*PLATFORM) == 0.0
+    assert breakers_of([PLATFORM[0]])[PLATFORM[0]].models == {}  # closed with a count: not listed
+    breaker_open(*PLATFORM, seconds=30)
+    breaker_success(*PLATFORM, breaker_state(*PLATFORM))  # e.g. the forced candidate answered
+    assert breakers_of([PLATFORM[0]])[PLATFORM[0]].models == {}
+
+
+def test_a_healthy_success_writes_nothing_to_the_cache(alice, platform_gateway, monkeypatch):
+    run_agent(agent=GENERATOR, user=alice, prompt="warm")  # token fetched, snapshot built
+    writes: list[str] = []
+    for name in ("set", "delete", "delete_many", "set_many", "add"):
+        original = getattr(cache, name)
+        monkeypatch.setattr(cache, name, lambda *a, _o=original, _n=name, **k: writes.append(_n) or _o(*a, **k))
+    run_agent(agent=GENERATOR, user=alice, prompt="again")
+    assert writes == []
+    breaker_failure(*PLATFORM)  # the spy does see writes
+    assert writes == ["set"]

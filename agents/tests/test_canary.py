@@ -60,6 +60,15 @@ def test_canary_never_leaks(client, alice, platform_gateway, gateway2, alice_gat
     for run in AgentRun.objects.all():
         seen.append(body_of(client.get(f"/forge/runs/{run.pk}/")))
     seen.append(serializers.serialize("json", AgentRun.objects.all()))
+    # 6. The monitoring pages: usage, readiness, metrics, the admin's dashboard and provider health.
+    seen.append(body_of(client.get("/usage/?days=30")))
+    seen.append(body_of(client.get("/readyz")))
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    for url in ("/metrics", "/admin/agents/agentrun/dashboard/", "/admin/agents/agentrun/provider-health/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        seen.append(body_of(response))
     seen.append(all_logs.text)
     seen.append(json.dumps([r.getMessage() for r in all_logs.records]))
 

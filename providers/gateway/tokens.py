@@ -45,6 +45,7 @@ from ..exceptions import CredentialInvalid, ProviderError, ProviderTimeout
 from ..http.client import new_client
 from ..http.deadline import deadline
 from ..http.netpolicy import require_https
+from ..metrics import counts_token_fetch
 from ..secrets import Secret
 from ..types import CredentialConfig
 from . import token_store
@@ -293,6 +294,7 @@ class TokenManager:
         return store.obtain(key.cache_id, lambda: fetch_token(config), accept=usable)
 
 
+@counts_token_fetch
 def fetch_token(config: CredentialConfig) -> TokenInfo:
     """One client-credentials grant (RFC 6749 §4.4), timed from its send time."""
     assert config.client_id is not None and config.client_secret is not None

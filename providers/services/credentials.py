@@ -18,6 +18,7 @@ import dataclasses
 import logging
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -38,10 +39,12 @@ from .credential_input import (
 )
 from ..conf import app_settings
 from ..exceptions import CredentialDecryptionError, URLNotAllowed
+from ..audit import audit
 from ..http.deadline import deadline
-from ..models import ProviderCredential, VerificationStatus
+from ..metrics import count_verification
+from ..models import AuditAction, ProviderCredential, VerificationStatus
 from ..redaction import redact
-from ..selectors import credential_config
+from ..selectors import credential_config, platform_config
 from ..types import CredentialConfig, VerificationOutcome, VerificationResult
 
 logger = logging.getLogger(__name__)
@@ -89,6 +92,7 @@ def _error_text(result: VerificationResult, config: CredentialConfig) -> str:
 
 def _log_result(action: str, provider: str, owner_id: object, result: VerificationResult) -> None:
     logger.info("credential %s: provider=%s owner=%s outcome=%s models=%d", action, provider, owner_id, result.outcome.value, len(result.models))
+    count_verification(provider, result.outcome.value)
 
 
 def _record_result(credential: ProviderCredential, result: VerificationResult, error_text: str) -> list[str]:
@@ -110,6 +114,10 @@ def _record_result(credential: ProviderCredential, result: VerificationResult, e
             credential.status = VerificationStatus.FAILED
             fields.append("status")
     return fields
+
+
+# Plain (non-secret) fields a save may change, audited by name.
+_PLAIN_FIELDS = ("base_url", "token_url", "scope", "token_auth_method", "default_model")
 
 
 # --- services --------------------------------------------------------------------------------
@@ -152,11 +160,13 @@ def credential_save(
     config = prepared.config
     with transaction.atomic():
         credential = ProviderCredential.objects.select_for_update().filter(owner=user, provider=provider).first()
+        created = credential is None
         if credential is None:
             credential = ProviderCredential(owner=user, provider=provider)
         elif prepared.existing is None or (credential.base_url, credential.token_url) != (prepared.existing.base_url, prepared.existing.token_url):
             # Someone else changed the row while we verified; our URL check was against old data.
             raise ValidationError({"base_url": ["This credential changed meanwhile; please submit again."]})
+        before = {name: getattr(credential, name) for name in _PLAIN_FIELDS}
         for name, secret in prepared.new_secrets.items():
             setattr(credential, name, secret)
         if "api_key" in prepared.new_secrets:
@@ -176,6 +186,8 @@ def credential_save(
             transient = result.outcome not in PERMANENT_FAILURES
             credential.status = VerificationStatus.UNVERIFIED if transient else VerificationStatus.FAILED
         credential.save()
+        changed = [*prepared.new_secrets, *(n for n in _PLAIN_FIELDS if getattr(credential, n) != before[n])]
+        audit(AuditAction.CREATE if created else AuditAction.UPDATE, credential=credential, fields=changed, outcome=result.outcome.value)
     # Reload so the returned instance holds EncryptedValue (not the plaintext just assigned).
     credential.refresh_from_db()
     logger.info("credential stored: provider=%s owner=%s status=%s", provider, user.pk, credential.status)
@@ -204,11 +216,17 @@ def credential_update_preferences(
         errors["priority"] = ["Enter a whole number between 0 and 32767."]
     if errors:
         raise ValidationError(errors)
+    before = {name: getattr(credential, name) for name in [*models, "priority", "enabled"]}
     for name, value in models.items():
         setattr(credential, name, (value or "").strip())
     credential.priority = priority
     credential.enabled = bool(enabled)
     credential.save(update_fields=[*models, "priority", "enabled", "updated_at"])
+    changed = [name for name, value in before.items() if getattr(credential, name) != value]
+    if changed:
+        flipped = "enabled" in changed
+        action = (AuditAction.ENABLE if credential.enabled else AuditAction.DISABLE) if flipped else AuditAction.UPDATE
+        audit(action, credential=credential, fields=changed)
     return credential
 
 
@@ -226,12 +244,13 @@ def credential_set_order(*, user: AbstractBaseUser, providers: list[str]) -> Non
             if credential.priority != index:
                 credential.priority = index
                 credential.save(update_fields=["priority", "updated_at"])
+        audit(AuditAction.REORDER, owner=user, fields=[c.provider for c in rows])
 
 
 def credential_delete(*, user: AbstractBaseUser, provider: str) -> None:
     """Remove the user's credential; ProviderCredential.DoesNotExist when there is none."""
     credential = ProviderCredential.objects.get(owner=user, provider=provider)
-    credential.delete()
+    credential_remove(credential=credential)
     logger.info("credential deleted: provider=%s owner=%s", provider, user.pk)
 
 
@@ -261,7 +280,54 @@ def credential_verify(*, credential: ProviderCredential) -> VerificationResult:
     fields = _record_result(credential, result, _error_text(result, config))
     credential.save(update_fields=fields)
     _log_result("reverify", credential.provider, credential.owner_id, result)
+    audit(AuditAction.VERIFY, credential=credential, outcome=result.outcome.value)
     return result
+
+
+def platform_credential_verify(*, provider: str) -> VerificationResult:
+    """Verify the operator's env-configured credential for `provider` (no row to record it on:
+    the outcome and time are kept in the cache for the admin's Provider health view)."""
+    backend = registry.get(provider)
+    config = platform_config(provider)
+    result = _run_verify(backend, config)
+    _log_result("platform_verify", provider, "platform", result)
+    cache.set(
+        PLATFORM_VERIFY_CACHE_KEY + provider,
+        {"outcome": result.outcome.value, "at": timezone.now().isoformat(), "message": _error_text(result, config)},
+        timeout=None,
+    )
+    return result
+
+
+def platform_verification(*, provider: str) -> dict[str, str] | None:
+    """The last `platform_credential_verify` outcome for `provider` ({outcome, at, message}), if known."""
+    try:
+        return cache.get(PLATFORM_VERIFY_CACHE_KEY + provider)
+    except Exception:  # a cache outage must not break the page asking
+        return None
+
+
+PLATFORM_VERIFY_CACHE_KEY = "providers:platform_verify:"
+
+
+def credential_remove(*, credential: ProviderCredential) -> None:
+    """Delete a credential (the owner's delete, the admin's): audited, then gone."""
+    with transaction.atomic():
+        audit(AuditAction.DELETE, credential=credential)
+        credential.delete()
+
+
+def credential_admin_save(*, credential: ProviderCredential, changed: list[str], created: bool) -> None:
+    """Save what an operator edited in the admin (the form applied it); audited by field name."""
+    with transaction.atomic():
+        credential.save()
+        if created:
+            action = AuditAction.CREATE
+        elif "enabled" in changed:
+            action = AuditAction.ENABLE if credential.enabled else AuditAction.DISABLE
+        else:
+            action = AuditAction.UPDATE
+        audit(action, credential=credential, fields=changed)
 
 
 def _check_stored_urls(config: CredentialConfig) -> VerificationResult | None:
@@ -290,6 +356,9 @@ def credential_mark_failed(*, credential_id: int, code: str, message: str) -> No
         updated_at=now,
     )
     if updated:
+        failed = ProviderCredential.objects.select_related("owner").filter(pk=credential_id).first()
+        if failed is not None:
+            audit(AuditAction.STATUS_CHANGE, credential=failed, fields=["status"], outcome=code)
         # QuerySet.update() sends no post_save: tell every process's credential snapshots.
         owner_id = ProviderCredential.objects.filter(pk=credential_id).values_list("owner_id", flat=True).first()
         if owner_id is not None:

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from .. import snapshots
+from ..audit import audit
 from ..crypto import decrypt, encrypt, get_aead_keys, is_current
 from ..exceptions import CredentialDecryptionError
 from ..fields import EncryptedValue
-from ..models import ProviderCredential
+from ..models import AuditAction, ProviderCredential
 from ..types import SECRET_FIELDS
 
 _PROGRESS_EVERY = 100
@@ -130,4 +131,6 @@ def _swap(pk: int, originals: dict[str, EncryptedValue], updates: dict[str, Encr
             # QuerySet.update() sends no post_save: snapshots hold the old ciphertext.
             owner_id = ProviderCredential.objects.filter(pk=pk).values_list("owner_id", flat=True).first()
             snapshots.credentials_changed(owner_id=owner_id)
+            rotated = ProviderCredential.objects.select_related("owner").only("pk", "provider", "owner").get(pk=pk)
+            audit(AuditAction.ROTATE_KEY, credential=rotated, fields=list(updates))
     return changed == 1

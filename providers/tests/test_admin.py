@@ -231,11 +231,11 @@ def test_non_staff_cannot_see_admin(client, alice, creds):
     assert "/admin/login/" in response["Location"]
 
 
-def test_only_provider_credential_is_registered_by_providers():
+def test_only_credentials_and_their_audit_trail_are_registered_by_providers():
     from django.contrib import admin
 
     registered = {model._meta.label for model in admin.site._registry if model._meta.app_label == "providers"}
-    assert registered == {"providers.ProviderCredential"}
+    assert registered == {"providers.ProviderCredential", "providers.CredentialAuditEvent"}
 
 
 def test_private_gateway_url_refused_in_production_mode(admin_client, creds, settings):

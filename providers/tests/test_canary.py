@@ -60,6 +60,17 @@ def log_text(caplog) -> str:
     return "\n".join(parts)
 
 
+def audit_table_text() -> str:
+    """Every column of every credential audit row, as stored."""
+    from django.db import connection
+
+    from providers.models import CredentialAuditEvent
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {CredentialAuditEvent._meta.db_table}")
+        return "\n".join(repr(row) for row in cursor.fetchall())
+
+
 def csrf_client(user) -> Client:
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
@@ -118,6 +129,8 @@ def test_gateway_canary_never_leaks(alice, all_logs):
     texts.append(log_text(all_logs))
     assert "credential stored" in texts[-1] and "Bad Request" in texts[-1]  # logs really were captured
     assert "Verified" in texts[1]  # the flows really ran
+    texts.append(audit_table_text())
+    assert "ai_gateway" in texts[-1]  # the audit trail really was written
     assert_clean(texts, [GW_ID, GW_SECRET])
 
 
@@ -168,6 +181,7 @@ def test_api_key_canary_never_leaks(alice, settings, all_logs):
             texts.append(body(client.get(url)))
         assert openai.requests and anthropic.requests and gemini.requests  # the flows really ran
     texts.append(log_text(all_logs))
+    texts.append(audit_table_text())
     assert_clean(texts, [CANARY])
     assert ProviderCredential.objects.filter(owner=alice).count() == 3
 

@@ -1,4 +1,7 @@
-"""`manage.py providers_verify [--user USERNAME] [--provider P]`: re-verify stored credentials.
+"""`manage.py providers_verify [--user USERNAME] [--provider P] [--no-platform]`: re-verify credentials.
+
+Stored credentials, then the platform's own from the environment (`AI_GATEWAY_*`,
+`OPENAI_API_KEY`, ...; `platform` in the user column), unless `--user` or `--no-platform`.
 
 One line per credential, `<user> <provider> <outcome> <message>`, and a non-zero exit when any
 of them did not verify, so it can run from cron or a deploy check. Thin: each credential goes
@@ -12,11 +15,13 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from providers import registry
+from providers.context import acting_as
 from providers.exceptions import UnknownProvider
 from providers.models import ProviderCredential
 from providers.redaction import redact
+from providers.selectors import platform_credentials
 from providers.services.credential_input import LAST_ERROR_MAX
-from providers.services.credentials import credential_verify
+from providers.services.credentials import credential_verify, platform_credential_verify
 
 
 class Command(BaseCommand):
@@ -25,8 +30,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--user", metavar="USERNAME", help="Only this user's credentials.")
         parser.add_argument("--provider", metavar="PROVIDER", help=f"Only this provider ({', '.join(registry.ids())}).")
+        parser.add_argument("--no-platform", action="store_true", help="Skip the platform's credentials from the environment.")
 
     def handle(self, *args: Any, user: str | None = None, provider: str | None = None, **options: Any) -> None:
+        with acting_as("manage.py providers_verify"):
+            self._verify(user, provider, platform=user is None and not options.get("no_platform"))
+
+    def _verify(self, user: str | None, provider: str | None, *, platform: bool) -> None:
         credentials = ProviderCredential.objects.select_related("owner").order_by("owner__pk", "priority", "provider")
         if user is not None:
             User = get_user_model()
@@ -51,6 +61,17 @@ class Command(BaseCommand):
             message = result.message if result.ok else (credential.last_error or redact(result.message, limit=LAST_ERROR_MAX))
             line = f"{credential.owner.get_username()} {credential.provider} {result.outcome.value} {message}"
             self.stdout.write(self.style.SUCCESS(line) if result.ok else self.style.ERROR(line))
+
+        if platform:
+            for effective in platform_credentials():
+                if provider is not None and effective.provider != provider:
+                    continue
+                total += 1
+                result = platform_credential_verify(provider=effective.provider)
+                if not result.ok:
+                    failed += 1
+                line = f"platform {effective.provider} {result.outcome.value} {redact(result.message, limit=LAST_ERROR_MAX)}"
+                self.stdout.write(self.style.SUCCESS(line) if result.ok else self.style.ERROR(line))
 
         if total == 0:
             self.stdout.write("No credentials matched.")

@@ -1,0 +1,202 @@
+"""The usage page and the admin dashboard, from real run records (runs against the simulator),
+the daily roll-up they read, and the admin list's bounded window."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.utils import timezone
+
+from agents.catalog import AGENTS
+from agents.models import LATENCY_COLUMNS, AgentRun, AgentRunDaily, RunStatus
+from agents.rollup import rollup_rebuild
+from agents.services import run_agent
+from agents.usage import quantile_ms, usage_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+GENERATOR = AGENTS["idea_generator"]
+
+
+def _rollup_rows() -> list[tuple]:
+    columns = (
+        "day",
+        "user_id",
+        "provider",
+        "model_id",
+        "runs",
+        "failed",
+        "input_tokens",
+        "output_tokens",
+        *LATENCY_COLUMNS,
+    )
+    return sorted(AgentRunDaily.objects.values_list(*columns))
+
+
+def test_real_runs_show_on_the_usage_page(client, alice, bob, platform_gateway):
+    results = [run_agent(agent=GENERATOR, user=alice, prompt=f"idea {i}") for i in range(3)]
+    run_agent(agent=GENERATOR, user=bob, prompt="bob's")
+    client.force_login(alice)
+    response = client.get("/usage/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    usage = response.context["usage"]
+    assert usage.runs == 3 and usage.runs_by_provider == {"ai_gateway": [0] * 6 + [3]}
+    assert usage.input_tokens[-1] == sum(r.run.input_tokens for r in results)
+    assert usage.output_tokens[-1] == sum(r.run.output_tokens for r in results)
+    (latency,) = usage.latency
+    assert (latency.provider, latency.model_id, latency.runs) == ("ai_gateway", "sim-fast", 3)
+    assert latency.quantiles[0.5] is not None
+    # Charts as SVG with a table of the same numbers; no script, no inline style (strict CSP).
+    assert page.count("<svg") == 2 and "<table" in page and "<title>" in page
+    assert not re.search(r"\sstyle\s*=", page) and "<script" not in page and "<style" not in page
+    assert "agents/usage.css" in page
+    today = timezone.localdate().isoformat()
+    assert re.search(rf"{today}</th><td>3</td><td>3</td>", page)
+    assert "Budget use is not shown yet" in page
+
+
+def test_the_period_switch(client, alice, platform_gateway):
+    run_agent(agent=GENERATOR, user=alice, prompt="today")
+    old = run_agent(agent=GENERATOR, user=alice, prompt="older").run
+    AgentRun.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=20))
+    rollup_rebuild()
+    client.force_login(alice)
+    assert client.get("/usage/").context["usage"].runs == 1
+    assert client.get("/usage/?days=30").context["usage"].runs == 2
+    assert client.get("/usage/?days=30").context["usage"].runs_by_provider["ai_gateway"][-21] == 1
+    assert client.get("/usage/?days=90").context["days"] == 90
+    assert client.get("/usage/?days=1000").context["days"] == 7  # not a period: the default
+    assert client.get("/usage/?days=abc").status_code == 200
+
+
+def test_usage_needs_a_login(client):
+    response = client.get("/usage/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_the_rollup_kept_as_runs_finish_equals_a_rebuild(alice, platform_gateway, openai_fake, alice_openai):
+    run_agent(agent=GENERATOR, user=alice, prompt="a")
+    platform_gateway.fail(503, times=None)
+    run_agent(agent=GENERATOR, user=alice, prompt="b")  # falls back to alice's OpenAI
+    kept = _rollup_rows()
+    assert sum(row[4] for row in kept) == 2
+    assert AgentRunDaily.objects.filter(provider="openai").get().fallbacks == 1
+    rollup_rebuild()
+    assert _rollup_rows() == kept
+
+
+def test_failed_runs_count_as_failed(alice, platform_gateway):
+    from agents.exceptions import NoModelAvailable
+
+    # The only candidate fails, its retry too: the run ends with NoModelAvailable, one fallback.
+    platform_gateway.fail(503, times=None)
+    with pytest.raises(NoModelAvailable):
+        run_agent(agent=GENERATOR, user=alice, prompt="x")
+    usage = usage_for(user=alice, days=7)
+    assert (usage.runs, usage.failed, usage.fallbacks) == (1, 1, 1)
+
+
+def test_quantiles_from_buckets():
+    counts = [0] * 11
+    counts[2] = 50  # <= 1000 ms
+    counts[5] = 49  # <= 8000 ms
+    counts[10] = 1  # slower than 120 s
+    assert quantile_ms(counts, 0.5) == 1000
+    assert quantile_ms(counts, 0.9) == 8000
+    assert quantile_ms(counts, 0.995) is None
+    assert quantile_ms([0] * 11, 0.5) is None
+
+
+def test_the_admin_dashboard_is_for_staff_and_ranks_users(client, admin_client, alice, bob, platform_gateway):
+    for _ in range(2):
+        run_agent(agent=GENERATOR, user=bob, prompt="a longer prompt for more tokens " * 5)
+    run_agent(agent=GENERATOR, user=alice, prompt="short")
+    index = admin_client.get("/admin/").content.decode()
+    assert "/admin/agents/agentrun/dashboard/" in index
+    response = admin_client.get("/admin/agents/agentrun/dashboard/?days=30")
+    assert response.status_code == 200
+    assert response.context["usage"].runs == 3
+    assert [row["user__username"] for row in response.context["top_users"]] == ["bob", "alice"]
+    assert not re.search(r"\sstyle\s*=", response.content.decode())
+    client.force_login(alice)
+    assert client.get("/admin/agents/agentrun/dashboard/").status_code == 302  # to the admin login
+
+
+def test_the_admin_run_list_shows_a_bounded_window(admin_client, alice):
+    recent = AgentRun.objects.create(
+        user=alice,
+        agent="idea_generator",
+        tier="fast",
+        provider="openai",
+        status=RunStatus.SUCCEEDED,
+        input_tokens=1,
+        output_tokens=1,
+    )
+    old = AgentRun.objects.create(
+        user=alice,
+        agent="idea_generator",
+        tier="fast",
+        provider="gemini",
+        status=RunStatus.SUCCEEDED,
+        input_tokens=1,
+        output_tokens=1,
+    )
+    AgentRun.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=10))
+    response = admin_client.get("/admin/agents/agentrun/")
+    assert [r.pk for r in response.context_data["cl"].result_list] == [recent.pk]
+    assert [row["provider"] for row in response.context_data["provider_totals"]] == ["openai"]
+    everything = admin_client.get("/admin/agents/agentrun/?period=all")
+    assert {r.pk for r in everything.context_data["cl"].result_list} == {recent.pk, old.pk}
+    assert admin_client.get("/admin/agents/agentrun/?period=30&q=gemini").status_code == 200
+
+
+def test_the_admin_search_matches_users_models_and_request_ids_never_prompts(admin_client, alice, bob):
+    mine = AgentRun.objects.create(
+        user=alice,
+        agent="idea_generator",
+        tier="fast",
+        provider="openai",
+        model_id="gpt-4o-mini",
+        prompt="secret plans about zeppelins",
+        request_id="req-abcdef123456",
+    )
+    AgentRun.objects.create(user=bob, agent="idea_critic", tier="fast", provider="gemini", model_id="gemini-flash")
+
+    def found(term: str) -> set[int]:
+        response = admin_client.get("/admin/agents/agentrun/", {"q": term})
+        return {r.pk for r in response.context_data["cl"].result_list}
+
+    assert found("ali") == {mine.pk}
+    assert found("gpt-4o") == {mine.pk}
+    assert found("req-abcdef123456") == {mine.pk}
+    assert found("idea_critic") == found("gemini") != {mine.pk}
+    assert found("zeppelins") == set()
+
+
+def test_the_rollup_command_fills_in_older_runs(alice):
+    import io
+
+    from django.core.management import call_command
+
+    AgentRun.objects.create(
+        user=alice,
+        agent="idea_generator",
+        tier="fast",
+        provider="openai",
+        model_id="m",
+        status=RunStatus.SUCCEEDED,
+        input_tokens=7,
+        output_tokens=9,
+        latency_ms=600,
+    )
+    AgentRunDaily.objects.all().delete()  # as if written before the roll-up existed
+    out = io.StringIO()
+    call_command("agents_usage_rollup", stdout=out)
+    assert "1 roll-up row(s) written" in out.getvalue()
+    row = AgentRunDaily.objects.get()
+    assert (row.runs, row.input_tokens, row.output_tokens, row.lat_2) == (1, 7, 9, 1)
+    call_command("agents_usage_rollup", "--days", "7", stdout=io.StringIO())
+    assert AgentRunDaily.objects.get().runs == 1  # idempotent
