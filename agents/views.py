@@ -14,12 +14,13 @@ reads are `agents.selectors`.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import escape
@@ -30,9 +31,12 @@ from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
 from .exceptions import NoModelAvailable
 from .forms import ForgeForm
 from .models import AgentRun
-from .selectors import provider_available_for_user, run_get_for_user, run_list_for_user
+from .presentation import answer_html, provider_display
+from .selectors import provider_available_for_user, run_get_for_user, run_latest_matching, run_list_for_user
 
 HISTORY_SIZE = 20
+_PENDING = "forge_pending"
+_PENDING_MAX = 10  # runs asked for in this session and not yet looked at (older ones are dropped)
 _ANSWER = "<!--forge:answer-->"
 _SUMMARY = "<!--forge:summary-->"
 
@@ -50,10 +54,40 @@ def _page_context(request: HttpRequest, form: ForgeForm) -> dict[str, Any]:
 @login_required
 @require_http_methods(["GET", "POST"])
 def forge(request: HttpRequest) -> HttpResponse:
-    form = ForgeForm(request.POST or None, initial={"agent": request.GET.get("agent", "")})
+    form = ForgeForm(request.POST or None, initial={"agent": request.GET.get("agent") or next(iter(AGENTS))})
     if request.method == "POST" and form.is_valid():
-        return _html_stream(request, form.cleaned_data)
+        # Post-redirect-get: the run happens on the GET that follows, once; a reload of that
+        # page shows the run's record instead of running it again.
+        token = secrets.token_urlsafe(12)
+        pending = request.session.get(_PENDING, {})
+        pending = dict(list(pending.items())[-(_PENDING_MAX - 1):])
+        pending[token] = {"agent": form.cleaned_data["agent"], "tier": form.cleaned_data.get("tier") or "",
+                          "prompt": form.cleaned_data["prompt"], "started": False}
+        request.session[_PENDING] = pending
+        return redirect("agents:go", token=token)
     return render(request, "agents/forge.html", _page_context(request, form), status=400 if form.is_bound else 200)
+
+
+@login_required
+def forge_go(request: HttpRequest, token: str) -> HttpResponse:
+    """The run a POST to /forge/ asked for, streamed as HTML the first time; the record after."""
+    pending = request.session.get(_PENDING, {})
+    data = pending.get(token)
+    if data is None:
+        return redirect("agents:forge")
+    if data["started"]:
+        run = run_latest_matching(user=request.user, agent=data["agent"], prompt=data["prompt"])
+        return redirect("agents:run", pk=run.pk) if run else redirect("agents:forge")
+    pending[token] = {**data, "started": True}
+    request.session[_PENDING] = pending  # saved before the stream starts (the response is returned first)
+    return _html_stream(request, {"agent": data["agent"], "tier": data["tier"], "prompt": data["prompt"]})
+
+
+@login_required
+def forge_history(request: HttpRequest) -> HttpResponse:
+    """The history table alone, for the page's script to refresh after a run."""
+    history = run_list_for_user(user=request.user, limit=HISTORY_SIZE)
+    return render(request, "agents/_history.html", {"history": history})
 
 
 @login_required
@@ -110,6 +144,9 @@ def _html_stream(request: HttpRequest, data: dict[str, Any]) -> StreamingHttpRes
                 fallbacks.append(event)
             elif isinstance(event, (Done, Failed)):
                 yield middle
+                if event.run is not None and event.run.output:
+                    # The rendered answer replaces the raw text (CSS hides .answer-raw once it follows).
+                    yield f'<div class="answer rendered">{answer_html(agent.name, event.run.output)}</div>'
                 yield render_to_string("agents/_run_summary.html", _summary_context(event, chosen, tier), request=request)
         yield tail
 
@@ -135,9 +172,13 @@ def _event_json(event: Event) -> dict[str, Any]:
         return {"kind": "candidate", "provider": event.provider, "provider_name": event.provider_name,
                 "model": event.model, "tier": event.tier, "source": event.source}
     if isinstance(event, FallbackTaken):
-        return {"kind": "fallback", "provider": event.provider, "model": event.model, "reason": event.reason}
+        return {"kind": "fallback", "provider": event.provider, "provider_name": provider_display(event.provider),
+                "model": event.model, "reason": event.reason}
     run = event.run
     base: dict[str, Any] = {"run_id": run.pk if run else None, "run_url": reverse("agents:run", args=[run.pk]) if run else ""}
+    if run is not None:
+        base["html"] = str(answer_html(run.agent, run.output)) if run.output else ""
+        base["summary_html"] = render_to_string("agents/_run_summary.html", {"run": run, "tier": run.tier})
     if isinstance(event, Done):
         return {"kind": "done", **base, "provider": run.provider, "provider_name": run.provider_name, "model": run.model_id, "tier": run.tier,
                 "latency_ms": run.latency_ms, "time_to_first_token_ms": run.time_to_first_token_ms,
