@@ -100,3 +100,22 @@ def shoot(page, folder: Path, name: str) -> None:
         page.set_viewport_size({"width": width, "height": 900 if width > 400 else 812})
         page.screenshot(path=str(folder / f"{name}-{width}.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
+
+
+@pytest.fixture
+def demo_gateway(settings):
+    """The operator's AI Gateway on a local simulator in demo mode (canned answers, word by word)."""
+    from providers.testing.gateway_simulator import GatewaySimulator
+
+    with GatewaySimulator() as sim:
+        sim.canned = True
+        sim.chunk_delay = 0.02
+        settings.AI_GATEWAY_ENABLED = True
+        settings.AI_GATEWAY_CLIENT_ID = sim.client_id
+        settings.AI_GATEWAY_CLIENT_SECRET = sim.client_secret
+        settings.AI_GATEWAY_BASE_URL = sim.base_url
+        settings.AI_GATEWAY_TOKEN_URL = sim.token_url
+        settings.AI_GATEWAY_FAST_MODEL = "sim-fast"
+        settings.AI_GATEWAY_STANDARD_MODEL = "sim-standard"
+        settings.AI_GATEWAY_PREMIUM_MODEL = "sim-premium"
+        yield sim
