@@ -151,3 +151,21 @@ def test_strict_csp_and_no_console_errors(page, live_server, configured, console
     page.get_by_role("button", name="Run").click()
     expect(page.locator("#live-answer ol > li")).to_have_count(5, timeout=20000)
     assert console_errors == [], console_errors
+
+
+def test_dark_scheme_is_readable(browser, live_server, configured, screenshots):
+    """prefers-color-scheme: dark swaps the colours; axe checks contrast there too."""
+    from agents.models import AgentRun
+
+    context = browser.new_context(color_scheme="dark", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        log_in(page, live_server.url)
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(18, 19, 26)", background
+        for name in ("settings", "forge", "run"):
+            page.goto(pages(live_server.url, AgentRun.objects.get().pk)[name])
+            page.screenshot(path=str(screenshots / f"{name}-dark-1280.png"), full_page=True)
+            check_axe(page, f"{name} (dark)")
+    finally:
+        context.close()

@@ -46,6 +46,7 @@ def test_verify_and_save_in_place_then_pick_tier_models(logged_in, live_server, 
     result = card.locator("[data-form-result]")
     expect(result).to_contain_text("Verified: the provider offers 3 models.", timeout=10000)
     expect(result).to_contain_text("Nothing was saved")
+    expect(result.locator("li")).to_have_text(["sim-fast", "sim-standard", "sim-premium"])  # discovered, shown in place
     expect(verify).to_be_enabled()
     assert page.url == url_before  # in place: no navigation
     # What was typed is still there, the secret included (it was never sent back by the server).

@@ -38,6 +38,24 @@
     return name + ": " + (parts.join(" ") || "the request failed.") + " Nothing was changed.";
   }
 
+  // The models a verify or save reported: listed under the result and offered in the card's
+  // datalist, so the default model can be picked from them right away.
+  function showModels(form, box, models) {
+    if (!models || !models.length) return;
+    var list = document.createElement("ul");
+    list.className = "model-list";
+    list.setAttribute("aria-label", form.dataset.name + " models");
+    var datalist = document.getElementById("models-" + form.dataset.provider);
+    var known = {};
+    if (datalist) Array.prototype.forEach.call(datalist.options, function (o) { known[o.value] = true; });
+    models.forEach(function (m) {
+      var li = document.createElement("li"), code = document.createElement("code");
+      code.textContent = m; li.appendChild(code); list.appendChild(li);
+      if (datalist && !known[m]) { var o = document.createElement("option"); o.value = m; datalist.appendChild(o); }
+    });
+    box.appendChild(list);
+  }
+
   function setBadge(form, credential) {
     var badge = form.closest(".provider").querySelector("[data-badge]");
     if (!badge || !credential) return;
@@ -77,11 +95,13 @@
           show(box, "error", errorText(name, d.errors));
         } else if (verify) {
           show(box, d.ok ? "success" : "error", name + ": " + d.message + " (Nothing was saved.)");
+          showModels(form, box, d.models);
         } else if (!d.saved) {
           show(box, "error", name + ": " + d.message + " Nothing was saved; your stored credential is unchanged.");
         } else {
           show(box, d.ok ? "success" : "warning", name + (d.ok ? ": saved. " : ": saved without verification. ") + d.message +
-               (d.ok ? " Reload the page to choose models from the list." : " Agents will not use it until it verifies."));
+               (d.ok ? "" : " Agents will not use it until it verifies."));
+          showModels(form, box, d.models);
           setBadge(form, d.credential);
           // Secrets leave the page once stored; the other fields keep what was typed.
           form.querySelectorAll("input[type=password]").forEach(function (el) { el.value = ""; });
