@@ -28,16 +28,21 @@ def _chromium_path() -> str | None:
     return found
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).resolve().parent
-    for item in items:
-        if here in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.browser)
+    browser = [item for item in items if here in Path(str(item.fspath)).resolve().parents]
+    for item in browser:
+        item.add_marker(pytest.mark.browser)
+    # Last, after pytest-django's own ordering: Playwright's sync API leaves an event loop
+    # running in the main thread until the session ends, and tests that call asyncio.run()
+    # cannot run after it.
+    chosen = set(map(id, browser))
+    items[:] = [item for item in items if id(item) not in chosen] + browser
     if _chromium_path() is None and os.environ.get("CI") != "true":
         skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-        for item in items:
-            if "browser" in item.keywords:
-                item.add_marker(skip)
+        for item in browser:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
