@@ -55,6 +55,7 @@ def test_each_agent_answers_in_place(logged_in, live_server, demo_gateway, conso
         expect(card.locator(".next-step")).to_contain_text("Pre-sell ten places")
     else:
         steps = sorted({n for n in grew if n > 0})
+        print(f"\n{agent}: {len(steps)} distinct answer lengths while streaming, final {steps[-1]} characters")
         assert len(steps) >= 4, f"the answer did not grow in steps: {grew}"
         if agent == "idea_generator":
             expect(answer.locator("ol > li")).to_have_count(5)

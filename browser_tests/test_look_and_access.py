@@ -97,6 +97,7 @@ def test_screenshots_axe_and_layout(page, live_server, configured, screenshots):
     log_in(page, live_server.url)
     logged_in_bar = page.locator(".topbar").bounding_box()["height"]
     assert logged_in_bar <= logged_out_bar + 0.5, (logged_in_bar, logged_out_bar)
+    print(f"\ntop bar at 1280 px: logged out {logged_out_bar:.0f} px, logged in {logged_in_bar:.0f} px")
     for name, url in pages(live_server.url, run.pk).items():
         response = page.goto(url)
         if name == "usage" and response.status == 404:
@@ -109,6 +110,7 @@ def test_screenshots_axe_and_layout(page, live_server, configured, screenshots):
         page.set_viewport_size({"width": 375, "height": 812})
         overflow = page.evaluate("document.documentElement.scrollWidth")
         assert overflow <= 375, f"{name} scrolls sideways at 375 px ({overflow} px wide)"
+        print(f"{name}: document {overflow} px wide at 375 px")
         if name != "admin":
             check_axe(page, f"{name} at 375 px")
             bar = page.locator(".topbar").bounding_box()["height"]

@@ -33,7 +33,12 @@
     } else if (ev.kind === "fallback") {
       fallbacks.push((ev.provider_name || ev.provider) + " (" + ev.model + ") failed: " + ev.reason + ".");
     } else if (ev.kind === "done" || ev.kind === "error") {
-      if (ev.html) { answer.innerHTML = ev.html; answer.classList.add("rendered"); }
+      if (ev.html) {
+        // Keep the box at least as tall as the streamed text, so the page below does not jump up
+        // when the rendered answer replaces it (a CSSOM property: allowed under the strict CSP).
+        answer.style.minHeight = answer.offsetHeight + "px";
+        answer.innerHTML = ev.html; answer.classList.add("rendered");
+      }
       if (ev.summary_html) summary.innerHTML = ev.summary_html;
       if (ev.kind === "done") {
         meta.textContent = "Done in " + (ev.latency_ms / 1000).toFixed(1) + " s.";
@@ -60,7 +65,7 @@
     e.preventDefault();
     if (controller) return;
     live.hidden = false; raw = ""; fallbacks = [];
-    answer.textContent = ""; answer.classList.remove("rendered"); summary.textContent = "";
+    answer.textContent = ""; answer.classList.remove("rendered"); answer.style.minHeight = ""; summary.textContent = "";
     errorBox.hidden = true; errorBox.textContent = ""; copyButton.hidden = true;
     meta.textContent = "Starting…";
     answer.setAttribute("aria-busy", "true");
