@@ -62,8 +62,10 @@ def test_verify_and_save_in_place_then_pick_tier_models(logged_in, live_server, 
     credential = ProviderCredential.objects.get(owner=user, provider="ai_gateway")
     assert credential.status == VerificationStatus.VERIFIED
 
-    # Reload: the discovered models are listed, searchable, and offered for each tier.
-    page.reload()
+    # The card offers the model choices: one click reloads it with the discovered models listed,
+    # searchable, and offered for each tier.
+    card.get_by_role("link", name="Choose AI Gateway (service account) models for the agents").click()
+    page.wait_for_load_state()
     models = card.locator("[data-model-list] li")
     expect(models).to_have_count(3)
     card.get_by_label("Search AI Gateway (service account) models").fill("prem")

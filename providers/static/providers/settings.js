@@ -102,6 +102,14 @@
           show(box, d.ok ? "success" : "warning", name + (d.ok ? ": saved. " : ": saved without verification. ") + d.message +
                (d.ok ? "" : " Agents will not use it until it verifies."));
           showModels(form, box, d.models);
+          if (d.ok && !form.closest(".provider").querySelector(".preferences-form")) {
+            // A first credential: the model choices appear on the card once the page reloads.
+            var more = document.createElement("a");
+            more.href = window.location.pathname + "#provider-" + form.dataset.provider;
+            more.textContent = "Choose " + name + " models for the agents";
+            more.addEventListener("click", function (e) { e.preventDefault(); window.location.hash = "provider-" + form.dataset.provider; window.location.reload(); });
+            box.appendChild(more);
+          }
           setBadge(form, d.credential);
           // Secrets leave the page once stored; the other fields keep what was typed.
           form.querySelectorAll("input[type=password]").forEach(function (el) { el.value = ""; });
