@@ -62,7 +62,15 @@ class ForgeAgent:
         """
         tier = tier or self.default_tier
         tried: list[dict[str, str]] = []
-        for candidate in resolve(user, tier):
+        candidates = resolve(user, tier, include_open=True)
+        # Healthy ones first; when every breaker is open, the first to open (as the runner does).
+        healthy = [c for c in candidates if not c.breaker.is_open()]
+        for c in candidates:
+            if not c.breaker.is_open() or not healthy:
+                continue
+            tried.append(c.describe(f"circuit open after repeated failures ({c.breaker.open_for():.0f} s left)"))
+        order = healthy or sorted(candidates, key=lambda c: c.breaker.opened_at or 0.0)
+        for candidate in order:
             try:
                 model, _secrets = model_for(candidate)
             except Exception as exc:  # as in the runner: nothing was sent, the next one is safe

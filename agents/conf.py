@@ -9,8 +9,17 @@ from __future__ import annotations
 from providers.conf import AppSettings, Setting
 
 DECLARED: dict[str, Setting] = {
-    # Seconds a candidate (one credential) is skipped after a retryable failure (agents/cooldown.py).
-    "COOLDOWN_SECONDS": Setting("AGENTS_COOLDOWN_SECONDS", 30.0),
+    # The circuit breaker per (credential, model), agents/breaker.py (replaces the old
+    # AGENTS_COOLDOWN_SECONDS, which is no longer read): it opens after BREAKER_FAILURES
+    # consecutive failures within BREAKER_WINDOW seconds, for BREAKER_OPEN_SECONDS.
+    "BREAKER_FAILURES": Setting("AGENTS_BREAKER_FAILURES", 3),
+    "BREAKER_WINDOW": Setting("AGENTS_BREAKER_WINDOW", 30.0),
+    "BREAKER_OPEN_SECONDS": Setting("AGENTS_BREAKER_OPEN_SECONDS", 30.0),
+    # A 429 whose Retry-After is at most this many seconds is waited out and the same candidate
+    # retried once; a longer one opens its breaker for that long.
+    "MAX_RETRY_WAIT": Setting("AGENTS_MAX_RETRY_WAIT", 5.0),
+    # Bound on one agent attempt (one candidate), streamed keep-alive trickles included.
+    "RUN_TIMEOUT": Setting("AGENTS_RUN_TIMEOUT", 120.0),
 }
 
 app_settings = AppSettings(DECLARED)

@@ -1,7 +1,7 @@
 """The agents app's errors. Messages are sanitized (never a secret) and safe to show and log."""
 from __future__ import annotations
 
-from providers.exceptions import ProviderError
+from providers.exceptions import ProviderError, ProviderTimeout
 
 
 class AgentError(ProviderError):
@@ -36,3 +36,9 @@ class RequestRefused(AgentError):
 
 class StreamInterrupted(AgentError):
     """The provider failed after the answer had started to reach the caller (no fallback then)."""
+
+
+class AttemptTimedOut(ProviderTimeout):
+    """One attempt ran past `AGENTS_RUN_TIMEOUT`, or its stream went silent for longer than
+    `PROVIDERS_STREAM_IDLE_TIMEOUT`; the message names the provider. A timeout like any other:
+    the runner falls back unless part of the answer already reached the caller."""

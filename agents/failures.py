@@ -6,9 +6,15 @@ HTTP response and its Retry-After are on the `__cause__` chain), and anything el
 `Agent.run` does not raise at all (it returns status ERROR), so `ErrorTap` keeps the original
 exception from the model's invoke methods for us to classify.
 
-Retryable (fall back to the next candidate, cool this one down): connect errors, timeouts,
-408/409/425/429/529, every 5xx (Agno reports connection failures as 502) and the token endpoint
-being down. Anything else, 400-class above all, goes back to the caller.
+Retryable (fall back to the next candidate, count a failure on its breaker): connect errors,
+timeouts, 408/409/425/429/529, every 5xx and the token endpoint being down; also a rejected
+credential (401/403: that credential is broken, another may answer). `Failure.kind` says which,
+for the runner's retry decision (`TRANSIENT` is retried once on the same candidate, `RATE_LIMITED`
+waits out a short Retry-After, `QUOTA` and `REJECTED` open the breaker at once). Anything else,
+400-class above all, goes back to the caller.
+
+Agno reports a connection failure as `ModelProviderError(status_code=502)`: that 502 is Agno's,
+not the server's, so a refused connection reads "connection failed", never "HTTP 502".
 """
 from __future__ import annotations
 
@@ -18,11 +24,19 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from providers.exceptions import ProviderError, ProviderUnavailable, RateLimited
+from providers.exceptions import CredentialInvalid, ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited
 from providers.http.errors import parse_retry_after
 from providers.redaction import redact
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 529})
+
+# Failure kinds (see the module docstring).
+TRANSIENT = "transient"  # 5xx, connect error, 408/409/425/529: retry once, then fall back
+TIMEOUT = "timeout"  # no answer in time: fall back (a retry would wait as long again)
+RATE_LIMITED = "rate_limited"  # 429
+QUOTA = "quota"  # 429 insufficient_quota: no retry helps for a long while
+REJECTED = "rejected"  # 401/403 after the client's own refresh: the credential is broken
+REFUSED = "refused"  # the request itself (400-class) or our own bug: back to the caller
 #: The bound of a failure reason (`providers.redaction.redact`'s limit) in records, events and pages.
 REASON_LIMIT = 300
 
@@ -35,6 +49,7 @@ class Failure:
     reason: str  # redacted, for records, events and pages
     status_code: int | None = None
     retry_after: float | None = None
+    kind: str = REFUSED
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -65,6 +80,17 @@ def _retry_after(chain: list[BaseException]) -> float | None:
     return None
 
 
+def _quota_exhausted(chain: list[BaseException]) -> bool:
+    """OpenAI's `insufficient_quota` (a 429 that no wait cures), by code or in the body text."""
+    for exc in chain:
+        if getattr(exc, "code", None) == "insufficient_quota" or "insufficient_quota" in str(exc):
+            return True
+        body = getattr(exc, "body", None)
+        if isinstance(body, dict) and "insufficient_quota" in str(body):
+            return True
+    return False
+
+
 def classify(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> Failure:
     from agno.exceptions import ModelProviderError
 
@@ -85,26 +111,47 @@ def classify(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> Failure:
     if typed is not None:
         # Not `typed.retryable`: StreamError answers False once a delta was yielded, but the
         # provider still had an outage (the runner knows what reached the caller).
-        retryable = isinstance(typed, ProviderUnavailable)
-        status = typed.status_code if typed.status_code is not None else status
-    elif "Timeout" in names:
-        return Failure(True, f"timed out: {message}", status, retry_after)
+        # Its own status only: Agno's wrapper says 502 for any failure without a response.
+        status = typed.status_code
+        if isinstance(typed, ProviderTimeout):
+            kind = TIMEOUT
+        elif isinstance(typed, RateLimited) or status == 429:
+            kind = QUOTA if _quota_exhausted(chain) else RATE_LIMITED
+        elif isinstance(typed, ProviderUnavailable):
+            kind = TRANSIENT
+        elif isinstance(typed, CredentialInvalid):
+            kind = REJECTED
+        else:
+            kind = REFUSED
+    elif "Timeout" in names and "ConnectTimeout" not in names:
+        return Failure(True, f"timed out: {message}", None, retry_after, TIMEOUT)
     elif "Connect" in names or "RemoteProtocolError" in names:
-        return Failure(True, f"connection failed: {message}", status, retry_after)
+        return Failure(True, f"connection failed: {message}", None, retry_after, TRANSIENT)
     elif isinstance(exc, ModelProviderError):
-        retryable = status is None or status in RETRYABLE_STATUS or status >= 500
+        if status in (401, 403):
+            kind = REJECTED
+        elif status == 429:
+            kind = QUOTA if _quota_exhausted(chain) else RATE_LIMITED
+        elif status is None or status in RETRYABLE_STATUS or status >= 500:
+            kind = TRANSIENT
+        else:
+            kind = REFUSED
     else:
         # Our own bug or an SDK surprise: not a provider outage, do not hide it behind a fallback.
-        retryable = False
+        kind = REFUSED
 
-    if status == 429:
+    if kind == QUOTA:
+        reason = f"quota exhausted (HTTP 429 insufficient_quota): {message}"
+    elif status == 429:
         wait = f"; retry after {retry_after:g} s" if retry_after is not None else ""
         reason = f"rate limited (HTTP 429{wait}): {message}"
+    elif kind == REJECTED:
+        reason = f"credential rejected (HTTP {status}): {message}"
     elif status is not None and f"HTTP {status}" not in message:
         reason = f"HTTP {status}: {message}"
     else:
         reason = message
-    return Failure(retryable, reason, status, retry_after)
+    return Failure(kind != REFUSED, reason, status, retry_after, kind)
 
 
 def unusable_reason(exc: BaseException) -> str:

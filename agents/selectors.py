@@ -11,9 +11,10 @@ each with the model id for the tier. The model id comes from, in order:
    `AI_GATEWAY_DEFAULT_MODEL`; only the gateway has env models),
 4. the backend's default for the tier.
 
-A credential with no model at all for the tier is left out. Candidates cooling down after a
-failure (`agents.cooldown`) are left out too, unless `include_cooling=True`, which the runner
-uses so that its final error can name them.
+A credential with no model at all for the tier is left out. Candidates whose circuit breaker
+(`agents.breaker`, per credential and model) is open are left out too, unless
+`include_open=True`, which the runner uses: it names them in its final error and, when every
+candidate is open, tries the one that opened first.
 
 The run queries (`run_list_for_user`, `run_get_for_user`) are scoped to their user, like every
 credential query.
@@ -30,7 +31,7 @@ from providers import registry
 from providers.selectors import EffectiveCredential, effective_credentials_for_user, effective_credentials_with_cached
 from providers.tiers import TIERS
 
-from .cooldown import cooldown_cache_key, cooldown_remaining_in
+from .breaker import CLOSED, BreakerState, breaker_cache_key, breaker_state_in
 from .models import AgentRun, RunStatus
 
 
@@ -45,8 +46,8 @@ class Candidate:
     credential: EffectiveCredential
     model_id: str
     tier: str
-    # Seconds left in this credential's cooldown when resolved (0.0: healthy).
-    cooling_for: float = 0.0
+    # The (credential, model) circuit breaker as read when resolved.
+    breaker: BreakerState = CLOSED
 
     @property
     def provider(self) -> str:
@@ -83,25 +84,25 @@ def model_for_tier(credential: EffectiveCredential, tier: str) -> str:
     return chosen or backend.default_model_for(tier)
 
 
-def _cooldown_keys(credentials: list[EffectiveCredential]) -> list[str]:
-    return [cooldown_cache_key(c.key) for c in credentials]
-
-
-def resolve(user: AbstractBaseUser, tier: str, *, include_cooling: bool = False) -> list[Candidate]:
+def resolve(user: AbstractBaseUser, tier: str, *, include_open: bool = False) -> list[Candidate]:
     """Ordered candidates for `user` and `tier` (see the module docstring)."""
     if tier not in TIERS:
         raise UnknownTier(f"Unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
-    # One cache round trip in the common case: the credentials' generation token and the cooldowns.
-    credentials, found = effective_credentials_with_cached(user=user, cache_keys=_cooldown_keys)
-    cooling = cooldown_remaining_in(found=found, keys=[c.key for c in credentials])
+
+    def breaker_keys(credentials: list[EffectiveCredential]) -> list[str]:
+        return [breaker_cache_key(c.key, model_for_tier(c, tier)) for c in credentials]
+
+    # One cache round trip in the common case: the credentials' generation token and the breakers.
+    credentials, found = effective_credentials_with_cached(user=user, cache_keys=breaker_keys)
     candidates: list[Candidate] = []
     for credential in credentials:
-        remaining = cooling.get(credential.key, 0.0)
-        if remaining and not include_cooling:
-            continue
         model_id = model_for_tier(credential, tier)
-        if model_id:
-            candidates.append(Candidate(credential=credential, model_id=model_id, tier=tier, cooling_for=remaining))
+        if not model_id:
+            continue
+        state = breaker_state_in(found, credential.key, model_id)
+        if state.is_open() and not include_open:
+            continue
+        candidates.append(Candidate(credential=credential, model_id=model_id, tier=tier, breaker=state))
     return candidates
 
 

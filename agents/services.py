@@ -1,11 +1,17 @@
 """Run an agent with fallback: a plain ordered loop over `resolve()`'s candidates.
 
     for candidate in candidates:
-        cooling down or unusable -> note why, next
-        run it -> answered: record and return
-        retryable failure before anything reached the caller -> cool it down, note why, next
+        breaker open (or half-open and another request probes it) or unusable -> note why, next
+        run it -> answered: close its breaker, record and return
+        transient failure (5xx, connect error) or 429 with a short Retry-After, nothing sent to
+            the caller yet, not retried yet -> wait (jittered backoff / Retry-After), run it again
+        retryable failure before anything reached the caller -> count it on the breaker (or
+            open it: long Retry-After, insufficient_quota, rejected credential), note why, next
         anything else -> record and give the error back (400-class names the provider)
     raise NoModelAvailable(tier, tried=[...])
+
+When every candidate's breaker is open, the one that opened first is tried anyway (see
+`agents.breaker`).
 
 That loop is written once per concurrency model, `_fallback_loop` and `_afallback_loop`: the
 same lines, the second with `await`s (the ORM and decryption run in Django's sync thread, the
@@ -21,9 +27,11 @@ their answer is a structured object, shown once complete (one `Delta` with its r
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import math
+import random
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
@@ -35,16 +43,32 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from pydantic import BaseModel
 
-from .cooldown import cooldown_start
+from providers.conf import app_settings as providers_settings
+from providers.services.credentials import credential_mark_failed
+
+from .breaker import (
+    MAX_OPEN_SECONDS,
+    breaker_claim_probe,
+    breaker_failure,
+    breaker_open,
+    breaker_release_probe,
+    breaker_success,
+)
+from .conf import app_settings
 from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken, RunResult
-from .exceptions import AgentError, NoModelAvailable, RequestRefused, StreamInterrupted
-from .failures import ErrorTap, classify, unusable_reason
+from .exceptions import AgentError, AttemptTimedOut, NoModelAvailable, RequestRefused, StreamInterrupted
+from .failures import QUOTA, RATE_LIMITED, REJECTED, TRANSIENT, ErrorTap, Failure, classify, unusable_reason
 from .logsafety import secrets_register, secrets_unregister
 from .modelcache import model_for
 from .models import AgentRun, RunStatus
+from .records import run_insert, run_update
 from .selectors import Candidate, resolve
 
 logger = logging.getLogger(__name__)
+
+#: Seconds before the one retry of a transient failure on the same candidate: short, jittered so
+#: that the runs hit by the same blip do not all come back at the same instant.
+RETRY_BACKOFF = (0.05, 0.25)
 
 
 class RunnableAgent(Protocol):
@@ -78,6 +102,7 @@ class _Outcome(NamedTuple):
 
     end: Done | Failed | None
     delta: Delta | None = None  # a structured answer on a stream, shown once complete
+    retry_in: float | None = None  # run the same candidate again after this many seconds
 
 
 @functools.cache
@@ -113,11 +138,30 @@ class _Loop:
         self.text = ""  # what reached the caller (streams) or the rendered answer
         self.finished = False
         self._secrets: list[str] = []
+        #: The candidate tried although its breaker is open (every candidate was open).
+        self.forced: Candidate | None = None
+        #: The last candidate a request was sent to (a failed run's record names it).
+        self.last_tried: Candidate | None = None
+        self.retried = False  # the current candidate had its one retry
+        #: `time.monotonic()` bound of the current attempt (AGENTS_RUN_TIMEOUT).
+        self.deadline = 0.0
+        self.retry_wait: float | None = None
+        #: The half-open candidate whose one probe this run claimed (given back in `release`).
+        self.probe: Candidate | None = None
+        #: Stored credentials the provider rejected (401/403): marked failed when the run ends.
+        self.rejected: list[tuple[int, str]] = []
 
     def begin(self) -> list[Candidate]:
-        candidates = resolve(self.user, self.tier, include_cooling=True)
+        candidates = resolve(self.user, self.tier, include_open=True)
+        now = time.time()
+        if candidates and all(c.breaker.is_open(now) for c in candidates):
+            # Every breaker is open: a likely failure beats a certain one. The first to open is
+            # the likeliest to have recovered; it goes first, the others are noted as open.
+            self.forced = min(candidates, key=lambda c: c.breaker.opened_at or now)
+            candidates = [self.forced, *(c for c in candidates if c is not self.forced)]
         if self.keep_record:
-            self.run = AgentRun.objects.create(
+            # Written at the start, so a run whose process dies stays visible as "running".
+            self.run = run_insert(
                 user=self.user, agent=self.agent.name, tier=self.tier, prompt=self.prompt[:20000], streamed=self.streamed,
             )
         return candidates
@@ -125,9 +169,17 @@ class _Loop:
     def prepare(self, candidate: Candidate) -> bool:
         """Build the candidate's model and agent, or note why it is skipped (no request sent yet)."""
         self.attempt = None
-        if candidate.cooling_for > 0:
-            self.tried.append(candidate.describe(f"cooling down after a failure ({math.ceil(candidate.cooling_for)} s left)"))
-            return False
+        self.retried = False
+        state = candidate.breaker
+        if candidate is not self.forced:
+            if state.is_open():
+                self.tried.append(candidate.describe(f"circuit open after repeated failures ({math.ceil(state.open_for())} s left)"))
+                return False
+            if state.is_half_open():
+                if not breaker_claim_probe(candidate.key, candidate.model_id):
+                    self.tried.append(candidate.describe("circuit half-open after repeated failures: another request is probing it"))
+                    return False
+                self.probe = candidate
         try:
             model, secrets = model_for(candidate)
         except Exception as exc:  # a broken credential or backend: nothing was sent, the next one is safe
@@ -148,8 +200,34 @@ class _Loop:
         """The Agno agent to run now, its error tap listening."""
         attempt = self._current()
         self.output = None
+        self.last_tried = attempt.candidate
+        self.deadline = time.monotonic() + float(app_settings.RUN_TIMEOUT)
         attempt.tap.activate()
         return attempt.agno_agent
+
+    def wait_limit(self) -> tuple[float, bool]:
+        """How long the next wait on the model may last, and whether that bound is the stream's
+        idle timeout (PROVIDERS_STREAM_IDLE_TIMEOUT) rather than the attempt's deadline."""
+        left = self.deadline - time.monotonic()
+        idle = float(providers_settings.STREAM_IDLE_TIMEOUT)
+        return (idle, True) if idle < left else (max(left, 0.0), False)
+
+    def overdue(self) -> bool:
+        """The attempt's deadline has passed (the sync loop checks it between Agno's items)."""
+        if time.monotonic() < self.deadline:
+            return False
+        self.timed_out(idle=False)
+        return True
+
+    def timed_out(self, *, idle: bool) -> None:
+        """End the attempt as a timeout (settle() classifies it like any provider timeout)."""
+        c = self._current().candidate
+        if idle:
+            what = f"sent nothing for {float(providers_settings.STREAM_IDLE_TIMEOUT):g} s (PROVIDERS_STREAM_IDLE_TIMEOUT)"
+        else:
+            what = f"did not finish within {float(app_settings.RUN_TIMEOUT):g} s (AGENTS_RUN_TIMEOUT)"
+        self.output = None
+        self._current().tap.error = AttemptTimedOut(f"{c.provider_name} ({c.model_id}) {what}", provider=c.provider)
 
     def feed(self, item: Any) -> Delta | None:
         """One item of Agno's stream: a `Delta` to hand on, or None (the final RunOutput is kept)."""
@@ -169,7 +247,17 @@ class _Loop:
             exc = attempt.tap.error or AgentError("the model stream ended without an answer")
         else:
             exc = _error_of(output, attempt.tap)
+        if exc is None and not self._parsed(output):
+            # Agno hands back the raw text when it cannot parse a structured answer: that is no
+            # answer (recorded as failed), and no provider outage (no fallback, breaker untouched).
+            c = attempt.candidate
+            schema = self.agent.output_schema.__name__  # type: ignore[union-attr]
+            return _Outcome(Failed(self.run, AgentError(  # type: ignore[arg-type]
+                f"{c.provider_name} ({c.model_id}) gave an answer that could not be read as {schema}; try again or use another model.",
+                provider=c.provider, code="unparseable_answer",
+            )))
         if exc is None:
+            breaker_success(attempt.candidate.key, attempt.candidate.model_id, attempt.candidate.breaker)
             if self.streams_text:
                 return _Outcome(Done(self.run, self.text, self.text))  # type: ignore[arg-type]
             self.text = self.agent.render(output.content)
@@ -179,15 +267,27 @@ class _Loop:
                 delta = Delta(self.text)
             return _Outcome(Done(self.run, output.content, self.text), delta)  # type: ignore[arg-type]
         error = self.failed(attempt, exc, delivered=bool(self.text))
-        return _Outcome(None if error is None else Failed(self.run, error))
+        return _Outcome(None if error is None else Failed(self.run, error), retry_in=self.retry_wait)
+
+    def _parsed(self, output: Any) -> bool:
+        schema = self.agent.output_schema
+        return schema is None or isinstance(getattr(output, "content", None), schema)
 
     def failed(self, attempt: _Attempt, exc: BaseException, *, delivered: bool) -> AgentError | None:
-        """Classify a failure: None to go on with the next candidate, else the error to end with."""
+        """Classify a failure: None to retry (`retry_wait` set) or go on with the next candidate,
+        else the error to end with."""
         c = attempt.candidate
         failure = classify(exc, secrets=attempt.secrets)
+        self.retry_wait = None
+        if failure.retryable and not delivered:
+            wait = self._retry_wait(failure)
+            if wait is not None:
+                self.retried = True
+                self.retry_wait = wait
+                logger.info("agent %s: %s %s failed: %s; retrying in %.2f s", self.agent.name, c.provider, c.model_id, failure.reason, wait)
+                return None
         if failure.retryable:
-            seconds = cooldown_start(key=c.key, retry_after=failure.retry_after)
-            logger.warning("agent %s: %s %s (%s) failed: %s; cooling down %.0f s", self.agent.name, c.provider, c.model_id, c.key, failure.reason, seconds)
+            self._trip(c, failure)
         if delivered:
             # Part of the answer reached the caller: another model would start over (no fallback).
             return StreamInterrupted(
@@ -205,12 +305,39 @@ class _Loop:
             )
         return AgentError(f"{c.provider_name} ({c.model_id}) failed: {failure.reason}", provider=c.provider, status_code=failure.status_code)
 
+    def _retry_wait(self, failure: Failure) -> float | None:
+        """Seconds to wait before the one retry of this candidate, or None for no retry."""
+        if self.retried:
+            return None
+        if failure.kind == TRANSIENT or (failure.kind == RATE_LIMITED and failure.retry_after is None):
+            return random.uniform(*RETRY_BACKOFF)
+        if failure.kind == RATE_LIMITED and failure.retry_after <= float(app_settings.MAX_RETRY_WAIT):  # type: ignore[operator]
+            return failure.retry_after
+        return None
+
+    def _trip(self, c: Candidate, failure: Failure) -> None:
+        """Count the failure on the candidate's breaker, or open it at once when waiting is known
+        not to help soon (a long Retry-After, an exhausted quota, a rejected credential)."""
+        if failure.kind == QUOTA:
+            seconds = breaker_open(c.key, c.model_id, seconds=MAX_OPEN_SECONDS)
+        elif failure.kind == RATE_LIMITED and failure.retry_after is not None and failure.retry_after > float(app_settings.MAX_RETRY_WAIT):
+            seconds = breaker_open(c.key, c.model_id, seconds=failure.retry_after)
+        elif failure.kind == REJECTED:
+            stored = c.credential.credential
+            if stored is not None:
+                self.rejected.append((stored.pk, failure.reason))
+            seconds = breaker_open(c.key, c.model_id, seconds=float(app_settings.BREAKER_OPEN_SECONDS))
+        else:
+            seconds = breaker_failure(c.key, c.model_id)
+        state = f"circuit open for {seconds:.0f} s" if seconds else "circuit still closed"
+        logger.warning("agent %s: %s %s (%s) failed: %s; %s", self.agent.name, c.provider, c.model_id, c.key, failure.reason, state)
+
     def fallback_event(self) -> FallbackTaken:
         last = self.tried[-1]
         return FallbackTaken(last["provider"], last["model"], last["reason"])
 
     def exhausted(self) -> Failed:
-        """Every candidate was left: the run ends naming each (its record names none of them)."""
+        """Every candidate was left: the run ends naming each (its record names the last tried)."""
         self.attempt = None
         return Failed(self.run, NoModelAvailable(self.tier, tried=self.tried))
 
@@ -221,9 +348,12 @@ class _Loop:
     def finish(self, end: Done | Failed) -> None:
         """Complete the run record with how the run ended."""
         self.finished = True
+        for credential_id, reason in self.rejected:
+            credential_mark_failed(credential_id=credential_id, code="credential_rejected", message=f"credential rejected: {reason}")
+        self.rejected = []
         if self.run is None:
             return
-        candidate = self.attempt.candidate if self.attempt else None
+        candidate = self.attempt.candidate if self.attempt else self.last_tried
         if isinstance(end, Done):
             metrics = getattr(self.output, "metrics", None)
             self._save(
@@ -243,21 +373,29 @@ class _Loop:
     def _save(self, candidate: Candidate | None, status: str, **fields: Any) -> None:
         run = self.run
         assert run is not None
+        values: dict[str, Any] = {
+            "status": status,
+            "latency_ms": self._elapsed_ms(),
+            "time_to_first_token_ms": self._elapsed_ms(self.first_token_at) if self.first_token_at else None,
+            "finished_at": timezone.now(),
+            **fields,
+        }
+        if self.tried:  # the insert wrote the empty list
+            values["fallbacks"] = self.tried
         if candidate is not None:
-            run.provider, run.model_id = candidate.provider, candidate.model_id
-            run.credential_source, run.credential_key = candidate.source, candidate.key
-        run.status = status
-        run.fallbacks = self.tried
-        run.latency_ms = self._elapsed_ms()
-        run.time_to_first_token_ms = self._elapsed_ms(self.first_token_at) if self.first_token_at else None
-        run.finished_at = timezone.now()
-        for name, value in fields.items():
-            setattr(run, name, value)
-        run.save()
+            values.update(provider=candidate.provider, model_id=candidate.model_id,
+                          credential_source=candidate.source, credential_key=candidate.key)
+        # Only what the end of a run sets: the prompt and the rest were written at the start.
+        run_update(run, values)
 
     def release(self) -> None:
         secrets_unregister(self._secrets)
         self._secrets = []
+        if self.probe is not None:
+            # A success or failure already settled the breaker (and dropped the claim); this only
+            # matters when the probe ended without an outcome (abandoned, unbuildable model).
+            breaker_release_probe(self.probe.key, self.probe.model_id)
+            self.probe = None
 
     @property
     def abandoned(self) -> bool:
@@ -294,15 +432,27 @@ def _fallback_loop(loop: _Loop) -> Iterator[Event]:
                 continue
             if loop.streamed:  # run_* keep only the last event: do not build this one for them
                 yield loop.chosen()
-            agno_agent = loop.start()
-            if loop.streams_text:
-                for item in agno_agent.run(loop.prompt, stream=True, yield_run_output=True):
-                    delta = loop.feed(item)
-                    if delta is not None:
-                        yield delta
-            else:
-                loop.output = agno_agent.run(loop.prompt)
-            outcome = loop.settle()
+            while True:
+                agno_agent = loop.start()
+                if loop.streams_text:
+                    # A blocking read cannot be interrupted here: the deadline is checked as each
+                    # item arrives (the async loop bounds every wait, see `_afallback_loop`).
+                    items = agno_agent.run(loop.prompt, stream=True, yield_run_output=True)
+                    try:
+                        for item in items:
+                            if loop.overdue():
+                                break
+                            delta = loop.feed(item)
+                            if delta is not None:
+                                yield delta
+                    finally:
+                        items.close()
+                else:
+                    loop.output = agno_agent.run(loop.prompt)
+                outcome = loop.settle()
+                if outcome.retry_in is None:
+                    break
+                time.sleep(outcome.retry_in)
             if outcome.delta is not None:
                 yield outcome.delta
             if outcome.end is None:
@@ -328,15 +478,44 @@ async def _afallback_loop(loop: _Loop) -> AsyncIterator[Event]:
                 continue
             if loop.streamed:
                 yield loop.chosen()
-            agno_agent = loop.start()
-            if loop.streams_text:
-                async for item in agno_agent.arun(loop.prompt, stream=True, yield_run_output=True):
-                    delta = loop.feed(item)
-                    if delta is not None:
-                        yield delta
-            else:
-                loop.output = await agno_agent.arun(loop.prompt)
-            outcome = loop.settle()
+            while True:
+                agno_agent = loop.start()
+                if loop.streams_text:
+                    items = agno_agent.arun(loop.prompt, stream=True, yield_run_output=True)
+                    try:
+                        while True:
+                            # Every wait for the model is bounded (deadline, idle timeout): a
+                            # server trickling keep-alive bytes cannot hold the attempt longer.
+                            limit, idle = loop.wait_limit()
+                            bound = asyncio.timeout(limit)
+                            try:
+                                async with bound:
+                                    item = await anext(items)
+                            except StopAsyncIteration:
+                                break
+                            except TimeoutError:
+                                if not bound.expired():
+                                    raise
+                                loop.timed_out(idle=idle)
+                                break
+                            delta = loop.feed(item)
+                            if delta is not None:
+                                yield delta
+                    finally:
+                        await items.aclose()
+                else:
+                    bound = asyncio.timeout(max(loop.deadline - time.monotonic(), 0.0))
+                    try:
+                        async with bound:
+                            loop.output = await agno_agent.arun(loop.prompt)
+                    except TimeoutError:
+                        if not bound.expired():
+                            raise
+                        loop.timed_out(idle=False)
+                outcome = loop.settle()
+                if outcome.retry_in is None:
+                    break
+                await asyncio.sleep(outcome.retry_in)
             if outcome.delta is not None:
                 yield outcome.delta
             if outcome.end is None:

@@ -14,9 +14,6 @@ from pathlib import Path
 
 import pytest
 
-# Playwright's sync API leaves an event loop running in the test thread, which trips Django's
-# async-safety check in live_server setup. Test configuration only, never settings.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (a wrapper script around the real binary)
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
@@ -43,6 +40,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
         for item in browser:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _allow_orm_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API leaves an event loop running in the test thread, which trips
+    Django's async-safety check in live_server setup: off for the browser tests only (they run
+    last), never in settings."""
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture(scope="session")

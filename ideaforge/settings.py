@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -44,6 +46,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "csp",
     "accounts",
     "providers",
     "agents",
@@ -51,12 +55,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ideaforge.urls"
@@ -73,6 +80,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.signup",
             ],
         },
     },
@@ -83,22 +91,32 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE",
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several threads (token refresh, streaming views) write at once; wait instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+    # WAL with synchronous=NORMAL: a commit no longer waits for an fsync (about 1.5 ms each, two
+    # per agent run for its record), yet stays durable across a process crash (only an OS crash or
+    # power loss may drop the last commits); readers no longer block the writer. Django 5.1+ runs
+    # `init_command` on every new SQLite connection.
+    DATABASES["default"]["OPTIONS"].setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Shared state (gateway tokens, refresh locks, provider cooldowns). With REDIS_URL every web
 # and Celery process shares it; without, each process keeps its own.
 REDIS_URL = env("REDIS_URL", default="")
+CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", default="ideaforge")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache that degrades to per-process state while Redis is down or hung.
+            "BACKEND": "providers.softcache.SoftRedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="ideaforge"),
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Rate limits (ideaforge/ratelimit.py): shared through Redis when there is one, else per process.
+RATELIMIT_STORAGE_URL = REDIS_URL or "memory://"
+RATELIMIT_KEY_PREFIX = f"{CACHE_KEY_PREFIX}:limits"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -121,6 +139,63 @@ STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / "var" / "static"))
 
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Security: transport, sessions, login lockout, sign-up, CSP (docs/security.md) ------------
+# HTTPS only in production: redirect http to https, and tell browsers (HSTS) to never use http.
+# Behind a TLS-terminating proxy, either let it redirect (DJANGO_SECURE_SSL_REDIRECT=false) or
+# trust its X-Forwarded-Proto (DJANGO_SECURE_PROXY_SSL_HEADER=true, only if the proxy always
+# sets it: a client could otherwise claim https).
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+_TRUST_FORWARDED_PROTO = env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _TRUST_FORWARDED_PROTO else None
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+# Consent to the browsers' preload list: hard to undo, so an explicit operator decision.
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# Django's default (two weeks); the session key changes on login and on password change.
+SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
+
+# Reverse proxies in front of the app that append to X-Forwarded-For (0: use REMOTE_ADDR and
+# ignore the header). Decides the client IP for login lockouts and per-IP limits
+# (ideaforge/clientip.py).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Login lockout (django-axes) on the login page and the admin login: after AXES_FAILURE_LIMIT
+# failures for one username, or from one IP, that username / IP is refused for the cool-off.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the pair
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+AXES_CLIENT_IP_CALLABLE = "ideaforge.clientip.client_ip"
+# A success must not wipe the failures: an attacker with one valid account could reset their IP's count.
+AXES_RESET_ON_SUCCESS = False
+
+# Sign-up: open in development, closed in production unless the operator opens it.
+ACCOUNTS_SIGNUP_OPEN = env.bool("ACCOUNTS_SIGNUP_OPEN", default=DEBUG)
+ACCOUNTS_SIGNUP_RATE_LIMIT = env("ACCOUNTS_SIGNUP_RATE_LIMIT", default="5/hour")
+
+# Error reports also hide locals and dict keys named like secrets (ideaforge/errorreports.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "ideaforge.errorreports.SecretSafeExceptionReporterFilter"
+
+# Content-Security-Policy on every response (django-csp): our own scripts and styles only, no
+# inline code, no framing. Templates keep script and style in static files.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    },
+}
 
 # --- Credentials encryption -------------------------------------------------------------------
 # Fernet keys, comma separated: the first encrypts, all decrypt (rotation: put the new key first,
@@ -147,6 +222,9 @@ PROVIDERS_HTTP_READ_TIMEOUT = if_set(env.float, "PROVIDERS_HTTP_READ_TIMEOUT")
 PROVIDERS_HTTP_MAX_RESPONSE_BYTES = if_set(env.int, "PROVIDERS_HTTP_MAX_RESPONSE_BYTES")
 # The same for a whole streamed answer (SSE), larger: a long completion sends its text several times over in JSON.
 PROVIDERS_STREAM_MAX_BYTES = if_set(env.int, "PROVIDERS_STREAM_MAX_BYTES")
+# Total bound on one credential verification (token grant and model list together): per-read
+# timeouts alone let a trickling server hold a verify for minutes.
+PROVIDERS_VERIFY_TIMEOUT = if_set(env.float, "PROVIDERS_VERIFY_TIMEOUT")
 # AI Gateway client (providers/gateway/): the longest silence allowed between two stream chunks,
 # the bound on one whole call (retries and stream included), and the retry policy: 429 with a
 # Retry-After up to RETRY_AFTER_MAX seconds is waited out, a longer one fails fast.
@@ -160,10 +238,17 @@ PROVIDERS_GATEWAY_RETRY_AFTER_MAX = if_set(env.float, "PROVIDERS_GATEWAY_RETRY_A
 PROVIDERS_TOKEN_DEFAULT_LIFETIME = if_set(env.float, "PROVIDERS_TOKEN_DEFAULT_LIFETIME")
 PROVIDERS_TOKEN_REQUEST_TIMEOUT = if_set(env.float, "PROVIDERS_TOKEN_REQUEST_TIMEOUT")
 PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS = if_set(env.float, "PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS")
+# Redis is a soft dependency: socket timeouts for every Redis call (cache and token store), and
+# how long an outage is remembered (requests use per-process state) before Redis is tried again.
+PROVIDERS_REDIS_SOCKET_TIMEOUT = if_set(env.float, "PROVIDERS_REDIS_SOCKET_TIMEOUT")
+PROVIDERS_REDIS_RETRY_SECONDS = if_set(env.float, "PROVIDERS_REDIS_RETRY_SECONDS")
 # URL policy for user-set URLs (gateway base URL and token URL); its defaults are relaxed under DEBUG.
 PROVIDERS_REQUIRE_HTTPS = if_set(env.bool, "PROVIDERS_REQUIRE_HTTPS")
 PROVIDERS_ALLOW_PRIVATE_URLS = if_set(env.bool, "PROVIDERS_ALLOW_PRIVATE_URLS")
 AI_GATEWAY_ALLOWED_HOSTS = if_set(env.list, "AI_GATEWAY_ALLOWED_HOSTS")
+# Each verify or save of a credential calls the provider: a per-user budget (`limits` notation)
+# keeps the settings page and the API from being used as a free outbound request tool.
+PROVIDERS_VERIFY_RATE_LIMIT = if_set(env, "PROVIDERS_VERIFY_RATE_LIMIT")
 
 # Platform defaults (the operator's own credentials), used after a user's own.
 AI_GATEWAY_ENABLED = if_set(env.bool, "AI_GATEWAY_ENABLED")
@@ -182,9 +267,14 @@ ANTHROPIC_API_KEY = if_set(env, "ANTHROPIC_API_KEY")
 GEMINI_API_KEY = if_set(env, "GEMINI_API_KEY")
 
 # --- Agents -----------------------------------------------------------------------------------
-# Seconds a candidate (one credential) is skipped after a retryable failure; a longer Retry-After
-# from the provider wins (up to an hour). Shared across processes through the cache (Redis).
-AGENTS_COOLDOWN_SECONDS = if_set(env.float, "AGENTS_COOLDOWN_SECONDS")
+# The circuit breaker per (credential, model), shared across processes through the cache (Redis);
+# it replaces AGENTS_COOLDOWN_SECONDS. A 429 with a Retry-After up to AGENTS_MAX_RETRY_WAIT is
+# waited out once; AGENTS_RUN_TIMEOUT bounds one agent attempt (docs/configuration.md).
+AGENTS_BREAKER_FAILURES = if_set(env.int, "AGENTS_BREAKER_FAILURES")
+AGENTS_BREAKER_WINDOW = if_set(env.float, "AGENTS_BREAKER_WINDOW")
+AGENTS_BREAKER_OPEN_SECONDS = if_set(env.float, "AGENTS_BREAKER_OPEN_SECONDS")
+AGENTS_MAX_RETRY_WAIT = if_set(env.float, "AGENTS_MAX_RETRY_WAIT")
+AGENTS_RUN_TIMEOUT = if_set(env.float, "AGENTS_RUN_TIMEOUT")
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")

@@ -15,12 +15,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.decorators import method_decorator
 from django.utils.text import Truncator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from . import registry
 from .exceptions import ProviderError, URLNotAllowed
 from .http.netpolicy import validate_url
 from .models import ProviderCredential, VerificationStatus
+from .reentry import NEEDS_REENTRY, display_status, needs_reentry
 from .secrets import mask
 from .types import SECRET_FIELDS
 
@@ -103,11 +106,32 @@ class ProviderCredentialAdminForm(forms.ModelForm):
         return changed
 
 
+class StatusFilter(admin.SimpleListFilter):
+    """The recorded status, plus "needs re-entry" (a secret that no longer decrypts): that one is
+    found by decrypting, row by row, so it is computed in Python (operators' pages only)."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [*VerificationStatus.choices, (NEEDS_REENTRY, "Needs re-entry")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ProviderCredential]) -> QuerySet[ProviderCredential]:
+        value = self.value()
+        if not value:
+            return queryset
+        candidates = queryset if value == NEEDS_REENTRY else queryset.filter(status=value)
+        unreadable = [c.pk for c in candidates.only("pk", "api_key", "client_id", "client_secret") if needs_reentry(c)]
+        if value == NEEDS_REENTRY:
+            return queryset.filter(pk__in=unreadable)
+        return candidates.exclude(pk__in=unreadable)
+
+
 @admin.register(ProviderCredential)
 class ProviderCredentialAdmin(admin.ModelAdmin):
     form = ProviderCredentialAdminForm
-    list_display = ("owner", "provider", "status", "verified_at", "short_error", "priority", "enabled", "secret_hints")
-    list_filter = ("provider", "status", "enabled", "verified_at")
+    list_display = ("owner", "provider", "shown_status", "verified_at", "short_error", "priority", "enabled", "secret_hints")
+    list_filter = ("provider", StatusFilter, "enabled", "verified_at")
     search_fields = ("owner__username", "owner__email", "provider")
     list_select_related = ("owner",)
     raw_id_fields = ("owner",)
@@ -128,6 +152,18 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
         ("Verification", {"fields": ("status", "status_code", "verified_at", "last_checked_at", "last_error")}),
         ("Record", {"fields": ("created_at", "updated_at")}),
     )
+
+    # The write-only inputs carry secrets: keep them (and every local below this view) out of error reports.
+    @method_decorator(sensitive_post_parameters(*(form_field for form_field, _, _ in _WRITE_ONLY)))
+    @method_decorator(sensitive_variables())
+    def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
+                        extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="status", ordering="status")
+    def shown_status(self, obj: ProviderCredential) -> str:
+        status = display_status(obj)
+        return "Needs re-entry" if status == NEEDS_REENTRY else obj.get_status_display()
 
     @admin.display(description="secret")
     def secret_hints(self, obj: ProviderCredential) -> str:

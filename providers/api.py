@@ -3,7 +3,9 @@
 Session-authenticated with CSRF enforced (header `X-CSRFToken`, cookie from any page or from
 `GET /api/providers`). Anonymous requests get 401 JSON and a failed CSRF check 403 JSON, never
 a redirect or an HTML page. Bad input gives 400 `{"errors": {field: [...]}}` and changes
-nothing. No response ever contains a secret: credentials are shown masked (`hint`).
+nothing. No response ever contains a secret: credentials are shown masked (`hint`). Verify and
+configure spend the user's verification budget first (PROVIDERS_VERIFY_RATE_LIMIT): 429 with
+`Retry-After` when it is spent. Their locals are hidden from error reports (the body holds secrets).
 """
 from __future__ import annotations
 
@@ -17,11 +19,13 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from . import registry, selectors
 from .services import credentials
 from .services.credential_input import MODEL_MAX, CredentialInput
 from .models import ProviderCredential
+from .reentry import display_status
 from .tiers import TIERS
 from .types import VerificationResult
 
@@ -112,6 +116,16 @@ def _credential_request(request: HttpRequest) -> tuple[dict[str, Any], str, Cred
     return payload, provider, data
 
 
+def _verify_budget_spent(request: HttpRequest) -> JsonResponse | None:
+    """The 429 to answer when the user's verification budget is spent (checked before any outbound request)."""
+    retry = credentials.credential_verify_budget(user=request.user)
+    if retry is None:
+        return None
+    response = _errors(429, {ALL: [credentials.VERIFY_LIMITED.format(seconds=retry.seconds)]})
+    response["Retry-After"] = str(retry.seconds)
+    return response
+
+
 def _result_json(result: VerificationResult) -> dict[str, Any]:
     data: dict[str, Any] = {"ok": result.ok, "outcome": result.outcome.value, "message": result.message, "models": list(result.models)}
     if result.retry_after is not None:
@@ -125,7 +139,8 @@ def masked_credential(credential: ProviderCredential) -> dict[str, Any]:
         "provider": credential.provider,
         "name": credential.get_provider_display(),
         "source": "user",
-        "status": credential.status,
+        # "needs_reentry" when a stored secret no longer decrypts (providers.reentry).
+        "status": display_status(credential),
         "status_code": credential.status_code,
         "hint": credential.secret_hint,
         "client_id_hint": credential.client_id_hint,
@@ -161,8 +176,13 @@ def provider_list(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"providers": items})
 
 
+@sensitive_post_parameters()
 @json_endpoint("POST")
+@sensitive_variables()
 def provider_verify(request: HttpRequest) -> HttpResponse:
+    limited = _verify_budget_spent(request)
+    if limited is not None:
+        return limited
     parsed = _credential_request(request)
     if isinstance(parsed, JsonResponse):
         return parsed
@@ -201,8 +221,13 @@ def _preferences(payload: dict[str, Any]) -> dict[str, Any] | JsonResponse:
     return _errors(400, errors) if errors else prefs
 
 
+@sensitive_post_parameters()
 @json_endpoint("POST")
+@sensitive_variables()
 def provider_configure(request: HttpRequest) -> HttpResponse:
+    limited = _verify_budget_spent(request)
+    if limited is not None:
+        return limited
     parsed = _credential_request(request)
     if isinstance(parsed, JsonResponse):
         return parsed

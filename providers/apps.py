@@ -6,7 +6,7 @@ class ProvidersConfig(AppConfig):
     verbose_name = "AI providers"
 
     def ready(self) -> None:
-        from . import checks, conf, registry, snapshots  # noqa: F401  (checks register on import)
+        from . import checks, conf, registry, snapshots, token_checks  # noqa: F401  (checks register on import)
         from .services import tokens
 
         conf.remember_configured_debug()

@@ -96,10 +96,15 @@ DECLARED: dict[str, Setting] = {
     "HTTP_READ_TIMEOUT": Setting("PROVIDERS_HTTP_READ_TIMEOUT", 30.0),
     "HTTP_MAX_RESPONSE_BYTES": Setting("PROVIDERS_HTTP_MAX_RESPONSE_BYTES", 5 * 1024 * 1024),
     "STREAM_MAX_BYTES": Setting("PROVIDERS_STREAM_MAX_BYTES", 20 * 1024 * 1024),
+    # Total bound on one credential verification, all its requests together (seconds).
+    "VERIFY_TIMEOUT": Setting("PROVIDERS_VERIFY_TIMEOUT", 20.0),
     # URL policy for user-set URLs (providers/netpolicy.py): relaxed under DEBUG.
     "REQUIRE_HTTPS": Setting("PROVIDERS_REQUIRE_HTTPS", _not_debug),
     "ALLOW_PRIVATE_URLS": Setting("PROVIDERS_ALLOW_PRIVATE_URLS", _debug),
     "AI_GATEWAY_ALLOWED_HOSTS": Setting("AI_GATEWAY_ALLOWED_HOSTS", []),
+    # Per-user budget of credential verifications (settings page and API together; each calls a
+    # provider), `limits` notation, checked by ideaforge.ratelimit.
+    "VERIFY_RATE_LIMIT": Setting("PROVIDERS_VERIFY_RATE_LIMIT", "10/minute"),
     # AI Gateway client (providers/gateway/).
     "STREAM_IDLE_TIMEOUT": Setting("PROVIDERS_STREAM_IDLE_TIMEOUT", 30.0),
     "GATEWAY_TOTAL_TIMEOUT": Setting("PROVIDERS_GATEWAY_TOTAL_TIMEOUT", 120.0),
@@ -110,6 +115,10 @@ DECLARED: dict[str, Setting] = {
     "TOKEN_DEFAULT_LIFETIME": Setting("PROVIDERS_TOKEN_DEFAULT_LIFETIME", 300.0),
     "TOKEN_REQUEST_TIMEOUT": Setting("PROVIDERS_TOKEN_REQUEST_TIMEOUT", 10.0),
     "TOKEN_NEGATIVE_CACHE_SECONDS": Setting("PROVIDERS_TOKEN_NEGATIVE_CACHE_SECONDS", 3.0),
+    # Redis as a soft dependency (providers/redis_outage.py): socket timeouts for every Redis
+    # call, and how long an outage is remembered before Redis is asked again (seconds).
+    "REDIS_SOCKET_TIMEOUT": Setting("PROVIDERS_REDIS_SOCKET_TIMEOUT", 0.5),
+    "REDIS_RETRY_SECONDS": Setting("PROVIDERS_REDIS_RETRY_SECONDS", 5.0),
     # Gateway token pre-refresh (Celery beat, see ideaforge/celery.py, and
     # `providers_refresh_tokens`), seconds.
     "TOKEN_REFRESH_INTERVAL": Setting("PROVIDERS_TOKEN_REFRESH_INTERVAL", 60.0),

@@ -18,6 +18,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.signals import setting_changed
+from django.views.decorators.debug import sensitive_variables
 
 from .exceptions import CredentialDecryptionError
 
@@ -52,6 +53,7 @@ def _reset_fernet(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_reset_fernet)
 
 
+@sensitive_variables("plaintext")
 def encrypt(plaintext: str) -> str:
     """Fernet ciphertext of `plaintext` under the first key."""
     return get_fernet().encrypt(plaintext.encode()).decode()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.views.decorators.debug import sensitive_variables
 
 from .crypto import decrypt, encrypt
 from .secrets import Secret
@@ -56,6 +57,7 @@ class EncryptedTextField(models.TextField):
     def to_python(self, value: Any) -> Any:
         return value
 
+    @sensitive_variables("value")
     def get_prep_value(self, value: Any) -> str:
         if value is None or value == "":
             return ""

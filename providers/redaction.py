@@ -24,6 +24,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote_plus
 
+from django.views.decorators.debug import sensitive_variables
+
 from .secrets import Secret
 
 REDACTED = "[redacted]"
@@ -40,6 +42,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 SecretLike = Secret | str | None
 
 
+# Both hold the known secrets in clear while they work: hidden from error reports.
+@sensitive_variables()
 def redact(text: str, *, secrets: Iterable[SecretLike] = (), limit: int = DETAIL_LIMIT) -> str:
     """`text` without `secrets` or anything credential-shaped, made one line of at most `limit`
     characters: fit to show, store, raise or log."""
@@ -50,6 +54,7 @@ def redact(text: str, *, secrets: Iterable[SecretLike] = (), limit: int = DETAIL
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@sensitive_variables()
 def scrub(text: str, *, secrets: Iterable[SecretLike] = ()) -> str:
     """`text` without `secrets` or anything credential-shaped, otherwise unchanged (for log
     records, whose lines and spacing are kept)."""

@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.signals import setting_changed
 from django.db.models import QuerySet
+from django.views.decorators.debug import sensitive_variables
 
 from . import registry, snapshots
 from .backends.base import BaseBackend
@@ -30,6 +31,7 @@ def credential_get_for_user(*, user: AbstractBaseUser, provider: str) -> Provide
     return ProviderCredential.objects.get(owner=user, provider=provider)
 
 
+@sensitive_variables()
 def credential_config(*, credential: ProviderCredential) -> CredentialConfig:
     """Decrypt a stored credential for use. Raises CredentialDecryptionError when a key is missing."""
 
@@ -67,6 +69,7 @@ class EffectiveCredential:
         return platform_config(self.provider)
 
 
+@sensitive_variables()
 def platform_config(provider: str) -> CredentialConfig:
     """The operator's env-configured credential for a provider (empty when not configured)."""
     return registry.get(provider).platform_config() or CredentialConfig(provider=provider)

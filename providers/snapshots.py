@@ -24,6 +24,9 @@ Why this is safe:
 * With a per-process cache (the local-memory default, meant for one process; see
   docs/configuration.md) other processes cannot see the token, so a snapshot is also re-read
   after `UNSHARED_MAX_AGE` seconds, bounding what a second process could miss.
+* While Redis is down (`providers.softcache`), snapshots are neither used nor stored: every run
+  reads the database. The cache backend deletes the tokens replaced during the outage from Redis
+  when it is back, so no process keeps trusting a snapshot older than a write it missed.
 """
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import connection, transaction
+
+from .redis_outage import outage
 
 _PREFIX = "providers:credgen:"
 #: Snapshot lifetime when the cache is per-process (no cross-process invalidation).
@@ -91,6 +96,12 @@ def own_credentials(*, user: Any, load: Any, extra_keys: Iterable[str] = ()) -> 
     guessed = list(keys_for(snap[2] if snap else ()))
     found = cache.get_many([gen_key, *guessed])
     token = found.pop(gen_key, None)
+    if outage.down:
+        # Redis is unreachable (the cache answered from this process's memory): other processes'
+        # writes cannot reach us, so the database answers every run until Redis is back.
+        credentials = tuple(load(user))
+        wanted = list(keys_for(credentials))
+        return credentials, (found if wanted == guessed else cache.get_many(wanted))
     if snap is not None and token is not None and snap[0] == token:
         if _shared_cache() or time.monotonic() - snap[1] < UNSHARED_MAX_AGE:
             return snap[2], found

@@ -1,7 +1,9 @@
 """Settings > AI providers: server-rendered pages, thin over `providers.services.credentials`.
 
 Every action is a POST that redirects back (post-redirect-get) with a message saying exactly
-what happened; a form with field errors is re-rendered in place (status 400) instead.
+what happened; a form with field errors is re-rendered in place (status 400) instead. Verify and
+save spend the user's verification budget first (PROVIDERS_VERIFY_RATE_LIMIT): when it is spent
+the page comes back with status 429 and nothing is checked or stored.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import registry, selectors
@@ -24,6 +27,7 @@ from .forms import BaseCredentialForm, OrderForm, PreferencesForm, credential_fo
 from .models import ProviderCredential, VerificationStatus
 from .tiers import TIERS
 from .types import VerificationOutcome
+from .reentry import NEEDS_REENTRY, NEEDS_REENTRY_TEXT, display_status, needs_reentry
 
 
 def _backend_or_404(provider: str) -> BaseBackend:
@@ -85,14 +89,15 @@ class Section:
     @property
     def needs_reentry(self) -> bool:
         c = self.credential
-        return c is not None and c.status_code == VerificationOutcome.DECRYPTION_FAILED.value
+        return c is not None and (c.status_code == VerificationOutcome.DECRYPTION_FAILED.value or needs_reentry(c))
 
     @property
     def status_class(self) -> str:
         if self.needs_reentry:
             return "reentry"
         if self.credential is not None:
-            return self.credential.status
+            status = display_status(self.credential)
+            return "failed" if status == NEEDS_REENTRY else status
         return "platform" if self.from_platform else "none"
 
     @property
@@ -114,10 +119,17 @@ class Section:
         return self.position == self.count - 1
 
     @property
+    def verified(self) -> bool:
+        """Recorded as verified and still usable (its secrets decrypt)."""
+        return self.credential is not None and display_status(self.credential) == VerificationStatus.VERIFIED
+
+    @property
     def status_text(self) -> str:
         c = self.credential
         if c is None:
             return "Provided by the platform" if self.from_platform else "Not configured"
+        if needs_reentry(c):
+            return NEEDS_REENTRY_TEXT
         if c.status == VerificationStatus.VERIFIED:
             return "Verified"
         if c.status == VerificationStatus.FAILED:
@@ -184,19 +196,28 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return _render_page(request)
 
 
+@sensitive_post_parameters()
 @login_required
 @require_POST
 def credential_verify(request: HttpRequest, provider: str) -> HttpResponse:
     return _credential_action(request, provider, save=False)
 
 
+@sensitive_post_parameters()
 @login_required
 @require_POST
 def credential_save(request: HttpRequest, provider: str) -> HttpResponse:
     return _credential_action(request, provider, save=True)
 
 
+@sensitive_variables()
 def _credential_action(request: HttpRequest, provider: str, *, save: bool) -> HttpResponse:
+    retry = credentials.credential_verify_budget(user=request.user)
+    if retry is not None:
+        messages.error(request, credentials.VERIFY_LIMITED.format(seconds=retry.seconds))
+        response = _render_page(request, status=429)
+        response["Retry-After"] = str(retry.seconds)
+        return response
     backend = _backend_or_404(provider)
     stored = ProviderCredential.objects.filter(owner=request.user, provider=provider).first()
     form = credential_form_class(backend)(request.POST, stored=stored, prefix=backend.id)

@@ -17,7 +17,7 @@ TEST_KEY = Fernet.generate_key().decode()
 
 @pytest.fixture(autouse=True)
 def _clean_state(settings):
-    """Cooldowns live in the cache: start every test without any. Platform credentials come from
+    """Circuit breakers live in the cache: start every test without any. Platform credentials come from
     settings: start without any, so a developer's .env never leaks into a test."""
     cache.clear()
     model_cache_clear()
@@ -27,7 +27,11 @@ def _clean_state(settings):
                  "AI_GATEWAY_DEFAULT_MODEL", "AI_GATEWAY_FAST_MODEL", "AI_GATEWAY_STANDARD_MODEL",
                  "AI_GATEWAY_PREMIUM_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
         setattr(settings, name, "")
-    settings.AGENTS_COOLDOWN_SECONDS = 30.0
+    settings.AGENTS_BREAKER_FAILURES = 3
+    settings.AGENTS_BREAKER_WINDOW = 30.0
+    settings.AGENTS_BREAKER_OPEN_SECONDS = 30.0
+    settings.AGENTS_MAX_RETRY_WAIT = 5.0
+    settings.AGENTS_RUN_TIMEOUT = 120.0
     yield
     cache.clear()
     model_cache_clear()

@@ -74,3 +74,28 @@ def test_canary_never_leaks(client, alice, platform_gateway, gateway2, alice_gat
     assert "refused the request" in everything
     for canary in CANARIES:
         assert canary not in everything
+
+
+def test_canary_never_leaks_from_a_rejected_credential_or_a_timeout(alice, platform_gateway, openai_fake, make_credential, settings, all_logs):
+    """The breaker's paths: a 401 that echoes the key (credential rejected, marked failed) and a
+    timeout; neither the events, the record, the credential's last error nor the logs carry it."""
+    from agents.catalog import AGENTS
+    from agents.services import stream_agent
+    from providers.models import ProviderCredential
+
+    settings.AI_GATEWAY_ENABLED = False  # Alice's key first, then the platform gateway
+    settings.AGENTS_RUN_TIMEOUT = 0.5
+    make_credential(alice, "openai", api_key=CANARY_KEY, fast_model="gpt-fast")
+    openai_fake.inject(path_prefix="/v1/chat", status=401, times=None,
+                       body={"error": {"message": f"Incorrect API key provided: {CANARY_KEY}", "type": "invalid_request_error", "code": "invalid_api_key"}})
+    platform_gateway.stream_fault(trickle_after=0, trickle_seconds=3, trickle_every=0.1)
+    events = list(stream_agent(agent=AGENTS["idea_generator"], user=alice, prompt="leak?"))
+
+    seen = [repr(events), serializers.serialize("json", AgentRun.objects.all()),
+            serializers.serialize("json", ProviderCredential.objects.all(), fields=("status", "status_code", "last_error")),
+            all_logs.text, json.dumps([r.getMessage() for r in all_logs.records])]
+    everything = "\n".join(seen)
+    assert "credential rejected" in everything and "AGENTS_RUN_TIMEOUT" in everything
+    assert ProviderCredential.objects.get(owner=alice).status == "failed"
+    for canary in CANARIES:
+        assert canary not in everything

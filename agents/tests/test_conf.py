@@ -41,5 +41,5 @@ def test_none_or_absent_setting_reads_the_default(name, settings):
 
 
 def test_a_setting_wins_over_the_default(settings):
-    settings.AGENTS_COOLDOWN_SECONDS = 7.5
-    assert app_settings.COOLDOWN_SECONDS == 7.5
+    settings.AGENTS_BREAKER_OPEN_SECONDS = 7.5
+    assert app_settings.BREAKER_OPEN_SECONDS == 7.5

@@ -7,10 +7,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+from agents.breaker import breaker_state
 from agents.catalog import AGENTS, IdeaAssessment
-from agents.cooldown import cooldown_remaining
 from agents.events import CandidateChosen, Delta, Done, Failed, FallbackTaken
-from agents.exceptions import NoModelAvailable, RequestRefused, StreamInterrupted
+from agents.exceptions import AgentError, NoModelAvailable, RequestRefused, StreamInterrupted
 from agents.models import AgentRun, RunStatus
 from agents.services import arun_agent, astream_agent, run_agent, stream_agent
 
@@ -48,9 +48,12 @@ def test_gateway_5xx_falls_back_to_the_next_provider(alice, platform_gateway, op
     assert len(run.fallbacks) == 1
     assert run.fallbacks[0]["provider"] == "ai_gateway" and run.fallbacks[0]["source"] == "platform"
     assert "503" in run.fallbacks[0]["reason"]
-    # The failed platform gateway cools down; Alice's own credential does not.
-    assert cooldown_remaining(key="platform:ai_gateway") > 0
-    assert cooldown_remaining(key=f"cred:{alice_openai.pk}") == 0
+    # Tried twice (one retry), then one failure counted on the platform gateway's breaker (still
+    # closed: one of three); Alice's own credential has none.
+    assert platform_gateway.counts["/v1/chat/completions"] == 2
+    assert breaker_state("platform:ai_gateway", "sim-fast").failures == 1
+    assert not breaker_state("platform:ai_gateway", "sim-fast").is_open()
+    assert not breaker_state(f"cred:{alice_openai.pk}", "gpt-fast").exists
     assert openai_fake.chat_requests == 1 and run.output_tokens > 0
 
 
@@ -60,21 +63,21 @@ def test_users_own_gateway_failing_falls_back_to_the_platform_gateway(alice, pla
     result = run_agent(agent=GENERATOR, user=alice, prompt="own first")
     assert (result.run.credential_source, result.run.model_id) == ("platform", "sim-fast")
     assert result.run.fallbacks[0]["source"] == "user" and "500" in result.run.fallbacks[0]["reason"]
-    assert cooldown_remaining(key=f"cred:{alice_gateway.pk}") > 0
-    assert cooldown_remaining(key="platform:ai_gateway") == 0
+    assert breaker_state(f"cred:{alice_gateway.pk}", "alice-fast").failures == 1
+    assert not breaker_state("platform:ai_gateway", "sim-fast").exists
 
 
-def test_long_retry_after_cools_down_and_the_next_run_skips_it(alice, platform_gateway, openai_fake, alice_openai, settings):
-    settings.AGENTS_COOLDOWN_SECONDS = 5
+def test_long_retry_after_opens_the_breaker_and_the_next_run_skips_it(alice, platform_gateway, openai_fake, alice_openai, settings):
     platform_gateway.rate_limit(retry_after=600, times=None)
     first = run_agent(agent=GENERATOR, user=alice, prompt="one")
     assert "429" in first.run.fallbacks[0]["reason"] and "600" in first.run.fallbacks[0]["reason"]
-    assert cooldown_remaining(key="platform:ai_gateway") > 590
+    assert platform_gateway.counts["/v1/chat/completions"] == 1  # a long wait is not waited out
+    assert breaker_state("platform:ai_gateway", "sim-fast").open_for() > 590
     chats_before = platform_gateway.counts["/v1/chat/completions"]
     second = run_agent(agent=GENERATOR, user=alice, prompt="two")
     assert second.run.provider == "openai" and second.run.credential_source == "user"
     assert platform_gateway.counts["/v1/chat/completions"] == chats_before  # not even tried
-    assert "cooling down" in second.run.fallbacks[0]["reason"]
+    assert "circuit open" in second.run.fallbacks[0]["reason"]
 
 
 def test_400_goes_back_to_the_caller_without_fallback(alice, platform_gateway, openai_fake, alice_openai):
@@ -85,7 +88,7 @@ def test_400_goes_back_to_the_caller_without_fallback(alice, platform_gateway, o
     assert "AI Gateway" in str(caught.value) and "max_tokens is too large" in str(caught.value)
     assert caught.value.status_code == 400 and caught.value.provider == "ai_gateway"
     assert openai_fake.chat_requests == 0
-    assert cooldown_remaining(key="platform:ai_gateway") == 0
+    assert not breaker_state("platform:ai_gateway", "sim-fast").exists
     run = AgentRun.objects.get()
     assert run.status == RunStatus.FAILED and run.provider == "ai_gateway" and "max_tokens" in run.error
 
@@ -131,6 +134,8 @@ def test_all_down_raises_one_error_naming_what_was_tried(alice, platform_gateway
     assert "sim-fast" in str(error) and "gpt-fast" in str(error) and "503" in str(error) and "500" in str(error)
     run = AgentRun.objects.get()
     assert run.status == RunStatus.FAILED and len(run.fallbacks) == 2 and "No model available" in run.error
+    # The record names the last candidate tried.
+    assert (run.provider, run.model_id, run.credential_source) == ("openai", "gpt-fast", "user")
 
 
 def test_token_endpoint_down_falls_back(alice, platform_gateway, openai_fake, alice_openai):
@@ -171,7 +176,8 @@ def test_abandoned_stream_is_recorded_as_failed(alice, platform_gateway):
     assert run.status == RunStatus.FAILED and "abandoned" in run.error
 
 
-def test_async_run_and_stream_with_fallback(alice, platform_gateway, openai_fake, alice_openai):
+def test_async_run_and_stream_with_fallback(alice, platform_gateway, openai_fake, alice_openai, settings):
+    settings.AGENTS_BREAKER_FAILURES = 1
     platform_gateway.fail(503, times=2)
 
     async def main():
@@ -185,8 +191,9 @@ def test_async_run_and_stream_with_fallback(alice, platform_gateway, openai_fake
     result, events = asyncio.run(main())
     assert result.text == "Echo: async hello" and result.run.credential_source == "user"
     assert events[-1].kind == "done" and events[-1].text == "Echo: async stream"
-    # The platform gateway cooled down after the first failure, so the stream skipped it.
-    assert any(isinstance(e, FallbackTaken) and "cooling down" in e.reason for e in events)
+    # The platform gateway failed twice (attempt and retry): its breaker (threshold 1) opened,
+    # so the stream skipped it.
+    assert any(isinstance(e, FallbackTaken) and "circuit open" in e.reason for e in events)
     assert AgentRun.objects.filter(status=RunStatus.SUCCEEDED).count() == 2
 
 
@@ -209,3 +216,40 @@ def test_run_without_a_record(alice, platform_gateway):
     result = run_agent(agent=GENERATOR, user=alice, prompt="unrecorded", record=False)
     assert result.text == result.content == "Echo: unrecorded" and result.run is None and result.fallbacks == []
     assert not AgentRun.objects.exists()
+
+
+def test_unparseable_structured_answer_is_a_failure_with_a_clear_reason(alice, platform_gateway, openai_fake, alice_openai):
+    critic = AGENTS["idea_critic"]
+    platform_gateway.script_reply("Sure! The idea is great, 9/10.")  # prose, not the schema's JSON
+    with pytest.raises(AgentError) as caught:
+        run_agent(agent=critic, user=alice, prompt="A subscription for houseplant care")
+    assert "could not be read as IdeaAssessment" in str(caught.value)
+    assert openai_fake.chat_requests == 0  # not a provider outage: no fallback
+    run = AgentRun.objects.get()
+    assert run.status == RunStatus.FAILED and run.provider == "ai_gateway" and "IdeaAssessment" in run.error
+    assert not breaker_state("platform:ai_gateway", "sim-standard").exists
+
+
+def test_the_record_is_written_when_the_run_starts(alice, platform_gateway):
+    # A process that dies mid-run leaves its record "running": it is inserted before any request.
+    stream = stream_agent(agent=GENERATOR, user=alice, prompt="still running")
+    first = next(stream)
+    assert isinstance(first, CandidateChosen)
+    run = AgentRun.objects.get()
+    assert (run.status, run.prompt, run.agent, run.streamed) == (RunStatus.RUNNING, "still running", "idea_generator", True)
+    assert run.created_at is not None and run.finished_at is None and run.fallbacks == []
+    events = [first, *stream]
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED and run.output == events[-1].text == "Echo: still running"
+    assert run.provider == "ai_gateway" and run.finished_at is not None and run.output_tokens > 0
+
+
+def test_sqlite_runs_in_wal_mode_with_synchronous_normal(settings):
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    assert "journal_mode=WAL" in settings.DATABASES["default"]["OPTIONS"]["init_command"]
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous")
+        assert cursor.fetchone()[0] == 1  # NORMAL

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.cooldown import cooldown_start
+from agents.breaker import breaker_open
 from agents.selectors import UnknownTier, resolve
 from providers import registry
 from providers.models import VerificationStatus
@@ -106,17 +106,18 @@ def test_user_isolation(alice, bob, make_credential):
     assert summary(resolve(bob, "fast")) == [("openai", "user", "bobs-model")]
 
 
-def test_cooling_candidates_are_skipped_per_credential(alice, bob, make_credential):
-    alice_key = make_credential(alice, "openai", priority=1, fast_model="m1")
+def test_open_breakers_are_skipped_per_credential_and_model(alice, bob, make_credential):
+    alice_key = make_credential(alice, "openai", priority=1, fast_model="m1", standard_model="m1s")
     make_credential(alice, "anthropic", priority=2, fast_model="m2")
     make_credential(bob, "openai", fast_model="m3")
-    cooldown_start(key=f"cred:{alice_key.pk}")
+    breaker_open(f"cred:{alice_key.pk}", "m1", seconds=30)
     assert summary(resolve(alice, "fast")) == [("anthropic", "user", "m2")]
-    # Alice's failing key does not cool OpenAI down for Bob.
+    # Only that model of that credential: Alice's other model and Bob's key are unaffected.
+    assert summary(resolve(alice, "standard"))[0] == ("openai", "user", "m1s")
     assert summary(resolve(bob, "fast")) == [("openai", "user", "m3")]
-    everything = resolve(alice, "fast", include_cooling=True)
+    everything = resolve(alice, "fast", include_open=True)
     assert [c.provider for c in everything] == ["openai", "anthropic"]
-    assert everything[0].cooling_for > 25 and everything[1].cooling_for == 0
+    assert everything[0].breaker.open_for() > 25 and not everything[1].breaker.exists
 
 
 def test_unknown_tier_raises(alice):

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.views.decorators.debug import sensitive_variables
+
 from ..conf import app_settings
 from ..exceptions import (
     CredentialInvalid,
@@ -64,6 +66,11 @@ def result_for_error(exc: ProviderError) -> VerificationResult:
     )
 
 
+#: Backend methods that hold a secret (a header, a token request, the operator's key): their
+#: locals, and those of everything they call, are hidden from error reports in every subclass.
+SENSITIVE_METHODS = ("verify", "list_models", "runtime_models", "build_model", "agno_model", "platform_config")
+
+
 class BaseBackend:
     #: Stable id stored in ProviderCredential.provider.
     id: ClassVar[str]
@@ -88,6 +95,13 @@ class BaseBackend:
     #: `{"fast": "AI_GATEWAY_FAST_MODEL", ..., "default": "AI_GATEWAY_DEFAULT_MODEL"}`.
     env_model_settings: ClassVar[dict[str, str]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in SENSITIVE_METHODS:
+            if name in cls.__dict__:
+                setattr(cls, name, sensitive_variables()(cls.__dict__[name]))
+
+    @sensitive_variables()
     def verify(self, config: CredentialConfig) -> VerificationResult:
         """Check the credential against the provider without storing anything.
 
@@ -104,6 +118,7 @@ class BaseBackend:
         """Model ids the credential can use; raises CredentialInvalid / ProviderUnavailable."""
         raise NotImplementedError
 
+    @sensitive_variables()
     def build_model(self, config: CredentialConfig, model_id: str, **options: Any) -> Any:
         """A ready Agno model for this credential: what callers use (backends implement `agno_model`).
 
@@ -138,6 +153,7 @@ class BaseBackend:
         A backend whose settings `providers.conf` does not know overrides this."""
         return getattr(app_settings, name)
 
+    @sensitive_variables()
     def platform_config(self) -> CredentialConfig | None:
         """The operator's env-configured credential, or None when it is not configured.
 

@@ -39,6 +39,7 @@ from ..conf import app_settings
 from ..exceptions import ProviderError, UnexpectedResponse
 from ..http.client import aread_capped, aread_error_body, cap_response, parse_json, read_capped, read_error_body
 from ..http.errors import error_for_response, error_for_transport
+from ..http.netpolicy import require_https
 from ..secrets import Secret
 from ..types import CredentialConfig
 from .pools import shared_async_client, shared_client
@@ -119,6 +120,8 @@ class BaseGatewayClient:
     def _url(self, path: str) -> str:
         if self._closed:
             raise RuntimeError("this gateway client is closed")
+        if self._enforce:  # a user's stored URL: the policy may have tightened since it was saved
+            require_https(self._base, what="AI Gateway base URL", provider=self.provider)
         return self._base + path
 
     @staticmethod

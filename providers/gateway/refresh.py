@@ -15,8 +15,18 @@ margin would be due again as soon as it was refreshed). Two callers choose `ahea
 * Pre-refresh (here): `PROVIDERS_TOKEN_REFRESH_MARGIN` (300 s), wider than the on-demand
   margin of common lifetimes, so beat renews a token before any request has to, and renews it
   even when no request comes. A token is *due* when it is missing or expires within that
-  margin, capped by the lifetime the pre-refresh last obtained for the same key (remembered in
-  the cache for a day); until it has obtained one, the whole margin applies.
+  margin, capped by half of *that token's own* lifetime. The token looked at is the newest one,
+  the shared store's first (`TokenManager.current`): a web process may have refreshed it since
+  this worker last looked. (Judging by the worker's own older copy, or by the whole 300 s margin
+  for a 30 s token whose lifetime only the web process had seen, made the task fetch a token
+  that was already fresh: 2.2 token requests per expiry instead of 1.)
+
+Beat can only pre-refresh a token when it runs more often than the token's margin: with
+`PROVIDERS_TOKEN_REFRESH_INTERVAL` >= min(margin, lifetime / 2) a token may come due and expire
+between two passes, and requests refresh it themselves (still one request per expiry, under the
+lease). The system checks `providers.W010`/`W011` (`providers/token_checks.py`) warns when the settings
+already say so; a token endpoint's real lifetime is only known once a token arrives, so a
+too-short one is logged here, once per credential and process.
 
 One lock: a due token is refreshed through `TokenManager.refresh(keep=...)`, the same single
 flight (threads) and Redis lease (processes) as on-demand refreshes, and `keep` asks "still
@@ -75,11 +85,33 @@ def effective_margin(key: str, margin: float) -> float:
     return refresh_margin(lifetime, ahead=margin) if lifetime else margin
 
 
+def _due(info: TokenInfo, margin: float) -> bool:
+    return info.expires_in() <= refresh_margin(info.lifetime, ahead=margin)
+
+
 def token_due(config: CredentialConfig, *, key: str, margin: float) -> tuple[bool, float | None]:
-    """(due, seconds left): due when no token is cached (in this process or the shared store)
-    or it expires within the effective margin."""
-    left = get_token_manager().expires_in(config)
-    return left is None or left <= effective_margin(key, margin), left
+    """(due, seconds left): due when no token is cached (in the shared store or this process)
+    or the newest one expires within the margin, capped at half its own lifetime."""
+    info = get_token_manager().current(config)
+    if info is None:
+        return True, None
+    return _due(info, margin), info.expires_in()
+
+
+_warned_short: set[str] = set()
+
+
+def _warn_if_too_short(key: str, lifetime: float) -> None:
+    interval = float(app_settings.TOKEN_REFRESH_INTERVAL)
+    ahead = refresh_margin(lifetime, ahead=prerefresh_margin())
+    if interval >= ahead and key not in _warned_short:
+        _warned_short.add(key)
+        logger.warning(
+            "providers: gateway tokens for %s live %.0f s: refreshed %.0f s before expiry, but beat runs "
+            "every %.0f s (PROVIDERS_TOKEN_REFRESH_INTERVAL), so requests will often refresh them "
+            "themselves; set the interval below %.0f s",
+            key, lifetime, ahead, interval, ahead,
+        )
 
 
 def refresh_if_due(
@@ -98,10 +130,8 @@ def refresh_if_due(
     if dry_run:
         return RefreshOutcome(RefreshAction.WOULD_REFRESH, left)
 
-    ahead = effective_margin(key, margin)
-
     def not_due(info: TokenInfo) -> bool:
-        return info.expires_in() > ahead
+        return not _due(info, margin)
 
     started = time.time()
     try:
@@ -116,5 +146,6 @@ def refresh_if_due(
     if info.obtained_at < started:
         return RefreshOutcome(RefreshAction.FRESH, info.expires_in())  # refreshed meanwhile
     cache.set(_LIFETIME_PREFIX + key, info.lifetime, timeout=_LIFETIME_TTL)
+    _warn_if_too_short(key, info.lifetime)
     logger.info("providers: refreshed gateway token for %s in %.0f ms", key, (time.time() - started) * 1000)
     return RefreshOutcome(RefreshAction.REFRESHED, info.expires_in())

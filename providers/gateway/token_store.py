@@ -13,7 +13,9 @@ Web workers and Celery workers then use one token per credential, and one proces
   shared token until a deadline, then fetch themselves (a holder that died cannot block them).
 * A failed fetch leaves a short failure marker, so pollers fail fast with the same kind of error
   instead of each retrying a broken token endpoint.
-* Redis down: logged once a minute, and every process falls back to fetching on its own.
+* Redis down or hung: short socket timeouts (`PROVIDERS_REDIS_SOCKET_TIMEOUT`), the outage is
+  remembered for `PROVIDERS_REDIS_RETRY_SECONDS` in `providers.redis_outage` (shared with the
+  cache backend: one log line per outage), and every process fetches its own token meanwhile.
 
 We talk to Redis with redis-py directly (not through Django's cache API) because leases and
 compare-and-delete need `SET NX PX` and scripts; the key prefix follows the cache's KEY_PREFIX.
@@ -35,6 +37,7 @@ from django.conf import settings
 from .. import exceptions
 from ..conf import app_settings
 from ..crypto import decrypt, encrypt
+from ..redis_outage import outage
 from ..secrets import Secret
 from .token_info import TokenInfo
 
@@ -52,7 +55,6 @@ return 0
 # Errors a failure marker may carry across processes (by name; nothing else is ever built).
 _SHAREABLE_ERRORS = ("CredentialInvalid", "BadRequest", "RateLimited", "ProviderTimeout", "ProviderUnavailable", "UnexpectedResponse", "URLNotAllowed")
 _POLL_INTERVAL = 0.05
-_DOWN_BACKOFF = 60.0
 
 
 def lease_seconds() -> float:
@@ -71,24 +73,23 @@ class SharedTokenStore:
         # (one process, no Redis) never loads it.
         import redis
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        timeout = float(app_settings.REDIS_SOCKET_TIMEOUT)
+        self._redis = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        # Outages only; any other Redis error (a script error) is a bug and raises.
+        self._errors: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError, OSError)
         self._prefix = f"{prefix}:" if prefix else ""
         self._release = self._redis.register_script(_COMPARE_AND_DELETE)
         self._discard = self._redis.register_script(_DELETE_IF_PREFIX)
-        self._down_until = 0.0
 
     def _key(self, kind: str, cache_id: str) -> str:
         return f"{self._prefix}providers:{kind}:{cache_id}"
 
     @property
     def available(self) -> bool:
-        return time.monotonic() >= self._down_until
+        return not outage.down
 
     def _went_down(self, exc: BaseException) -> None:
-        if self.available:
-            logger.warning("Redis unavailable for shared gateway tokens (%s); refreshing per process for %.0f s", type(exc).__name__, _DOWN_BACKOFF)
-        self._down_until = time.monotonic() + _DOWN_BACKOFF
+        outage.failed(exc, where="gateway token store")
 
     # -- tokens ---------------------------------------------------------------------------
 
@@ -100,6 +101,7 @@ class SharedTokenStore:
         except self._errors as exc:
             self._went_down(exc)
             return None
+        outage.succeeded()
         return self._decode(raw) if raw else None
 
     def put(self, cache_id: str, info: TokenInfo) -> None:

@@ -43,6 +43,8 @@ from django.dispatch import Signal
 from ..conf import app_settings
 from ..exceptions import CredentialInvalid, ProviderError, ProviderTimeout
 from ..http.client import new_client
+from ..http.deadline import deadline
+from ..http.netpolicy import require_https
 from ..secrets import Secret
 from ..types import CredentialConfig
 from . import token_store
@@ -164,21 +166,28 @@ class TokenManager:
         if store is not None:
             store.discard(key.cache_id, token)
 
-    def expires_in(self, config: CredentialConfig) -> float | None:
-        """Seconds left on the cached token (this process, else the shared store); None when
-        there is no usable token."""
+    def current(self, config: CredentialConfig) -> TokenInfo | None:
+        """The newest unexpired token for `config`: the shared store's (when Redis is configured)
+        or this process's, whichever expires later; None when there is none.
+
+        The shared store is read first: another process may have refreshed since this one last
+        looked, and judging by this process's older copy made the pre-refresh fetch a token
+        that was already fresh (issue 8, item 6). A newer shared token replaces the local copy."""
         key = token_key(config)
+        store = token_store.get_store()
+        shared = store.get(key.cache_id) if store is not None else None
         with self._lock:
             slot = self._slots.get(key)
             info = slot.info if slot is not None else None
-        if info is None:
-            store = token_store.get_store()
-            info = store.get(key.cache_id) if store is not None else None
-            if info is not None:
-                with self._lock:
-                    self._slots.setdefault(key, _Slot()).set(info)
-        left = info.expires_in() if info is not None else None
-        return left if left is not None and left > 0 else None
+            if shared is not None and (info is None or shared.expires_at > info.expires_at):
+                self._slots.setdefault(key, _Slot()).set(shared)
+                info = shared
+        return info if info is not None and info.expires_in() > 0 else None
+
+    def expires_in(self, config: CredentialConfig) -> float | None:
+        """Seconds left on the newest cached token (`current`); None when there is none."""
+        info = self.current(config)
+        return info.expires_in() if info is not None else None
 
     def clear(self) -> None:
         """Forget every cached token and failure (tests, key rotation)."""
@@ -287,17 +296,34 @@ class TokenManager:
 def fetch_token(config: CredentialConfig) -> TokenInfo:
     """One client-credentials grant (RFC 6749 §4.4), timed from its send time."""
     assert config.client_id is not None and config.client_secret is not None
-    client = _token_http(enforce_policy=config.credential_id is not None)
+    enforce = config.credential_id is not None
+    token_url = token_url_for(config)
+    if enforce:  # a user's stored URL: the policy may have tightened since it was saved
+        require_https(token_url, what="AI Gateway token URL", provider=config.provider)
+    client = _token_http(enforce_policy=enforce)
     sent_at = time.time()
-    response = request_token(
-        client,
-        token_url=token_url_for(config),
-        client_id=config.client_id,
-        client_secret=config.client_secret,
-        scope=config.scope,
-        auth_method=config.token_auth_method,
-        provider=config.provider,
-    )
+    # A total deadline, not only per read: a token endpoint trickling its answer must not hold
+    # the request past the cross-process lease (3x this), or two processes lead at once.
+    limit = float(app_settings.TOKEN_REQUEST_TIMEOUT)
+    with deadline(limit) as bound:
+        try:
+            response = request_token(
+                client,
+                token_url=token_url,
+                client_id=config.client_id,
+                client_secret=config.client_secret,
+                scope=config.scope,
+                auth_method=config.token_auth_method,
+                provider=config.provider,
+            )
+        except ProviderTimeout:
+            if not bound.expired:
+                raise
+            raise ProviderTimeout(
+                f"The AI Gateway token endpoint did not answer within {limit:g} s "
+                "(PROVIDERS_TOKEN_REQUEST_TIMEOUT).",
+                provider=config.provider,
+            ) from None
     return TokenInfo.issued(response.access_token, response.token_type, response.expires_in, sent_at, response.scope or config.scope)
 
 

@@ -22,6 +22,7 @@ import httpx
 from ..conf import app_settings
 from ..exceptions import ProviderError, ResponseTooLarge, UnexpectedResponse
 from .errors import error_for_response, error_for_transport
+from .deadline import install as install_deadline
 from .transports import policy_transports
 
 # How much of an error body we read to explain a failure (the full cap applies to success bodies).
@@ -64,7 +65,8 @@ def _new(lib: ModuleType, *, sync: bool, enforce_policy: bool, timeout: Any, kwa
         # The transport does the TLS, so it gets the verify setting (the client's is unused then).
         transports = policy_transports(lib)
         options["transport"] = transports[0 if sync else 1](verify=verify)
-    return (lib.Client if sync else lib.AsyncClient)(**options)
+    # Every pool obeys a total deadline when the caller set one (`providers.http.deadline`).
+    return install_deadline((lib.Client if sync else lib.AsyncClient)(**options))
 
 
 def new_client(*, enforce_policy: bool, timeout: httpx.Timeout | None = None, **kwargs: Any) -> httpx.Client:

@@ -166,3 +166,16 @@ def _normalize_host(host: str) -> str:
 
 def _is_control_or_space(ch: str) -> bool:
     return ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp")
+
+
+def require_https(url: str, *, what: str, provider: str = "") -> None:
+    """At request time, for a *stored* user-set URL: refuse a non-https one when
+    `PROVIDERS_REQUIRE_HTTPS` is on. `validate_url` ran when the URL was saved, but a URL stored
+    under a laxer policy (or before the setting was turned on) must not be used afterwards."""
+    if app_settings.REQUIRE_HTTPS and not url.lower().startswith("https://"):
+        raise URLNotAllowed(
+            f"The stored {what} does not use https, which PROVIDERS_REQUIRE_HTTPS requires: "
+            "edit the credential and enter an https:// URL.",
+            provider=provider,
+            code="https_required",
+        )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.views.decorators.debug import sensitive_variables
 
 from .. import registry
 from ..backends.base import BaseBackend
@@ -92,6 +93,7 @@ def _stored_secret(existing: ProviderCredential | None, name: str) -> Secret | N
         raise ValidationError({name: ["The stored value cannot be decrypted; please enter it again."]}) from None
 
 
+@sensitive_variables()
 def prepare_input(*, user: AbstractBaseUser, provider: str, data: CredentialInput) -> PreparedInput:
     """Validate input, merge it with the stored credential, apply the URL-change rule.
 

@@ -21,6 +21,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from ideaforge import ratelimit
 
 from .. import registry, snapshots
 from ..backends.base import BaseBackend
@@ -33,7 +36,9 @@ from .credential_input import (
     prepare_input,
     validate_url_field,
 )
+from ..conf import app_settings
 from ..exceptions import CredentialDecryptionError, URLNotAllowed
+from ..http.deadline import deadline
 from ..models import ProviderCredential, VerificationStatus
 from ..redaction import redact
 from ..selectors import credential_config
@@ -57,7 +62,14 @@ def _run_verify(backend: BaseBackend, config: CredentialConfig) -> VerificationR
     The detail is redacted here too (defence in depth: a provider may echo the key it got).
     """
     try:
-        result = backend.verify(config)
+        # One total bound for every request of the verify (token grant, model list...): a gateway
+        # trickling a byte every 10 s held a verify for 320 s under per-read timeouts alone.
+        limit = float(app_settings.VERIFY_TIMEOUT)
+        with deadline(limit) as bound:
+            result = backend.verify(config)
+        if result.outcome == VerificationOutcome.TIMEOUT and bound.expired:
+            detail = f"{backend.name} did not answer within {limit:g} s (PROVIDERS_VERIFY_TIMEOUT)."
+            result = dataclasses.replace(result, detail=detail)
         if result.detail:
             detail = redact(result.detail, secrets=config.secrets, limit=LAST_ERROR_MAX)
             result = dataclasses.replace(result, detail=detail)
@@ -102,7 +114,17 @@ def _record_result(credential: ProviderCredential, result: VerificationResult, e
 
 # --- services --------------------------------------------------------------------------------
 
+VERIFY_LIMITED = "Too many verification attempts; try again in {seconds} s."
 
+
+def credential_verify_budget(*, user: AbstractBaseUser) -> ratelimit.RetryAfter | None:
+    """Spend one of the user's verifications (PROVIDERS_VERIFY_RATE_LIMIT, shared across processes
+    through Redis). Call it before anything that reaches out to a provider: a verify or save
+    request is otherwise a free outbound request tool. RetryAfter when the budget is spent."""
+    return ratelimit.hit(app_settings.VERIFY_RATE_LIMIT, "providers-verify", user.pk)
+
+
+@sensitive_variables()
 def credential_verify_input(*, user: AbstractBaseUser, provider: str, data: CredentialInput) -> VerificationResult:
     """Verify submitted values without saving anything (blank secrets use the stored ones)."""
     prepared = prepare_input(user=user, provider=provider, data=data)
@@ -111,6 +133,7 @@ def credential_verify_input(*, user: AbstractBaseUser, provider: str, data: Cred
     return result
 
 
+@sensitive_variables()
 def credential_save(
     *, user: AbstractBaseUser, provider: str, data: CredentialInput, save_unverified: bool = False
 ) -> tuple[ProviderCredential | None, VerificationResult]:
@@ -212,6 +235,7 @@ def credential_delete(*, user: AbstractBaseUser, provider: str) -> None:
     logger.info("credential deleted: provider=%s owner=%s", provider, user.pk)
 
 
+@sensitive_variables()
 def credential_verify(*, credential: ProviderCredential) -> VerificationResult:
     """Re-verify a stored credential and record the outcome on it.
 

@@ -20,10 +20,11 @@ operator's env-configured gateway. The same keys are used by `selectors.Effectiv
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections
+from django.db import OperationalError, connections
 from django.db.models import QuerySet
 
 from ..backends.ai_gateway import AIGatewayBackend
@@ -112,16 +113,24 @@ def token_refresh_status(*, margin: float | None = None) -> list[tuple[RefreshTa
     for key in gateway_credential_keys():
         try:
             resolved = _resolve(key)
-        except CredentialDecryptionError:
-            # Still "due": the per-key refresh reports it (and the command prints it) as failed.
+            if resolved is None:
+                continue
+            label, config = resolved
+            due, left = token_due(config, key=key, margin=margin)
+        except Exception as exc:
+            # One broken credential (undecryptable secret, a bug its data triggers) must not stop
+            # the pass for the others. Still "due": the per-key refresh reports it as failed.
+            if not isinstance(exc, CredentialDecryptionError):
+                _log_unexpected(key, exc)
             rows.append((RefreshTarget(key, key, None), True))
             continue
-        if resolved is None:
-            continue
-        label, config = resolved
-        due, left = token_due(config, key=key, margin=margin)
         rows.append((RefreshTarget(key, label, left), due))
     return rows
+
+
+def _log_unexpected(key: str, exc: BaseException) -> None:
+    # The type only: an unexpected exception's text may quote what it choked on.
+    logger.error("providers: gateway token check for %s failed unexpectedly (%s); other credentials go on", key, type(exc).__name__)
 
 
 def token_refresh_due(*, margin: float | None = None) -> list[RefreshTarget]:
@@ -158,6 +167,11 @@ def token_refresh_all(*, margin: float | None = None, dry_run: bool = False) -> 
             results.append(
                 RefreshResult(target.key, target.label, RefreshAction.FAILED, target.expires_in, error=str(exc))
             )
+        except Exception as exc:  # per-credential isolation: see token_refresh_status
+            _log_unexpected(target.key, exc)
+            results.append(
+                RefreshResult(target.key, target.label, RefreshAction.FAILED, target.expires_in, error=type(exc).__name__)
+            )
     return results
 
 
@@ -165,9 +179,18 @@ def _on_credential_rejected(sender: Any, *, config: CredentialConfig, error: Cre
     if config.credential_id is None:
         return
     try:
-        credential_mark_failed(
-            credential_id=config.credential_id, code=error.code or "invalid_client", message=str(error)
-        )
+        for attempt in range(5):
+            try:
+                credential_mark_failed(
+                    credential_id=config.credential_id, code=error.code or "invalid_client", message=str(error)
+                )
+                break
+            except OperationalError:
+                # A locked database (SQLite under concurrent writers): the mark must not be lost,
+                # or the credential stays "verified" and keeps being tried. Try again shortly.
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
     except Exception:  # the request already failed with the real error: log, do not raise
         logger.exception("could not mark gateway credential %s failed", config.credential_id)
     finally:

@@ -8,9 +8,11 @@ With `response_format` `json_schema` the reply is a minimal valid instance of th
 the scripted `json=`). SSE follows OpenAI's chunk format, ends with `data: [DONE]`, and sends a
 final usage chunk when `stream_options.include_usage` is set.
 
-Stream faults (`stream_fault`): a slow first byte, a stall of N seconds after K chunks, a cut
-(connection closed, no final chunk) after K chunks, an SSE `event: error` after K chunks, or
-padding comments that make the stream as large as needed (`pad_each`).
+Stream faults (`stream_fault`): a slow first byte, a stall of N seconds after K chunks, a
+keep-alive trickle after K chunks (an SSE comment every `trickle_every` seconds for
+`trickle_seconds`: the connection never goes idle, the answer never comes), a cut (connection
+closed, no final chunk) after K chunks, an SSE `event: error` after K chunks, or padding comments
+that make the stream as large as needed (`pad_each`).
 """
 from __future__ import annotations
 
@@ -40,6 +42,9 @@ class StreamFault:
     cut_after: int | None = None
     error_after: int | None = None
     error_message: str = "simulated stream failure"
+    trickle_after: int | None = None
+    trickle_seconds: float = 0.0
+    trickle_every: float = 1.0
     # An SSE comment of this many bytes before every event (clients ignore it): a stream that
     # is valid but as large as the test needs, without a Content-Length.
     pad_each: int = 0
@@ -303,6 +308,8 @@ class ChatMixin:
                     return
                 if fault.stall_after is not None and sent == fault.stall_after and fault.stall_seconds:
                     time.sleep(fault.stall_seconds)
+                if fault.trickle_after is not None and sent == fault.trickle_after:
+                    self._trickle(fault)
                 if sent and sim.chunk_delay:
                     time.sleep(sim.chunk_delay)
                 chunk = dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": finish}])
@@ -316,6 +323,14 @@ class ChatMixin:
             self._end()
         except (BrokenPipeError, ConnectionResetError):  # the client went away (idle timeout, cancel)
             self.close_connection = True  # type: ignore[attr-defined]
+
+    def _trickle(self, fault: StreamFault) -> None:
+        """Keep-alive comments, one every `trickle_every` s for `trickle_seconds` (a server that
+        holds a stream open without answering)."""
+        until = time.monotonic() + fault.trickle_seconds
+        while time.monotonic() < until:
+            self._chunk(b": keep-alive\n\n")
+            time.sleep(max(0.0, min(fault.trickle_every, until - time.monotonic())))
 
     def _event(self, payload: dict[str, Any]) -> None:
         self._chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")

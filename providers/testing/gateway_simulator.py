@@ -12,7 +12,7 @@ the whole app runs with no real credentials. Wire format:
 
 Faults: the generic `inject(...)` of `LocalServer` (status, headers, delay, ... by path prefix)
 plus the gateway-specific switches below (`revoke_tokens`, `rate_limit`, `fail`,
-`fail_token_endpoint`, `stream_fault`, scripted replies).
+`fail_token_endpoint`, `trickle`, `stream_fault`, scripted replies).
 """
 from __future__ import annotations
 
@@ -282,6 +282,15 @@ class GatewaySimulator(LocalServer, ChatScript):
         """Token endpoint answers `status`; `error="invalid_client"` gives the OAuth2 error body."""
         body: Any = {"error": error} if error else {"error": "temporarily_unavailable"}
         self.inject(path_prefix=TOKEN_PATH, status=status, body=body, times=times, delay=delay)
+
+    def trickle(self, interval: float, *, path_prefix: str = API_PREFIX, status: int = 200, body: Any = None,
+                times: int | None = None) -> None:
+        """Answer requests under `path_prefix` (the token endpoint: `TOKEN_PATH`) one byte every
+        `interval` seconds, so that no single read times out but the whole answer takes long."""
+        if body is None:
+            body = ({"access_token": "trickled-token", "token_type": "Bearer", "expires_in": 3600}
+                    if path_prefix == TOKEN_PATH else {"object": "list", "data": [{"id": m} for m in self.models]})
+        self.inject(path_prefix=path_prefix, status=status, body=body, times=times, trickle=interval)
 
     def rate_limit(self, retry_after: float | None = 1, *, times: int | None = 1, path_prefix: str = API_PREFIX) -> None:
         headers = {} if retry_after is None else {"Retry-After": str(retry_after)}

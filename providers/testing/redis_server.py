@@ -1,8 +1,14 @@
 """A throw-away `redis-server` on 127.0.0.1 for tests (and `.ci/run`): a free port, a temp dir,
-no persistence. `with RedisServer() as server: server.url`."""
+no persistence. `with RedisServer() as server: server.url`.
+
+Fault switches for the soft-dependency tests: `down()` stops the server and `up()` starts it
+again on the same port (empty, as after a crash); `pause()` / `resume()` SIGSTOP / SIGCONT it,
+a hung Redis that accepts connections (the kernel does) and never answers."""
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -48,19 +54,46 @@ class RedisServer:
         # A port picked then released can be taken by someone else before redis binds it: retry.
         for _ in range(5):
             self.port = _free_port()
-            self._process = subprocess.Popen(
-                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self._dir.name,
-                 "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            )
-            deadline = time.monotonic() + self.start_timeout
-            while time.monotonic() < deadline and self._process.poll() is None:
-                if _ping(self.port):
-                    return self
-                time.sleep(0.05)
-            self._terminate()
+            if self._spawn():
+                return self
         self.stop()
         raise RuntimeError("redis-server did not start")
+
+    def down(self) -> None:
+        """Stop the server (keeps the port for `up()`)."""
+        self.resume()
+        self._terminate()
+
+    def up(self) -> None:
+        """Start the server again on the same port."""
+        for _ in range(20):
+            if self._spawn():
+                return
+            time.sleep(0.1)
+        raise RuntimeError("redis-server did not restart on its port")
+
+    def pause(self) -> None:
+        if self._process is not None:
+            os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            os.kill(self._process.pid, signal.SIGCONT)
+
+    def _spawn(self) -> bool:
+        assert self._dir is not None
+        self._process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self._dir.name,
+             "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline and self._process.poll() is None:
+            if _ping(self.port):
+                return True
+            time.sleep(0.05)
+        self._terminate()
+        return False
 
     def _terminate(self) -> None:
         process, self._process = self._process, None
@@ -77,6 +110,7 @@ class RedisServer:
             process.stderr.close()
 
     def stop(self) -> None:
+        self.resume()
         self._terminate()
         if self._dir is not None:
             self._dir.cleanup()

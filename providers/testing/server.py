@@ -25,6 +25,8 @@ class Fault:
     `delay` sleeps before the first byte (a timeout when longer than the client's read timeout);
     `redirect_to` answers 302 to that URL; `oversize` pads the body to that many bytes;
     `chunked` sends the body with chunked transfer encoding, without a Content-Length.
+    `trickle` sends the body one byte every `trickle` seconds (each read is quick, the whole
+    answer is not: what defeats per-read timeouts).
     `times=None` keeps it forever; otherwise it is used up after that many requests.
     """
 
@@ -37,6 +39,7 @@ class Fault:
     redirect_to: str | None = None
     oversize: int = 0
     chunked: bool = False
+    trickle: float = 0.0
     times: int | None = None
 
 
@@ -46,6 +49,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 class SimulatorHandler(BaseHTTPRequestHandler):
@@ -78,7 +82,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         """Count and keep the request; call once per request, before any fault applies."""
         with self.sim.lock:
             self.sim.counts[self.path_only] += 1
-            self.sim.requests.append(RecordedRequest(self.command, self.path, dict(self.headers.items()), body))
+            self.sim.requests.append(
+                RecordedRequest(self.command, self.path, dict(self.headers.items()), body, time.monotonic())
+            )
 
     def apply_fault(self) -> bool:
         """Answer with the first matching injected fault; True when the request is handled."""
@@ -103,7 +109,12 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         try:
-            if fault.chunked:
+            if fault.trickle:
+                for index in range(len(body)):
+                    self.wfile.write(body[index:index + 1])
+                    self.wfile.flush()
+                    time.sleep(fault.trickle)
+            elif fault.chunked:
                 for start in range(0, len(body), 4096):
                     piece = body[start:start + 4096]
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))

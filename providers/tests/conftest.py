@@ -115,22 +115,6 @@ def token_manager():
     manager.clear()
 
 
-@pytest.fixture(scope="session")
-def redis_url():
-    """A real redis-server for the session. Skips when it is not installed, except under
-    CI=true, where a missing Redis is a failure."""
-    import os
-
-    from providers.testing.redis_server import RedisServer, redis_server_binary
-
-    if redis_server_binary() is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("redis-server is required under CI=true")
-        pytest.skip("redis-server is not installed")
-    with RedisServer() as server:
-        yield server.url
-
-
 OPENAI_KEY = "sk-openai-valid-key-0123abcd"
 
 

@@ -23,6 +23,13 @@ GW_SECRET = "gw-CANARY-secret-5f6a7b8c9d"
 PAGE = "/settings/providers/"
 
 
+@pytest.fixture(autouse=True)
+def _verify_budget(settings):
+    """These flows verify more often than a user may per minute; the budget has its own tests
+    (test_verify_rate_limit.py), here it would only cut the flows short."""
+    settings.PROVIDERS_VERIFY_RATE_LIMIT = "1000/minute"
+
+
 def forbidden(secret: str) -> list[str]:
     # The whole value, and its first 8 characters (a prefix identifies a key too).
     return [secret, secret[:8]]
@@ -169,3 +176,54 @@ def test_api_key_canary_never_leaks(alice, settings, all_logs):
     texts.append(log_text(all_logs))
     assert_clean(texts, [CANARY])
     assert ProviderCredential.objects.filter(owner=alice).count() == 3
+
+
+# --- the faults of issue 8: Redis down, a trickling gateway, http:// refused, lost key ----------
+
+
+@pytest.mark.redis
+def test_gateway_canary_never_leaks_through_faults(alice, settings, all_logs):
+    """The paths that log or answer on faults: the Redis outage lines, the pre-refresh's
+    per-credential isolation, the total deadlines, the https refusal and "needs re-entry"."""
+    from cryptography.fernet import Fernet
+
+    from providers.gateway.tokens import get_token_manager
+    from providers.redis_outage import outage
+    from providers.services import tokens as token_services
+    from providers.testing.gateway_simulator import TOKEN_PATH
+    from providers.testing.redis_server import RedisServer
+
+    secret = GW_SECRET + "-ünï"  # non-ASCII too
+    texts = []
+    with GatewaySimulator(client_id=GW_ID, client_secret=secret) as sim, RedisServer() as redis_server:
+        settings.REDIS_URL = redis_server.url
+        settings.CACHES = {"default": {"BACKEND": "providers.softcache.SoftRedisCache", "LOCATION": redis_server.url}}
+        settings.PROVIDERS_REDIS_RETRY_SECONDS = 0.2
+        client = csrf_client(alice)
+        payload = {"provider": "ai_gateway", "client_id": GW_ID, "client_secret": secret, "base_url": sim.base_url, "token_url": sim.token_url}
+        texts.append(body(api_post(client, "/api/providers/configure", payload)))
+        assert ProviderCredential.objects.get(owner=alice).status == "verified"
+        texts.append(repr(token_services.token_refresh_all(margin=10**6)))
+        redis_server.down()
+        texts.append(repr(token_services.token_refresh_all(margin=10**6)))
+        texts.append(body(client.get("/api/providers")))
+        redis_server.up()
+        settings.PROVIDERS_TOKEN_REQUEST_TIMEOUT = 0.3
+        settings.PROVIDERS_VERIFY_TIMEOUT = 0.6
+        sim.trickle(0.1, path_prefix=TOKEN_PATH)
+        texts.append(body(api_post(client, "/api/providers/verify", payload)))
+        texts.append(repr(token_services.token_refresh_all(margin=10**6)))
+        sim.clear_faults()
+        settings.PROVIDERS_REQUIRE_HTTPS = True
+        get_token_manager().clear()  # nothing cached: the pass must ask, and is refused
+        texts.append(repr(token_services.token_refresh_all(margin=10**6)))
+        settings.PROVIDERS_REQUIRE_HTTPS = False
+        settings.CREDENTIALS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the key is gone
+        texts.append(body(client.get("/api/providers")))
+        texts.append(body(client.get(PAGE)))
+        outage.reset()
+    texts.append(log_text(all_logs))
+    assert "Redis unavailable" in texts[-1] and "needs_reentry" in texts[-3]  # the faults really happened
+    assert "did not answer within" in "".join(texts)
+    assert "https, which PROVIDERS_REQUIRE_HTTPS requires" in texts[-4]
+    assert_clean(texts, [GW_ID, secret])

@@ -224,14 +224,16 @@ def _wait_for(predicate, timeout: float = 30) -> bool:
 @pytest.mark.celery
 def test_beat_task_refreshes_an_expiring_token_through_the_worker(worker, module_sim):
     sim = module_sim
-    # A "web" process takes a short token: it lands in the shared cache, inside the margin.
-    sim.token_lifetime = 200
+    # A "web" process takes a short token: it lands in the shared cache, and is due (inside half
+    # its lifetime) by the time beat runs.
+    sim.token_lifetime = 4
     web = _shell(_FINGERPRINT, worker["env"])
     assert web.returncode == 0, web.stderr
     first = sim.token_requests
     old = sim.issued_tokens[-1]
     assert f"token {_fingerprint(old)}" in web.stdout
     sim.token_lifetime = 3600
+    time.sleep(2.2)
 
     assert _send(worker, "providers.refresh_gateway_tokens").get(timeout=30) == 1
     assert _wait_for(lambda: sim.token_requests == first + 1), worker["log"].read_text()[-3000:]
@@ -246,6 +248,25 @@ def test_beat_task_refreshes_an_expiring_token_through_the_worker(worker, module
     assert sim.token_requests == first + 1
     log = worker["log"].read_text()
     assert sim.client_secret not in log and new not in log and old not in log
+
+
+@pytest.mark.redis
+@pytest.mark.celery
+def test_beat_after_a_web_refresh_requests_no_token(worker, module_sim):
+    """Issue 8, item 6: a web process refreshed a 30 s token; the beat pass that follows must
+    judge it by that shared token and its own lifetime (not the 300 s margin): 0 token requests."""
+    sim = module_sim
+    sim.token_lifetime = 30
+    try:
+        web = _shell(_FINGERPRINT, worker["env"])
+        assert web.returncode == 0, web.stderr
+        after_web = sim.token_requests
+        assert _send(worker, "providers.refresh_gateway_tokens").get(timeout=30) == 0
+        assert _send(worker, "providers.refresh_gateway_token", PLATFORM).get(timeout=30) == "fresh"
+        time.sleep(0.5)
+        assert sim.token_requests == after_web
+    finally:
+        sim.token_lifetime = 3600
 
 
 @pytest.mark.redis

@@ -86,18 +86,25 @@ def test_only_tokens_expiring_within_the_margin_are_refreshed(platform_gateway):
 
     sim = platform_gateway
     config = platform_config("ai_gateway")
-    sim.token_lifetime = 200  # a short token: well inside the 300 s pre-refresh margin
+    sim.token_lifetime = 200  # shorter than the 300 s pre-refresh margin...
     get_token_manager().get_token(config)
     assert sim.token_requests == 1
-
+    # ...but the margin is capped at half the token's own lifetime: a token a request just got
+    # is not due (refreshing it would be a redundant token request).
     out, _ = _run("providers_refresh_tokens", "--dry-run")
-    assert "would refresh" in out and sim.token_requests == 1
-    out, _ = _run("providers_refresh_tokens", "--margin", "10")  # not within 10 s yet
-    assert "fresh" in out and sim.token_requests == 1
+    assert "fresh" in out and "would refresh" not in out
+
+    sim.token_lifetime = 6  # due 3 s before expiry
+    get_token_manager().refresh(config, force=True)
+    time.sleep(3.3)  # under 2.7 s left: due (3 s), not yet within 1 s
+    out, _ = _run("providers_refresh_tokens", "--margin", "1")  # not within 1 s yet
+    assert "fresh" in out and sim.token_requests == 2
+    out, _ = _run("providers_refresh_tokens", "--dry-run")
+    assert "would refresh" in out and sim.token_requests == 2
 
     sim.token_lifetime = 3600
     out, _ = _run("providers_refresh_tokens")
-    assert sim.token_requests == 2 and "refreshed" in out
+    assert sim.token_requests == 3 and "refreshed" in out
     assert get_token_manager().expires_in(config) > 3000
 
 
@@ -120,7 +127,11 @@ def test_rejected_credential_is_reported_and_the_others_still_refresh(platform_g
     # invalid_client is permanent: asked once, not retried.
     assert sim.token_requests == 3
     assert "wrong-secret-value" not in out.getvalue() + err.getvalue()
-    bad.refresh_from_db()
+    # Marked from the refresh's own thread after the waiters got the error: allow it a moment.
+    deadline = time.monotonic() + 5
+    while bad.status != "failed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        bad.refresh_from_db()
     assert bad.status == "failed"  # visible on the settings page and in admin
     # A failed credential is no longer active: the next pass leaves it alone.
     out, _ = _run("providers_refresh_tokens")

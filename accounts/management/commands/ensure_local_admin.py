@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -22,8 +23,9 @@ class Command(BaseCommand):
         login_url = url.rstrip("/") + "/accounts/login/"
         User = get_user_model()
         if User.objects.filter(is_superuser=True).exists():
+            signup = ", or sign up at /accounts/signup/" if settings.ACCOUNTS_SIGNUP_OPEN else ""
             self.stdout.write(f"A superuser already exists; log in at {login_url} "
-                              "(forgot the password? `make password`), or sign up at /accounts/signup/.")
+                              f"(forgot the password? `make password`){signup}.")
             return
         password = secrets.token_urlsafe(12)
         User.objects.create_superuser(username=username, email="", password=password)

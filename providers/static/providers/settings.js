@@ -91,7 +91,7 @@
         return resp.json().then(function (data) { return {status: resp.status, data: data}; });
       }).then(function (r) {
         var d = r.data;
-        if (r.status === 400 || r.status === 401 || r.status === 403 || r.status >= 500) {
+        if (r.status >= 400 && r.status !== 422) {  // 422: configure answered, nothing saved
           show(box, "error", errorText(name, d.errors));
         } else if (verify) {
           show(box, d.ok ? "success" : "error", name + ": " + d.message + " (Nothing was saved.)");
