@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (a wrapper script around the real binary)
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 PASSWORD = "browser-password-123"
