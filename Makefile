@@ -39,12 +39,14 @@ test: install ## run the whole suite (PYTEST_ARGS="-k name" to narrow it)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The whole app against a local AI Gateway simulator (no real credentials): the simulator runs in
-# the background on DEMO_GATEWAY_PORT and stops with the app (Ctrl-C).
+# the background on DEMO_GATEWAY_PORT and stops with the app (Ctrl-C). It streams realistic canned
+# answers per agent, one word every DEMO_CHUNK_DELAY_MS.
 DEMO_GATEWAY_PORT ?= 8765
+DEMO_CHUNK_DELAY_MS ?= 30
 DEMO_GATEWAY_URL := http://127.0.0.1:$(DEMO_GATEWAY_PORT)
 demo: export DJANGO_DEBUG ?= true
 demo: install ## `make run` with the AI Gateway pointed at a local simulator (sign in, open /forge/)
-	$(BIN)/python manage.py providers_gateway_simulator --port $(DEMO_GATEWAY_PORT) & sim=$$!; \
+	$(BIN)/python manage.py providers_gateway_simulator --port $(DEMO_GATEWAY_PORT) --chunk-delay-ms $(DEMO_CHUNK_DELAY_MS) --answers canned & sim=$$!; \
 	trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
 	AI_GATEWAY_ENABLED=true AI_GATEWAY_BASE_URL=$(DEMO_GATEWAY_URL)/v1 AI_GATEWAY_TOKEN_URL=$(DEMO_GATEWAY_URL)/oauth/token \
 	AI_GATEWAY_CLIENT_ID=sim-client AI_GATEWAY_CLIENT_SECRET=sim-secret AI_GATEWAY_DEFAULT_MODEL=sim-standard \

@@ -1,6 +1,8 @@
 """The IdeaForge agents. Adding one: write a small `ForgeAgent` subclass and list it in AGENTS."""
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, Field
 
 from .base import ForgeAgent
@@ -57,6 +59,36 @@ class IdeaCritic(ForgeAgent):
             lines += ["", "Open questions:"] + [f"  ? {q}" for q in content.open_questions]
         lines += ["", f"Next step: {content.next_step}"]
         return "\n".join(lines)
+
+    def parse(self, text: str) -> IdeaAssessment | None:
+        """The assessment back from `render`'s text (the run record keeps only text), or None
+        when `text` is not in that shape (a plain-text fallback answer)."""
+        lines = text.strip().splitlines()
+        head = next((i for i, line in enumerate(lines) if _SCORE.match(line)), None)
+        if head is None:
+            return None
+        score = _SCORE.match(lines[head])
+        sections: dict[str, list[str]] = {"Strengths:": [], "Risks:": [], "Open questions:": []}
+        current: list[str] | None = None
+        next_step = ""
+        for line in lines[head + 1:]:
+            if line in sections:
+                current = sections[line]
+            elif line.startswith("Next step: "):
+                next_step, current = line.removeprefix("Next step: "), None
+            elif current is not None and line[:4] in ("  + ", "  - ", "  ? "):
+                current.append(line[4:])
+        try:
+            return IdeaAssessment(
+                summary="\n".join(lines[:head]).strip(), score=int(score.group(1)), verdict=score.group(2),
+                strengths=sections["Strengths:"], risks=sections["Risks:"], open_questions=sections["Open questions:"],
+                next_step=next_step,
+            )
+        except ValueError:
+            return None
+
+
+_SCORE = re.compile(r"^Score: (\d+)/10 · verdict: (.+)$")
 
 
 class ConceptBriefWriter(ForgeAgent):

@@ -11,7 +11,7 @@ MAX_PROMPT = 8000
 
 
 class ForgeForm(forms.Form):
-    agent = forms.ChoiceField(choices=[(a.name, a.title) for a in AGENTS.values()])
+    agent = forms.ChoiceField(choices=[(a.name, a.title) for a in AGENTS.values()], widget=forms.RadioSelect)
     tier = forms.ChoiceField(
         choices=[("", "Agent's default")] + [(t, t.capitalize()) for t in TIERS], required=False,
         help_text="Fast is cheapest; premium is the most capable model your providers offer.",

@@ -123,6 +123,11 @@ def run_list_for_user(*, user: AbstractBaseUser, limit: int) -> QuerySet[AgentRu
     return AgentRun.objects.filter(user=user)[:limit]
 
 
+def run_latest_matching(*, user: AbstractBaseUser, agent: str, prompt: str) -> AgentRun | None:
+    """The user's newest run of `agent` on `prompt` (the Forge's reload of a run it already did)."""
+    return AgentRun.objects.filter(user=user, agent=agent, prompt=prompt).order_by("-created_at", "-pk").first()
+
+
 def run_get_for_user(*, user: AbstractBaseUser, pk: int) -> AgentRun:
     """The user's run `pk`; raises AgentRun.DoesNotExist for another user's (views: 404)."""
     return AgentRun.objects.get(pk=pk, user=user)

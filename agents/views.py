@@ -2,9 +2,11 @@
 
 Two ways to get the answer, both streamed (`StreamingHttpResponse`):
 
-* `POST /forge/` (the plain form, no JavaScript): an HTML page sent in pieces; the answer grows
-  in the browser as it arrives and the run's details (provider, model, tier, fallbacks, error)
-  follow at the end. The page is complete when the run is.
+* `POST /forge/` (the plain form, no JavaScript) redirects to `GET /forge/go/<token>`
+  (post-redirect-get): an HTML page sent in pieces; the answer grows in the browser as it
+  arrives, then its rendered Markdown and the run's details (provider, model, tier, fallbacks,
+  error) follow at the end. The page is complete when the run is; a reload of it redirects to
+  the run's record instead of running it again.
 * `POST /forge/stream` (the page's small script): newline-delimited JSON events, which the
   script appends to the page without reloading it.
 
@@ -24,6 +26,7 @@ import asyncio
 import functools
 import json
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import aclosing
 from typing import Any
@@ -33,7 +36,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils.html import escape
@@ -44,11 +47,14 @@ from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
 from .exceptions import AgentError, NoModelAvailable
 from .forms import ForgeForm
 from .models import AgentRun
-from .selectors import provider_available_for_user, run_get_for_user, run_list_for_user
+from .presentation import answer_html, provider_display
+from .selectors import provider_available_for_user, run_get_for_user, run_latest_matching, run_list_for_user
 
 logger = logging.getLogger(__name__)
 
 HISTORY_SIZE = 20
+_PENDING = "forge_pending"
+_PENDING_MAX = 10  # runs asked for in this session and not yet looked at (older ones are dropped)
 _ANSWER = "<!--forge:answer-->"
 _SUMMARY = "<!--forge:summary-->"
 
@@ -85,11 +91,30 @@ def _page_context(request: HttpRequest, form: ForgeForm) -> dict[str, Any]:
 @_async_login_required
 @require_http_methods(["GET", "POST"])
 async def forge(request: HttpRequest) -> HttpResponse:
-    form = ForgeForm(request.POST or None, initial={"agent": request.GET.get("agent", "")})
+    form = ForgeForm(request.POST or None, initial={"agent": request.GET.get("agent") or next(iter(AGENTS))})
     if request.method == "POST" and form.is_valid():
-        return await _html_stream(request, form.cleaned_data)
+        # Post-redirect-get: the run happens on the GET that follows, once; a reload of that
+        # page shows the run's record instead of running it again.
+        token = await sync_to_async(_remember_pending)(request, form.cleaned_data)
+        return redirect("agents:go", token=token)
     status = 400 if form.is_bound else 200
     return await sync_to_async(_render_page)(request, form, status)
+
+
+@_async_login_required
+async def forge_go(request: HttpRequest, token: str) -> HttpResponse:
+    """The run a POST to /forge/ asked for, streamed as HTML the first time; the record after."""
+    claimed = await sync_to_async(_claim_pending)(request, token)
+    if isinstance(claimed, HttpResponse):
+        return claimed
+    return await _html_stream(request, claimed)
+
+
+@login_required
+def forge_history(request: HttpRequest) -> HttpResponse:
+    """The history table alone, for the page's script to refresh after a run."""
+    history = run_list_for_user(user=request.user, limit=HISTORY_SIZE)
+    return render(request, "agents/_history.html", {"history": history})
 
 
 @_async_login_required
@@ -115,6 +140,30 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _render_page(request: HttpRequest, form: ForgeForm, status: int) -> HttpResponse:
     return render(request, "agents/forge.html", _page_context(request, form), status=status)
+
+
+def _remember_pending(request: HttpRequest, data: dict[str, Any]) -> str:
+    """Keep the asked-for run in the session under a new token (sync: the session is a query)."""
+    token = secrets.token_urlsafe(12)
+    pending = request.session.get(_PENDING, {})
+    pending = dict(list(pending.items())[-(_PENDING_MAX - 1):])
+    pending[token] = {"agent": data["agent"], "tier": data.get("tier") or "", "prompt": data["prompt"], "started": False}
+    request.session[_PENDING] = pending
+    return token
+
+
+def _claim_pending(request: HttpRequest, token: str) -> dict[str, Any] | HttpResponse:
+    """The run to stream for `token` (marked started), or the redirect when it ran already or is unknown."""
+    pending = request.session.get(_PENDING, {})
+    data = pending.get(token)
+    if data is None:
+        return redirect("agents:forge")
+    if data["started"]:
+        run = run_latest_matching(user=request.user, agent=data["agent"], prompt=data["prompt"])
+        return redirect("agents:run", pk=run.pk) if run else redirect("agents:forge")
+    pending[token] = {**data, "started": True}
+    request.session[_PENDING] = pending  # saved before the stream starts (the response is returned first)
+    return {"agent": data["agent"], "tier": data["tier"], "prompt": data["prompt"]}
 
 
 def _ndjson_line(event: Event) -> list[str]:
@@ -214,8 +263,13 @@ async def _html_stream(request: HttpRequest, data: dict[str, Any]) -> StreamingH
         if isinstance(event, CandidateChosen):
             chosen[:] = [event]
         elif isinstance(event, (Done, Failed)):
+            parts = [middle]
+            if event.run is not None and event.run.output:
+                # The rendered answer replaces the raw text (CSS hides .answer-raw once it follows).
+                parts.append(f'<div class="answer rendered">{answer_html(agent.name, event.run.output)}</div>')
             context = _summary_context(event, chosen[0] if chosen else None, tier)
-            return [middle, summary_template.render(context, request=None)]
+            parts.append(summary_template.render(context, request=None))
+            return parts
         return []
 
     content = _stream_content(request, request.user, data, render_event, head=head, tail=tail)
@@ -241,9 +295,13 @@ def _event_json(event: Event) -> dict[str, Any]:
         return {"kind": "candidate", "provider": event.provider, "provider_name": event.provider_name,
                 "model": event.model, "tier": event.tier, "source": event.source}
     if isinstance(event, FallbackTaken):
-        return {"kind": "fallback", "provider": event.provider, "model": event.model, "reason": event.reason}
+        return {"kind": "fallback", "provider": event.provider, "provider_name": provider_display(event.provider),
+                "model": event.model, "reason": event.reason}
     run = event.run
     base: dict[str, Any] = {"run_id": run.pk if run else None, "run_url": reverse("agents:run", args=[run.pk]) if run else ""}
+    if run is not None:
+        base["html"] = str(answer_html(run.agent, run.output)) if run.output else ""
+        base["summary_html"] = render_to_string("agents/_run_summary.html", {"run": run, "tier": run.tier})
     if isinstance(event, Done):
         return {"kind": "done", **base, "provider": run.provider, "provider_name": run.provider_name, "model": run.model_id, "tier": run.tier,
                 "latency_ms": run.latency_ms, "time_to_first_token_ms": run.time_to_first_token_ms,

@@ -59,6 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     sim = BenchSimulator(0, token_lifetime=args.token_lifetime)
     sim.chunk_delay = args.chunk_delay
+    sim.canned = False  # echo answers ("Echo: <prompt>"): the benchmarks' answer sizes follow the prompt
     # A deep accept queue: the memory benchmark opens hundreds of connections at once.
     sim._httpd.socket.listen(1024)
     sim.start()

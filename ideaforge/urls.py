@@ -11,6 +11,11 @@ class FaviconView(RedirectView):
         return static("favicon.svg")
 
 
+# One product name everywhere, the admin included.
+admin.site.site_header = "IdeaForge administration"
+admin.site.site_title = "IdeaForge admin"
+admin.site.index_title = "Administration"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="providers:settings", permanent=False), name="home"),
     path("favicon.ico", FaviconView.as_view(), name="favicon"),

@@ -84,8 +84,10 @@ def credential_form_class(backend: BaseBackend) -> type[BaseCredentialForm]:
         default = backend.default_base_url()
         attrs["base_url"] = forms.CharField(
             label="Base URL", required=False, max_length=500,
-            help_text=f"OpenAI-compatible API root, e.g. https://gateway.example.com/v1{f' (blank: {default})' if default else ''}. "
-                      "Changing it requires the client secret again.",
+            # The operator's URL is not shown to users: "blank: the platform's gateway" is enough.
+            help_text="OpenAI-compatible API root, e.g. https://gateway.example.com/v1"
+                      + (" (blank: the gateway the platform provides)" if default else "")
+                      + ". Changing it requires the client secret again.",
         )
         attrs["token_url"] = forms.CharField(
             label="Token URL", required=False, max_length=500,
@@ -107,7 +109,8 @@ class PreferencesForm(forms.Form):
     fast_model = forms.CharField(label="Fast tier model", required=False, max_length=200)
     standard_model = forms.CharField(label="Standard tier model", required=False, max_length=200)
     premium_model = forms.CharField(label="Premium tier model", required=False, max_length=200)
-    priority = forms.IntegerField(label="Priority", min_value=0, max_value=32767, help_text="Lower is tried first.")
+    # Not on the page (the cards' up/down buttons order them); still accepted, blank keeps the position.
+    priority = forms.IntegerField(label="Priority", min_value=0, max_value=32767, required=False, help_text="Lower is tried first.")
     enabled = forms.BooleanField(label="Enabled", required=False)
 
     def __init__(self, *args: Any, backend: BaseBackend, credential: ProviderCredential | None = None, **kwargs: Any) -> None:
@@ -123,8 +126,14 @@ class PreferencesForm(forms.Form):
             self.fields[name].widget = DatalistInput(list_id)
         for tier in TIERS:
             default = backend.default_model_for(tier)
-            if default:
-                self.fields[f"{tier}_model"].help_text = f"Blank: {default}"
+            self.fields[f"{tier}_model"].help_text = f"Blank: {default}" if default else "Blank: the default model above"
+
+    def unlisted_models(self, listed: list[str]) -> list[str]:
+        """Chosen models the provider did not report (allowed, but worth a warning)."""
+        if not listed:
+            return []
+        chosen = [self.cleaned_data.get(n) for n in ("default_model", *(f"{t}_model" for t in TIERS))]
+        return sorted({m for m in chosen if m and m not in listed})
 
 
 class OrderForm(forms.Form):

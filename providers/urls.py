@@ -13,6 +13,8 @@ urlpatterns = [
     path("settings/providers/<str:provider>/verify", views.credential_verify, name="verify"),
     path("settings/providers/<str:provider>/save", views.credential_save, name="save"),
     path("settings/providers/<str:provider>/preferences", views.credential_preferences, name="preferences"),
+    path("settings/providers/<str:provider>/enabled", views.credential_enabled, name="enabled"),
+    path("settings/providers/<str:provider>/refresh", views.credential_refresh, name="refresh"),
     path("settings/providers/<str:provider>/delete", views.credential_delete, name="delete"),
     # JSON API (session + CSRF). The fixed names come before <provider>.
     path("api/providers", api.provider_list, name="api_list"),

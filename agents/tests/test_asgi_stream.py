@@ -66,7 +66,10 @@ def test_html_stream_without_javascript_streams_too(http, platform_gateway):
     prompt = " ".join(f"w{i}" for i in range(20))
     pieces: list[tuple[float, str]] = []
     started = time.monotonic()
-    with http.stream("POST", reverse("agents:forge"), data={"agent": "idea_generator", "prompt": prompt}) as response:
+    # Post-redirect-get: the POST answers at once; the GET it redirects to streams the run.
+    posted = http.post(reverse("agents:forge"), data={"agent": "idea_generator", "prompt": prompt})
+    assert posted.status_code == 302 and AgentRun.objects.count() == 0
+    with http.stream("GET", posted.headers["Location"]) as response:
         assert response.status_code == 200
         for text in response.iter_text():
             pieces.append((time.monotonic() - started, text))
@@ -117,5 +120,5 @@ def test_a_server_failure_mid_stream_ends_with_a_clear_error_event(http, platfor
     events = [json.loads(line) for line in response.text.splitlines()]
     assert events[-1]["kind"] == "error" and events[-1]["code"] == "server_error"
     assert "Please try again" in events[-1]["message"] and "internal-detail-canary" not in response.text
-    page = http.post(reverse("agents:forge"), data={"agent": "idea_generator", "prompt": "x"})
+    page = http.post(reverse("agents:forge"), data={"agent": "idea_generator", "prompt": "x"}, follow_redirects=True)
     assert page.status_code == 200 and "Please try again" in page.text and page.text.rstrip().endswith("</html>")

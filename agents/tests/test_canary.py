@@ -40,7 +40,10 @@ def test_canary_never_leaks(client, alice, platform_gateway, gateway2, alice_gat
     seen: list[str] = []
 
     # 1. A normal streamed run through the user's own gateway.
-    seen.append(body_of(client.post("/forge/", {"agent": "idea_generator", "prompt": "hello"})))
+    def form_run(data):  # the plain form: POST, then the run's page (post-redirect-get)
+        return body_of(client.get(client.post("/forge/", data)["Location"]))
+
+    seen.append(form_run({"agent": "idea_generator", "prompt": "hello"}))
     # 2. Both gateways fail; OpenAI answers (NDJSON).
     platform_gateway.fail(503, times=None)
     gateway2.fail(500, times=None)
@@ -48,7 +51,7 @@ def test_canary_never_leaks(client, alice, platform_gateway, gateway2, alice_gat
     # 3. OpenAI refuses and echoes the key it was sent (some providers do): a 400 goes back.
     openai_fake.inject(path_prefix="/v1/chat", status=400, times=None,
                        body={"error": {"message": f"Bad request for key {CANARY_KEY}", "type": "invalid_request_error"}})
-    seen.append(body_of(client.post("/forge/", {"agent": "idea_generator", "tier": "premium", "prompt": "refused"})))
+    seen.append(form_run({"agent": "idea_generator", "tier": "premium", "prompt": "refused"}))
     seen.append(body_of(client.post("/forge/stream", {"agent": "idea_generator", "tier": "premium", "prompt": "refused"})))
     # 4. The command, failing the same way.
     out, err = io.StringIO(), io.StringIO()
@@ -57,6 +60,7 @@ def test_canary_never_leaks(client, alice, platform_gateway, gateway2, alice_gat
     seen += [out.getvalue(), err.getvalue(), str(caught.value)]
     # 5. The history and the run pages.
     seen.append(body_of(client.get("/forge/")))
+    seen.append(body_of(client.get("/forge/history")))
     for run in AgentRun.objects.all():
         seen.append(body_of(client.get(f"/forge/runs/{run.pk}/")))
     seen.append(serializers.serialize("json", AgentRun.objects.all()))

@@ -18,6 +18,13 @@ def alice_client(client, alice):
     return client
 
 
+def run_form(client, data):
+    """POST the plain form, then follow its redirect to the run's page (which streams the run)."""
+    posted = client.post("/forge/", data)
+    assert posted.status_code == 302 and posted["Location"].startswith("/forge/go/")
+    return client.get(posted["Location"])
+
+
 def chunks_of(response) -> list[str]:
     assert isinstance(response, StreamingHttpResponse)
     return [c.decode() for c in response.streaming_content]
@@ -42,14 +49,14 @@ def test_page_with_provider_has_the_form_and_no_pointer(alice_client, platform_g
 
 def test_form_post_streams_the_answer_page_and_records_the_run(alice_client, alice, platform_gateway):
     platform_gateway.chunk_delay = 0.01
-    response = alice_client.post("/forge/", {"agent": "idea_generator", "tier": "", "prompt": "tiny houses for rent"})
+    response = run_form(alice_client, {"agent": "idea_generator", "tier": "", "prompt": "tiny houses for rent"})
     assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
     chunks = chunks_of(response)
     # Page head, one chunk per streamed delta, the summary, the page tail.
     assert len(chunks) >= 6
     page = "".join(chunks)
     assert "Echo: tiny houses for rent" in page
-    assert "AI Gateway (service account) · sim-fast" in page and "fast tier" in page
+    assert "AI Gateway (service account)</strong> · sim-fast" in page and "fast tier" in page
     assert page.rstrip().endswith("</html>")
     run = AgentRun.objects.get()
     assert (run.user, run.status, run.streamed, run.agent) == (alice, RunStatus.SUCCEEDED, True, "idea_generator")
@@ -84,13 +91,13 @@ def test_invalid_form(alice_client):
 
 def test_all_down_shows_a_clear_error_on_the_page(alice_client, platform_gateway):
     platform_gateway.fail(503, times=None)
-    page = "".join(chunks_of(alice_client.post("/forge/", {"agent": "idea_generator", "prompt": "x"})))
+    page = "".join(chunks_of(run_form(alice_client, {"agent": "idea_generator", "prompt": "x"})))
     assert "No model available for the fast tier" in page and "sim-fast" in page and "503" in page
     assert AgentRun.objects.get().status == RunStatus.FAILED
 
 
 def test_no_provider_error_links_to_settings(alice_client):
-    page = "".join(chunks_of(alice_client.post("/forge/", {"agent": "idea_generator", "prompt": "x"})))
+    page = "".join(chunks_of(run_form(alice_client, {"agent": "idea_generator", "prompt": "x"})))
     assert "No AI provider is set up" in page and 'href="/settings/providers/"' in page
     events = [json.loads(line) for line in b"".join(
         alice_client.post(reverse("agents:stream"), {"agent": "idea_generator", "prompt": "x"}).streaming_content).splitlines()]
@@ -98,7 +105,7 @@ def test_no_provider_error_links_to_settings(alice_client):
 
 
 def test_run_detail_is_private(alice_client, client, bob, alice, platform_gateway):
-    alice_client.post("/forge/", {"agent": "idea_generator", "prompt": "mine"}).getvalue()
+    run_form(alice_client, {"agent": "idea_generator", "prompt": "mine"}).getvalue()
     run = AgentRun.objects.get()
     assert "Echo: mine" in alice_client.get(reverse("agents:run", args=[run.pk])).content.decode()
     client.force_login(bob)
@@ -144,3 +151,28 @@ def test_a_server_failure_mid_stream_ends_with_a_clear_error_event_under_wsgi(al
     events = [json.loads(line) for line in "".join(chunks_of(response)).splitlines()]
     assert events[-1]["kind"] == "error" and events[-1]["code"] == "server_error"
     assert "internal-detail-canary" not in json.dumps(events)
+
+
+def test_reload_after_the_form_post_does_not_run_again(alice_client, platform_gateway):
+    posted = alice_client.post("/forge/", {"agent": "idea_generator", "prompt": "tiny houses"})
+    "".join(chunks_of(alice_client.get(posted["Location"])))
+    assert AgentRun.objects.count() == 1 and platform_gateway.chat_requests == 1
+    again = alice_client.get(posted["Location"])  # the browser's reload
+    run = AgentRun.objects.get()
+    assert again.status_code == 302 and again["Location"] == reverse("agents:run", args=[run.pk])
+    assert AgentRun.objects.count() == 1 and platform_gateway.chat_requests == 1
+    # An unknown token (another session's, or made up) runs nothing either.
+    assert alice_client.get("/forge/go/made-up").status_code == 302
+    assert AgentRun.objects.count() == 1
+
+
+def test_history_fragment_and_done_event_carry_display_names_and_rendered_html(alice_client, platform_gateway):
+    response = alice_client.post(reverse("agents:stream"), {"agent": "idea_generator", "prompt": "**bold** <script>x</script>"})
+    events = [json.loads(line) for line in "".join(chunks_of(response)).splitlines()]
+    done = events[-1]
+    assert done["kind"] == "done"
+    assert "<strong>bold</strong>" in done["html"] and "<script>" not in done["html"]
+    assert "AI Gateway (service account)" in done["summary_html"]
+    history = alice_client.get(reverse("agents:history")).content.decode()
+    assert "Idea generator" in history and "AI Gateway (service account)" in history
+    assert "<html" not in history  # a fragment for the script, not a page

@@ -1,6 +1,7 @@
 """`POST /v1/chat/completions` for the gateway simulator: JSON and SSE, scripts and stream faults.
 
-Default reply: a deterministic echo, `"Echo: <last user message>"`, split into word deltas.
+Default reply: a deterministic echo, `"Echo: <last user message>"`, split into word deltas; with
+`canned = True` (the demo) a realistic answer per agent instead (see `canned.py`).
 After a tool result (last message has role `tool`) the default is `"Tool result: <content>"`.
 Scripted replies (`script_reply`, `script_tool_call`) are used in order, one per request.
 With `response_format` `json_schema` the reply is a minimal valid instance of the schema (or
@@ -60,6 +61,8 @@ class ChatScript:
         self.chat_bodies: list[dict[str, Any]] = []
         # Seconds between SSE chunks (0 = as fast as possible); a realistic stream uses ~0.01.
         self.chunk_delay = 0.0
+        # Demo mode: realistic answers per agent (providers.testing.canned) instead of the echo.
+        self.canned = False
         self._ids = 0
         #: SSE answers being sent now, and those the client closed before the end.
         self.streams_active = 0
@@ -202,10 +205,14 @@ class ChatMixin:
         fmt = body.get("response_format") or {}
         reply = scripted or Reply()
         if not reply.tool_calls and reply.content is None:
-            if reply.json is None and fmt.get("type") == "json_schema":
+            if self.sim.canned:  # type: ignore[attr-defined]
+                reply = self._canned(messages, fmt, reply)
+            if reply.json is None and reply.content is None and fmt.get("type") == "json_schema":
                 reply.json = schema_instance((fmt.get("json_schema") or {}).get("schema") or {})
             if reply.json is not None:
                 reply.content = json.dumps(reply.json)
+            elif reply.content is not None:  # canned
+                pass
             elif messages[-1].get("role") == "tool":
                 reply.content = "Tool result: " + _text(messages[-1].get("content"))
             elif fmt.get("type") == "json_object":
@@ -216,6 +223,17 @@ class ChatMixin:
             prompt = sum(len(_text(m.get("content")).split()) + 3 for m in messages)
             completion = len((reply.content or "").split()) + sum(len(json.dumps(a)) // 4 + 1 for _, a in reply.tool_calls)
             reply.usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        return reply
+
+    def _canned(self, messages: list[dict[str, Any]], fmt: dict[str, Any], reply: Reply) -> Reply:
+        from .canned import canned_content, canned_json
+
+        prompt = self._last_user(messages)
+        if fmt.get("type") == "json_schema":
+            reply.json = canned_json((fmt.get("json_schema") or {}).get("schema") or {}, prompt)
+        elif messages[-1].get("role") != "tool":
+            system = " ".join(_text(m.get("content")) for m in messages if m.get("role") in ("system", "developer"))
+            reply.content = canned_content(system, prompt)
         return reply
 
     def _start_sse(self, fault: StreamFault) -> None:

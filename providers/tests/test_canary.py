@@ -120,6 +120,12 @@ def test_gateway_canary_never_leaks(alice, all_logs):
         texts.append(body(api_post(client, "/api/providers/configure", {**payload, "priority": "high"})))
         texts.append(body(api_post(client, "/api/providers/verify", {**payload, "client_secret": "", "base_url": sim.url + "/v3"})))
         texts.append(body(api_post(client, "/api/providers/verify", {**payload, "base_url": "http://" + GW_SECRET + "@127.0.0.1/v1"})))
+        # The card's controls: refresh the model list, the switch, models, the up/down order.
+        texts.append(body(page_post(client, f"{PAGE}ai_gateway/refresh", {})))
+        texts.append(body(page_post(client, f"{PAGE}ai_gateway/enabled", {"enabled": "0"})))
+        texts.append(body(page_post(client, f"{PAGE}ai_gateway/enabled", {"enabled": "1"})))
+        texts.append(body(page_post(client, f"{PAGE}ai_gateway/preferences", {"ai_gateway-prefs-fast_model": "unlisted-model", "ai_gateway-prefs-enabled": "on"})))
+        texts.append(body(page_post(client, f"{PAGE}order", {"provider": "ai_gateway", "move": "down"})))
         # Everything a user can look at afterwards.
         for url in (PAGE, f"{PAGE}ai_gateway/delete", "/api/providers"):
             texts.append(body(client.get(url)))

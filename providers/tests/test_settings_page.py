@@ -155,7 +155,8 @@ def test_preferences_are_saved_without_reverification(client, alice):
         "openai-prefs-priority": "7",  # enabled unchecked -> disabled
     })
     assert response.status_code == 302
-    assert messages_of(response) == ["OpenAI: preferences saved."]
+    # o3 is not among the models the provider listed: saved, with a warning.
+    assert messages_of(response) == ["OpenAI: preferences saved.", "OpenAI did not list o3; agents will still try it."]
     credential.refresh_from_db()
     assert (credential.default_model, credential.fast_model, credential.standard_model, credential.premium_model) == ("gpt-4o", "gpt-4o-mini", "gpt-4o", "o3")
     assert credential.priority == 7 and credential.enabled is False
@@ -194,7 +195,18 @@ def test_order_of_preference(client, alice):
     stored(alice, "gemini", key="gm-0000000000000000", priority=2)
     client.force_login(alice)
     html = client.get(PAGE).content.decode()
-    assert "Order of preference" in html
+    # One ordering control: up/down per card, cards in the order agents try them; no priority box.
+    assert html.index('id="provider-openai"') < html.index('id="provider-anthropic"') < html.index('id="provider-gemini"')
+    assert 'aria-label="Move OpenAI up"' in html and 'name="openai-prefs-priority"' not in html
+    response = client.post(f"{PAGE}order", {"provider": "gemini", "move": "up"})
+    assert response.status_code == 302
+    assert dict(ProviderCredential.objects.filter(owner=alice).values_list("provider", "priority")) == {"openai": 0, "gemini": 1, "anthropic": 2}
+    html = client.get(PAGE).content.decode()
+    assert html.index('id="provider-gemini"') < html.index('id="provider-anthropic"')
+    # Moving the first one up changes nothing; an unknown provider is refused.
+    client.post(f"{PAGE}order", {"provider": "openai", "move": "up"})
+    client.post(f"{PAGE}order", {"provider": "nope", "move": "down"})
+    assert dict(ProviderCredential.objects.filter(owner=alice).values_list("provider", "priority")) == {"openai": 0, "gemini": 1, "anthropic": 2}
     response = client.post(f"{PAGE}order", {"position_openai": "3", "position_anthropic": "2", "position_gemini": "1"})
     assert response.status_code == 302
     assert dict(ProviderCredential.objects.filter(owner=alice).values_list("provider", "priority")) == {"gemini": 0, "anthropic": 1, "openai": 2}
@@ -355,3 +367,59 @@ def test_openai_key_flow(alice_client, alice, fake_openai):
     response = alice_client.post(f"{PAGE}openai/save", {"openai-api_key": "sk-wrong-key-000000000000"}, follow=True)
     assert "Invalid credentials" in response.content.decode()
     assert snapshot(credential) == before
+
+
+def test_enabled_switch(client, alice, bob):
+    credential = stored(alice)
+    client.force_login(alice)
+    assert 'role="switch" aria-checked="true" aria-label="Use OpenAI for agents"' in client.get(PAGE).content.decode()
+    assert client.post(f"{PAGE}openai/enabled", {"enabled": "0"}).status_code == 302
+    credential.refresh_from_db()
+    assert credential.enabled is False and credential.default_model == "" and credential.last_checked_at is None
+    html = client.get(PAGE).content.decode()
+    assert 'aria-checked="false"' in html and "Off: agents do not use this credential." in html
+    client.post(f"{PAGE}openai/enabled", {"enabled": "1"})
+    credential.refresh_from_db()
+    assert credential.enabled is True
+    client.force_login(bob)
+    assert client.post(f"{PAGE}openai/enabled", {"enabled": "0"}).status_code == 404
+
+
+def test_no_js_verify_keeps_non_secret_fields_and_shows_result_on_the_card(alice_client, gateway):
+    """A typo in a URL: the card comes back with the error at its top, the other fields as typed,
+    the secrets never echoed."""
+    form = gateway_form(gateway, base_url="ftp://x", scope="my-scope", default_model="sim-fast")
+    response = alice_client.post(f"{PAGE}ai_gateway/verify", form)
+    html = response.content.decode()
+    assert response.status_code == 400
+    card = html[html.index('id="provider-ai_gateway"'):]
+    assert card.index("Nothing was changed") < card.index("<form")  # the result comes first in the card
+    assert 'value="ftp://x"' in card and 'value="my-scope"' in card and 'value="sim-fast"' in card
+    assert f'value="{gateway.token_url}"' in card
+    assert GATEWAY_CLIENT_SECRET not in html and GATEWAY_CLIENT_ID not in html
+    # A verify that reaches the provider: 200, the result on the card, the fields kept, nothing stored.
+    response = alice_client.post(f"{PAGE}ai_gateway/verify", gateway_form(gateway, scope="my-scope"))
+    html = response.content.decode()
+    assert response.status_code == 200 and 'value="my-scope"' in html
+    card = html[html.index('id="provider-ai_gateway"'):]
+    assert card.index("Verified: the provider offers 3 models.") < card.index("<form")
+    assert GATEWAY_CLIENT_SECRET not in html
+    assert not ProviderCredential.objects.exists()
+
+
+def test_refresh_fetches_the_model_list_again(alice_client, alice, gateway):
+    alice_client.post(f"{PAGE}ai_gateway/save", gateway_form(gateway))
+    credential = ProviderCredential.objects.get(owner=alice, provider="ai_gateway")
+    ProviderCredential.objects.filter(pk=credential.pk).update(available_models=[], last_checked_at=None)
+    response = alice_client.post(f"{PAGE}ai_gateway/refresh", follow=True)
+    html = response.content.decode()
+    credential.refresh_from_db()
+    assert len(credential.available_models) == 3 and credential.last_checked_at is not None
+    assert "Last fetched" in html and "<li><code>sim-fast</code></li>" in html
+
+
+def test_operator_gateway_url_is_not_shown(client, alice, settings):
+    settings.AI_GATEWAY_BASE_URL = "https://internal-gateway.corp.example/v1"
+    client.force_login(alice)
+    html = client.get(PAGE).content.decode()
+    assert "internal-gateway.corp.example" not in html and "blank: the gateway the platform provides" in html

@@ -1,36 +1,84 @@
-// Progressive enhancement: stream the answer into this page. Without this script (or without
-// fetch streams) the form posts normally and the answer page streams in on its own.
+// The Forge page, progressively enhanced. Without this script the form posts, the browser is
+// redirected to the run's page and the answer streams in there (a reload shows the record).
+// With it: the answer streams into this page, Stop aborts the request (the server closes the
+// provider's stream), Copy copies the answer, and the history refreshes without a reload.
+// The server renders and sanitizes the final answer (Markdown or the critic's card); this script
+// only inserts that HTML, and plain text while streaming.
 (function () {
+  "use strict";
   var form = document.getElementById("forge-form");
-  if (!form || !window.fetch || !window.ReadableStream || !window.TextDecoder) return;
+  if (!form || !window.fetch || !window.ReadableStream || !window.TextDecoder || !window.AbortController) return;
   var live = document.getElementById("live"), meta = document.getElementById("live-meta"),
-      answer = document.getElementById("live-answer"), fallbacks = document.getElementById("live-fallbacks"),
-      errorBox = document.getElementById("live-error");
-  function li(text) { var el = document.createElement("li"); el.textContent = text; fallbacks.appendChild(el); }
+      answer = document.getElementById("live-answer"), summary = document.getElementById("live-summary"),
+      errorBox = document.getElementById("live-error"), runButton = document.getElementById("run-button"),
+      stopButton = document.getElementById("stop-button"), copyButton = document.getElementById("copy-button"),
+      history = document.getElementById("history");
+  var controller = null, raw = "", fallbacks = [];
+
+  function fail(text) { errorBox.hidden = false; errorBox.textContent = text; }
+
+  function refreshHistory() {
+    fetch(form.dataset.historyUrl, {credentials: "same-origin"}).then(function (r) {
+      return r.ok ? r.text() : null;
+    }).then(function (html) { if (html !== null) history.innerHTML = html; }).catch(function () {});
+  }
+
   function handle(ev) {
     if (ev.kind === "candidate") {
-      meta.textContent = "Answering: " + ev.provider_name + " · " + ev.model + " (" + ev.tier + " tier" + (ev.source === "platform" ? ", platform" : "") + ")";
+      var prefix = fallbacks.length ? fallbacks.join(" ") + " Now answering: " : "Answering: ";
+      meta.textContent = prefix + ev.provider_name + " · " + ev.model + " (" + ev.tier + " tier" + (ev.source === "platform" ? ", platform" : "") + ")…";
     } else if (ev.kind === "delta") {
-      answer.textContent += ev.text;
+      raw += ev.text;
+      answer.textContent = raw;
     } else if (ev.kind === "fallback") {
-      li("Skipped " + ev.provider + " " + ev.model + ": " + ev.reason);
-    } else if (ev.kind === "done") {
-      meta.textContent = "Answered by " + (ev.provider_name || ev.provider) + " · " + ev.model + " (" + ev.tier + " tier) in " + ev.latency_ms +
-        " ms; tokens " + (ev.input_tokens == null ? "–" : ev.input_tokens) + " in / " + (ev.output_tokens == null ? "–" : ev.output_tokens) + " out.";
-    } else if (ev.kind === "error") {
-      errorBox.textContent = ev.message + " ";
-      if (ev.settings_url) { var a = document.createElement("a"); a.href = ev.settings_url; a.textContent = "Set up a provider"; errorBox.appendChild(a); }
+      fallbacks.push((ev.provider_name || ev.provider) + " (" + ev.model + ") failed: " + ev.reason + ".");
+    } else if (ev.kind === "done" || ev.kind === "error") {
+      if (ev.html) {
+        // Keep the box at least as tall as the streamed text, so the page below does not jump up
+        // when the rendered answer replaces it (a CSSOM property: allowed under the strict CSP).
+        answer.style.minHeight = answer.offsetHeight + "px";
+        answer.innerHTML = ev.html; answer.classList.add("rendered");
+      }
+      if (ev.summary_html) summary.innerHTML = ev.summary_html;
+      if (ev.kind === "done") {
+        meta.textContent = "Done in " + (ev.latency_ms / 1000).toFixed(1) + " s.";
+        copyButton.hidden = !raw;
+      } else {
+        meta.textContent = "";
+        fail(ev.message + " ");
+        if (ev.settings_url) {
+          var a = document.createElement("a"); a.href = ev.settings_url; a.textContent = "Set up a provider"; errorBox.appendChild(a);
+        }
+      }
     }
   }
+
+  function finish() {
+    controller = null;
+    runButton.disabled = false;
+    stopButton.hidden = true;
+    answer.setAttribute("aria-busy", "false");
+    refreshHistory();
+  }
+
   form.addEventListener("submit", function (e) {
     e.preventDefault();
-    live.hidden = false; answer.textContent = ""; fallbacks.textContent = ""; errorBox.textContent = ""; meta.textContent = "Starting…";
-    var button = form.querySelector("button[type=submit]"); button.disabled = true;
-    fetch(form.dataset.streamUrl, {method: "POST", body: new FormData(form), credentials: "same-origin"}).then(function (resp) {
+    if (controller) return;
+    live.hidden = false; raw = ""; fallbacks = [];
+    answer.textContent = ""; answer.classList.remove("rendered"); answer.style.minHeight = ""; summary.textContent = "";
+    errorBox.hidden = true; errorBox.textContent = ""; copyButton.hidden = true;
+    meta.textContent = "Starting…";
+    answer.setAttribute("aria-busy", "true");
+    runButton.disabled = true; stopButton.hidden = false;
+    controller = new AbortController();
+    var signal = controller.signal;
+    fetch(form.dataset.streamUrl, {method: "POST", body: new FormData(form), credentials: "same-origin", signal: signal}).then(function (resp) {
       if (!resp.ok) {
         return resp.json().then(function (body) {
-          var msgs = []; for (var k in (body.errors || {})) msgs.push(k + ": " + body.errors[k].join(" "));
-          errorBox.textContent = msgs.join("; ") || ("Request failed (" + resp.status + ")"); meta.textContent = "";
+          var msgs = [];
+          for (var k in (body.errors || {})) msgs.push(body.errors[k].join(" "));
+          fail(msgs.join(" ") || ("The request failed (HTTP " + resp.status + ")."));
+          meta.textContent = "";
         });
       }
       var reader = resp.body.getReader(), decoder = new TextDecoder(), buffer = "";
@@ -38,12 +86,30 @@
         return reader.read().then(function (r) {
           buffer += decoder.decode(r.value || new Uint8Array(), {stream: !r.done});
           var i;
-          while ((i = buffer.indexOf("\n")) >= 0) { var line = buffer.slice(0, i); buffer = buffer.slice(i + 1); if (line) handle(JSON.parse(line)); }
+          while ((i = buffer.indexOf("\n")) >= 0) {
+            var line = buffer.slice(0, i); buffer = buffer.slice(i + 1);
+            if (line) handle(JSON.parse(line));
+          }
           if (!r.done) return pump();
         });
       }
       return pump();
-    }).catch(function () { errorBox.textContent = "The connection was lost. Your run is in the history below."; })
-      .finally(function () { button.disabled = false; });
+    }).catch(function (err) {
+      if (signal.aborted) {
+        meta.textContent = "Stopped. The partial answer stays below; the run is in your history.";
+        copyButton.hidden = !raw;
+      } else {
+        fail("The connection was lost. Your run is in the history below.");
+      }
+    }).then(finish);
+  });
+
+  stopButton.addEventListener("click", function () { if (controller) controller.abort(); });
+
+  copyButton.addEventListener("click", function () {
+    if (!navigator.clipboard) { meta.textContent = "Copying needs a secure (https) page."; return; }
+    navigator.clipboard.writeText(raw).then(function () {
+      meta.textContent = "Copied the answer to the clipboard.";
+    }, function () { meta.textContent = "The browser did not allow copying."; });
   });
 })();

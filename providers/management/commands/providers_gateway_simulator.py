@@ -1,4 +1,4 @@
-"""`manage.py providers_gateway_simulator [--port N] [--chunk-delay-ms MS]`: a local AI Gateway, for trying the app out.
+"""`manage.py providers_gateway_simulator [--port N] [--chunk-delay-ms MS] [--answers canned|echo]`: a local AI Gateway, for trying the app out.
 
 Serves the simulator the tests use (`providers.testing.gateway_simulator`: OAuth2 token
 endpoint, `/v1/models`, `/v1/chat/completions` with JSON and SSE) in the foreground, and prints
@@ -21,20 +21,23 @@ class Command(BaseCommand):
         parser.add_argument("--client-id", default="sim-client", help="Client id the token endpoint accepts.")
         parser.add_argument("--client-secret", default="sim-secret", help="Client secret the token endpoint accepts.")
         parser.add_argument("--token-lifetime", type=int, default=3600, help="expires_in of issued tokens, seconds.")
-        parser.add_argument("--chunk-delay-ms", type=float, default=0.0,
-                            help="Milliseconds between the chunks of a streamed (SSE) answer: a model that takes its time. Default 0.")
+        parser.add_argument("--chunk-delay-ms", type=int, default=30,
+                            help="Pause between streamed words, ms (default 30: a realistic pace; 0: as fast as possible).")
+        parser.add_argument("--answers", choices=["canned", "echo"], default="canned",
+                            help="canned (default): realistic answers per agent; echo: 'Echo: <prompt>', as in the tests.")
 
-    def handle(self, *args: Any, port: int, client_id: str, client_secret: str, token_lifetime: int, chunk_delay_ms: float,
-               **options: Any) -> None:
+    def handle(self, *args: Any, port: int, client_id: str, client_secret: str, token_lifetime: int, **options: Any) -> None:
+        chunk_delay_ms = options.get("chunk_delay_ms", 30)
+        if chunk_delay_ms < 0 or chunk_delay_ms > 5000:
+            raise CommandError("--chunk-delay-ms must be between 0 and 5000.")
         from providers.testing.gateway_simulator import GatewaySimulator
 
-        if not 0 <= chunk_delay_ms <= 60_000:
-            raise CommandError("--chunk-delay-ms must be between 0 and 60000.")
         try:
             sim = GatewaySimulator(port, client_id=client_id, client_secret=client_secret, token_lifetime=token_lifetime)
         except OSError as exc:
             raise CommandError(f"Cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
         sim.chunk_delay = chunk_delay_ms / 1000
+        sim.canned = options.get("answers", "canned") == "canned"
         models = list(sim.models)
         lines = [
             "AI_GATEWAY_ENABLED=true",
