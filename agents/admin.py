@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
-from .models import AgentRun
+from .models import AgentRun, UsageLimits
 from .selectors import run_totals_by_provider
 
 
@@ -38,3 +38,13 @@ class AgentRunAdmin(admin.ModelAdmin):
         if context is not None and "cl" in context:
             context["provider_totals"] = run_totals_by_provider(runs=context["cl"].queryset)
         return response
+
+
+@admin.register(UsageLimits)
+class UsageLimitsAdmin(admin.ModelAdmin):
+    """Operators' per-user overrides of the rate limits (and budgets); empty fields: the defaults."""
+
+    list_display = ("user", "rate_limit", "token_limit", "daily_token_budget", "monthly_token_budget", "updated_at")
+    search_fields = ("user__username",)
+    autocomplete_fields = ("user",)
+    list_select_related = ("user",)

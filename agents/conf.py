@@ -11,6 +11,9 @@ from providers.conf import AppSettings, Setting
 DECLARED: dict[str, Setting] = {
     # Seconds a candidate (one credential) is skipped after a retryable failure (agents/cooldown.py).
     "COOLDOWN_SECONDS": Setting("AGENTS_COOLDOWN_SECONDS", 30.0),
+    # A user's agent runs and tokens ("" = no limit; operators override per user in the admin).
+    "USER_RATE_LIMIT": Setting("AGENTS_USER_RATE_LIMIT", ""),
+    "USER_TOKEN_LIMIT": Setting("AGENTS_USER_TOKEN_LIMIT", ""),
 }
 
 app_settings = AppSettings(DECLARED)

@@ -39,6 +39,7 @@ from .cooldown import cooldown_start
 from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken, RunResult
 from .exceptions import AgentError, NoModelAvailable, RequestRefused, StreamInterrupted
 from .failures import ErrorTap, classify, unusable_reason
+from .limits import Admission, UserRateLimited, admit, over_limit_reason
 from .logsafety import secrets_register, secrets_unregister
 from .modelcache import model_for
 from .models import AgentRun, RunStatus
@@ -113,6 +114,8 @@ class _Loop:
         self.text = ""  # what reached the caller (streams) or the rendered answer
         self.finished = False
         self._secrets: list[str] = []
+        self.admission: Admission | None = None  # agents.limits: the rate limits let this run in
+        self.refusal: UserRateLimited | None = None  # ...or refused it (no candidate is tried)
 
     def begin(self) -> list[Candidate]:
         candidates = resolve(self.user, self.tier, include_cooling=True)
@@ -120,6 +123,11 @@ class _Loop:
             self.run = AgentRun.objects.create(
                 user=self.user, agent=self.agent.name, tier=self.tier, prompt=self.prompt[:20000], streamed=self.streamed,
             )
+        try:
+            self.admission = admit(self.user.pk, [c for c in candidates if c.cooling_for <= 0])
+        except UserRateLimited as exc:
+            self.refusal = exc
+            return []
         return candidates
 
     def prepare(self, candidate: Candidate) -> bool:
@@ -127,6 +135,10 @@ class _Loop:
         self.attempt = None
         if candidate.cooling_for > 0:
             self.tried.append(candidate.describe(f"cooling down after a failure ({math.ceil(candidate.cooling_for)} s left)"))
+            return False
+        over = self.admission.take(candidate) if self.admission is not None else None
+        if over is not None:  # our own limit for this credential: unavailable for now, like a 429
+            self.tried.append(candidate.describe(over_limit_reason(over)))
             return False
         try:
             model, secrets = model_for(candidate)
@@ -212,6 +224,8 @@ class _Loop:
     def exhausted(self) -> Failed:
         """Every candidate was left: the run ends naming each (its record names none of them)."""
         self.attempt = None
+        if self.refusal is not None:
+            return Failed(self.run, self.refusal)
         return Failed(self.run, NoModelAvailable(self.tier, tried=self.tried))
 
     def token(self) -> None:
@@ -221,15 +235,19 @@ class _Loop:
     def finish(self, end: Done | Failed) -> None:
         """Complete the run record with how the run ended."""
         self.finished = True
+        candidate = self.attempt.candidate if self.attempt else None
+        metrics = getattr(self.output, "metrics", None) if isinstance(end, Done) else None
+        if metrics is not None and self.admission is not None:
+            self.admission.charge(candidate, (getattr(metrics, "input_tokens", 0) or 0) + (getattr(metrics, "output_tokens", 0) or 0))
         if self.run is None:
             return
-        candidate = self.attempt.candidate if self.attempt else None
         if isinstance(end, Done):
-            metrics = getattr(self.output, "metrics", None)
             self._save(
                 candidate, RunStatus.SUCCEEDED, output=self.text,
                 input_tokens=getattr(metrics, "input_tokens", None), output_tokens=getattr(metrics, "output_tokens", None),
             )
+        elif isinstance(end.error, UserRateLimited):
+            self._save(None, RunStatus.RATE_LIMITED, error=str(end.error)[:500])
         else:
             self._save(candidate, RunStatus.FAILED, output=self.text, error=str(end.error)[:500])
 

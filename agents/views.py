@@ -13,6 +13,7 @@ reads are `agents.selectors`.
 """
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +30,7 @@ from .catalog import AGENTS, agent_get
 from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
 from .exceptions import NoModelAvailable
 from .forms import ForgeForm
+from .limits import UserRateLimited
 from .models import AgentRun
 from .selectors import provider_available_for_user, run_get_for_user, run_list_for_user
 
@@ -52,7 +54,11 @@ def _page_context(request: HttpRequest, form: ForgeForm) -> dict[str, Any]:
 def forge(request: HttpRequest) -> HttpResponse:
     form = ForgeForm(request.POST or None, initial={"agent": request.GET.get("agent", "")})
     if request.method == "POST" and form.is_valid():
-        return _html_stream(request, form.cleaned_data)
+        events, refused = _admitted(_events(request, form.cleaned_data))
+        if refused is not None:
+            form.add_error(None, str(refused))
+            return _retry_after(render(request, "agents/forge.html", _page_context(request, form), status=429), refused)
+        return _html_stream(request, form.cleaned_data, events)
     return render(request, "agents/forge.html", _page_context(request, form), status=400 if form.is_bound else 200)
 
 
@@ -62,7 +68,10 @@ def forge_stream(request: HttpRequest) -> HttpResponse:
     form = ForgeForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"errors": {k: [str(e) for e in v] for k, v in form.errors.items()}}, status=400)
-    events = _events(request, form.cleaned_data)
+    events, refused = _admitted(_events(request, form.cleaned_data))
+    if refused is not None:
+        body = {"kind": "error", "code": refused.code, "message": str(refused), "retry_after": refused.retry_after}
+        return _retry_after(JsonResponse(body, status=429), refused)
     response = StreamingHttpResponse((json.dumps(_event_json(e)) + "\n" for e in events), content_type="application/x-ndjson")
     return _no_buffering(response)
 
@@ -83,19 +92,33 @@ def _events(request: HttpRequest, data: dict[str, Any]) -> Iterator[Event]:
     return agent.stream(request.user, data["prompt"], tier=data.get("tier") or None)
 
 
+def _admitted(events: Iterator[Event]) -> tuple[Iterator[Event], UserRateLimited | None]:
+    """Start the run (nothing is sent upstream before its first event) to learn whether the
+    user's rate limit let it in: a refusal is answered with 429 instead of a stream."""
+    first = next(events)
+    if isinstance(first, Failed) and isinstance(first.error, UserRateLimited):
+        events.close()  # type: ignore[attr-defined]
+        return iter(()), first.error
+    return itertools.chain([first], events), None
+
+
+def _retry_after(response: HttpResponse, refused: UserRateLimited) -> HttpResponse:
+    response["Retry-After"] = str(refused.retry_after)
+    return response
+
+
 def _no_buffering(response: StreamingHttpResponse) -> StreamingHttpResponse:
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass chunks on as they come
     return response
 
 
-def _html_stream(request: HttpRequest, data: dict[str, Any]) -> StreamingHttpResponse:
+def _html_stream(request: HttpRequest, data: dict[str, Any], events: Iterator[Event]) -> StreamingHttpResponse:
     agent = agent_get(data["agent"])
     tier = data.get("tier") or agent.default_tier
     page = render_to_string("agents/forge_run.html", {"agent": agent, "tier": tier, "prompt": data["prompt"]}, request=request)
     head, rest = page.split(_ANSWER, 1)
     middle, tail = rest.split(_SUMMARY, 1)
-    events = _events(request, data)
 
     def chunks() -> Iterator[str]:
         yield head

@@ -236,6 +236,11 @@ AI_GATEWAY_ALLOWED_HOSTS = if_set(env.list, "AI_GATEWAY_ALLOWED_HOSTS")
 # Each verify or save of a credential calls the provider: a per-user budget (`limits` notation)
 # keeps the settings page and the API from being used as a free outbound request tool.
 PROVIDERS_VERIFY_RATE_LIMIT = if_set(env, "PROVIDERS_VERIFY_RATE_LIMIT")
+# Agent runs (requests) and tokens per credential and per (credential, model); empty = no limit.
+PROVIDERS_CREDENTIAL_RATE_LIMIT = if_set(env, "PROVIDERS_CREDENTIAL_RATE_LIMIT")
+PROVIDERS_CREDENTIAL_TOKEN_LIMIT = if_set(env, "PROVIDERS_CREDENTIAL_TOKEN_LIMIT")
+PROVIDERS_MODEL_RATE_LIMIT = if_set(env, "PROVIDERS_MODEL_RATE_LIMIT")
+PROVIDERS_MODEL_TOKEN_LIMIT = if_set(env, "PROVIDERS_MODEL_TOKEN_LIMIT")
 
 # Platform defaults (the operator's own credentials), used after a user's own.
 AI_GATEWAY_ENABLED = if_set(env.bool, "AI_GATEWAY_ENABLED")
@@ -257,6 +262,10 @@ GEMINI_API_KEY = if_set(env, "GEMINI_API_KEY")
 # Seconds a candidate (one credential) is skipped after a retryable failure; a longer Retry-After
 # from the provider wins (up to an hour). Shared across processes through the cache (Redis).
 AGENTS_COOLDOWN_SECONDS = if_set(env.float, "AGENTS_COOLDOWN_SECONDS")
+# A user's agent runs and tokens per window (`limits` notation, empty = no limit); per-user
+# overrides in the admin (agents.UsageLimits).
+AGENTS_USER_RATE_LIMIT = if_set(env, "AGENTS_USER_RATE_LIMIT")
+AGENTS_USER_TOKEN_LIMIT = if_set(env, "AGENTS_USER_TOKEN_LIMIT")
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")

@@ -1,0 +1,161 @@
+"""Rate limits on agent runs: per user, per credential and per (credential, model).
+
+Requests and tokens, each a `limits` string ("30/minute", empty: no limit):
+
+- per user: `AGENTS_USER_RATE_LIMIT` / `AGENTS_USER_TOKEN_LIMIT`, overridden per user by an
+  operator (`agents.models.UsageLimits`, in the admin). Over it, the run does not start
+  (`UserRateLimited`, with the seconds to wait).
+- per credential: `PROVIDERS_CREDENTIAL_RATE_LIMIT` / `PROVIDERS_CREDENTIAL_TOKEN_LIMIT`, and per
+  (credential, model): `PROVIDERS_MODEL_RATE_LIMIT` / `PROVIDERS_MODEL_TOKEN_LIMIT`. Over one, the
+  runner treats that candidate as temporarily unavailable and falls back to the next, as after
+  a provider's 429.
+
+`admit()` checks the user's budgets and the candidates' together in one call of
+`ideaforge.ratelimit.acquire` (one Redis round trip): it consumes one request of the user's and
+of the first candidate within its limits. Falling back after that candidate failed checks the
+next one then (one more round trip, after an upstream failure that cost far more). Token
+budgets are checked before a run (refused only when the window is already full, since a run's
+size is unknown) and charged when it ends (`Admission.charge`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+
+from ideaforge import ratelimit
+from ideaforge.ratelimit import Ask, RetryAfter
+from providers.conf import app_settings as providers_settings
+
+from .conf import app_settings
+from .exceptions import AgentError
+from .models import UNLIMITED, UsageLimits
+from .selectors import Candidate
+
+_OVERRIDES_KEY = "agents:usage-limits:"
+_OVERRIDES_TTL = 300
+_NO_OVERRIDES = "-"  # cached "this user has no overrides row" (None would read as a miss)
+
+
+class UserRateLimited(AgentError):
+    """The user's own rate limit is spent: the run did not start."""
+
+    def __init__(self, retry_after: int, limit: str, what: str = "runs") -> None:
+        self.retry_after = retry_after
+        self.limit = limit
+        super().__init__(
+            f"You have reached your limit of {limit} agent {what}. Try again in {retry_after} s.",
+            status_code=429,
+            code="rate_limited",
+        )
+
+
+def user_overrides(user_id: Any) -> UsageLimits | None:
+    """The operator's overrides for a user (cached; a save or delete in the admin clears it)."""
+    key = f"{_OVERRIDES_KEY}{user_id}"
+    try:
+        found = cache.get(key)
+    except Exception:  # a cache outage is a miss, never an error
+        found = None
+    if found is not None:
+        return None if found == _NO_OVERRIDES else found
+    row = UsageLimits.objects.filter(user_id=user_id).first()
+    with contextlib.suppress(Exception):  # a cache outage: the next run reads the row again
+        cache.set(key, row if row is not None else _NO_OVERRIDES, _OVERRIDES_TTL)
+    return row
+
+
+def _forget_overrides(*, instance: UsageLimits, **kwargs: Any) -> None:
+    with contextlib.suppress(Exception):
+        cache.delete(f"{_OVERRIDES_KEY}{instance.user_id}")
+
+
+post_save.connect(_forget_overrides, sender=UsageLimits, dispatch_uid="agents.limits.overrides")
+post_delete.connect(_forget_overrides, sender=UsageLimits, dispatch_uid="agents.limits.overrides-delete")
+
+
+def _effective(override: str, default: str) -> str:
+    if override == UNLIMITED:
+        return ""
+    return override or default
+
+
+def user_limits(user_id: Any, overrides: UsageLimits | None = None) -> tuple[str, str]:
+    """The user's (requests, tokens) limits: their overrides, else the settings' defaults."""
+    rate, tokens = app_settings.USER_RATE_LIMIT or "", app_settings.USER_TOKEN_LIMIT or ""
+    if overrides is not None:
+        rate, tokens = _effective(overrides.rate_limit, rate), _effective(overrides.token_limit, tokens)
+    return rate, tokens
+
+
+def _candidate_asks(candidate: Candidate) -> list[Ask]:
+    key, model = candidate.key, candidate.model_id
+    return [
+        Ask(providers_settings.CREDENTIAL_RATE_LIMIT or "", ("agents-cred", key)),
+        Ask(providers_settings.CREDENTIAL_TOKEN_LIMIT or "", ("agents-cred-tokens", key), tokens=True),
+        Ask(providers_settings.MODEL_RATE_LIMIT or "", ("agents-model", key, model)),
+        Ask(providers_settings.MODEL_TOKEN_LIMIT or "", ("agents-model-tokens", key, model), tokens=True),
+    ]
+
+
+@dataclass
+class Admission:
+    """A run let in: which candidates are over their limits, and the one already consumed."""
+
+    user_id: Any
+    user_tokens: str
+    candidates: list[Candidate]
+    chosen: int | None
+    over: dict[int, RetryAfter] = field(default_factory=dict)
+
+    def take(self, candidate: Candidate) -> RetryAfter | None:
+        """None: `candidate` may be called (its request is counted). Else when it frees up."""
+        try:
+            index = self.candidates.index(candidate)
+        except ValueError:  # not checked in admit() (it was cooling down then): check it now
+            index = -1
+        if index >= 0 and index in self.over:
+            return self.over[index]
+        if index >= 0 and index == self.chosen:
+            return None
+        # A fallback past the chosen candidate (it failed): one more check, for this one only.
+        result = ratelimit.acquire((), [_candidate_asks(candidate)])
+        return None if result.chosen == 0 else result.over.get(0, RetryAfter(1))
+
+    def charge(self, candidate: Candidate | None, tokens: int) -> None:
+        """Count a finished run's tokens against the user's and the candidate's token budgets."""
+        if tokens <= 0:
+            return
+        charges = [(self.user_tokens, ("agents-user-tokens", str(self.user_id)))]
+        if candidate is not None:
+            charges += [(a.limit, a.identifiers) for a in _candidate_asks(candidate) if a.tokens]
+        ratelimit.charge_many([(limit, ids, tokens) for limit, ids in charges])
+
+
+def admit(user_id: Any, candidates: list[Candidate]) -> Admission:
+    """Let a run in, or raise `UserRateLimited` (nothing consumed); see the module docstring.
+
+    `candidates` are those the runner will try, in order (cooling ones left out by the caller).
+    """
+    overrides = user_overrides(user_id)
+    rate, tokens = user_limits(user_id, overrides)
+    required = [
+        Ask(rate, ("agents-user", str(user_id))),
+        Ask(tokens, ("agents-user-tokens", str(user_id)), tokens=True),
+    ]
+    result = ratelimit.acquire(required, [_candidate_asks(c) for c in candidates])
+    if result.refused is not None:
+        spent_rate = result.refused_by == 0
+        raise UserRateLimited(
+            result.refused.seconds, rate if spent_rate else tokens, "runs" if spent_rate else "tokens"
+        )
+    return Admission(user_id, tokens, list(candidates), result.chosen, dict(result.over))
+
+
+def over_limit_reason(retry: RetryAfter) -> str:
+    """The fallback reason of a candidate over its credential's or model's limit."""
+    return f"over IdeaForge's rate limit for this credential (free again in {retry.seconds} s)"
