@@ -21,6 +21,9 @@ size is unknown) and charged when it ends (`Admission.charge`).
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +33,15 @@ from django.db.models.signals import post_delete, post_save
 from ideaforge import ratelimit
 from ideaforge.ratelimit import Ask, RetryAfter
 from providers.conf import app_settings as providers_settings
+from providers.gateway.ratelimit_signals import RateLimitSignal
 
 from .conf import app_settings
+from .cooldown import MAX_COOLDOWN_SECONDS, cooldown_cache_key
 from .exceptions import AgentError
 from .models import UNLIMITED, UsageLimits
 from .selectors import Candidate
+
+logger = logging.getLogger(__name__)
 
 _OVERRIDES_KEY = "agents:usage-limits:"
 _OVERRIDES_TTL = 300
@@ -54,22 +61,59 @@ class UserRateLimited(AgentError):
         )
 
 
-def user_overrides(user_id: Any) -> UsageLimits | None:
-    """The operator's overrides for a user (cached; a save or delete in the admin clears it)."""
+@dataclass(frozen=True)
+class Overrides:
+    """A user's `UsageLimits` row as plain values (cheap to cache and to copy)."""
+
+    rate_limit: str = ""
+    token_limit: str = ""
+    daily_token_budget: int | None = None
+    monthly_token_budget: int | None = None
+
+
+_NONE = Overrides()
+# Per process, in front of Django's cache: a run must not pay a cache round trip (a pickle on
+# the local-memory cache, a Redis call in production) for a row that is almost always absent.
+# An operator's edit clears the shared entry at once and this one in every process within
+# LOCAL_TTL seconds.
+LOCAL_TTL = 2.0
+_local: dict[Any, tuple[float, Overrides]] = {}
+
+
+def user_overrides(user_id: Any) -> Overrides:
+    """The operator's overrides for a user (empty values: none). Cached; a save or delete in
+    the admin clears the cache."""
+    now = time.monotonic()
+    hit = _local.get(user_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
     key = f"{_OVERRIDES_KEY}{user_id}"
     try:
         found = cache.get(key)
     except Exception:  # a cache outage is a miss, never an error
         found = None
-    if found is not None:
-        return None if found == _NO_OVERRIDES else found
-    row = UsageLimits.objects.filter(user_id=user_id).first()
-    with contextlib.suppress(Exception):  # a cache outage: the next run reads the row again
-        cache.set(key, row if row is not None else _NO_OVERRIDES, _OVERRIDES_TTL)
-    return row
+    if not isinstance(found, Overrides):
+        row = UsageLimits.objects.filter(user_id=user_id).first()
+        found = (
+            _NONE
+            if row is None
+            else Overrides(row.rate_limit, row.token_limit, row.daily_token_budget, row.monthly_token_budget)
+        )
+        with contextlib.suppress(Exception):  # a cache outage: the next run reads the row again
+            cache.set(key, found, _OVERRIDES_TTL)
+    if len(_local) > 10000:  # bounded: a busy process forgets and re-reads
+        _local.clear()
+    _local[user_id] = (now + LOCAL_TTL, found)
+    return found
+
+
+def overrides_clear() -> None:
+    """Forget this process's copies (tests)."""
+    _local.clear()
 
 
 def _forget_overrides(*, instance: UsageLimits, **kwargs: Any) -> None:
+    _local.pop(instance.user_id, None)
     with contextlib.suppress(Exception):
         cache.delete(f"{_OVERRIDES_KEY}{instance.user_id}")
 
@@ -84,21 +128,29 @@ def _effective(override: str, default: str) -> str:
     return override or default
 
 
-def user_limits(user_id: Any, overrides: UsageLimits | None = None) -> tuple[str, str]:
+def user_limits(overrides: Overrides) -> tuple[str, str]:
     """The user's (requests, tokens) limits: their overrides, else the settings' defaults."""
     rate, tokens = app_settings.USER_RATE_LIMIT or "", app_settings.USER_TOKEN_LIMIT or ""
-    if overrides is not None:
-        rate, tokens = _effective(overrides.rate_limit, rate), _effective(overrides.token_limit, tokens)
-    return rate, tokens
+    return _effective(overrides.rate_limit, rate), _effective(overrides.token_limit, tokens)
 
 
-def _candidate_asks(candidate: Candidate) -> list[Ask]:
+def _candidate_limits() -> tuple[str, str, str, str]:
+    return (
+        providers_settings.CREDENTIAL_RATE_LIMIT or "",
+        providers_settings.CREDENTIAL_TOKEN_LIMIT or "",
+        providers_settings.MODEL_RATE_LIMIT or "",
+        providers_settings.MODEL_TOKEN_LIMIT or "",
+    )
+
+
+def _candidate_asks(candidate: Candidate, limits: tuple[str, str, str, str] | None = None) -> list[Ask]:
+    rate, tokens, model_rate, model_tokens = limits or _candidate_limits()
     key, model = candidate.key, candidate.model_id
     return [
-        Ask(providers_settings.CREDENTIAL_RATE_LIMIT or "", ("agents-cred", key)),
-        Ask(providers_settings.CREDENTIAL_TOKEN_LIMIT or "", ("agents-cred-tokens", key), tokens=True),
-        Ask(providers_settings.MODEL_RATE_LIMIT or "", ("agents-model", key, model)),
-        Ask(providers_settings.MODEL_TOKEN_LIMIT or "", ("agents-model-tokens", key, model), tokens=True),
+        Ask(rate, ("agents-cred", key)),
+        Ask(tokens, ("agents-cred-tokens", key), tokens=True),
+        Ask(model_rate, ("agents-model", key, model)),
+        Ask(model_tokens, ("agents-model-tokens", key, model), tokens=True),
     ]
 
 
@@ -111,6 +163,7 @@ class Admission:
     candidates: list[Candidate]
     chosen: int | None
     over: dict[int, RetryAfter] = field(default_factory=dict)
+    per_candidate: tuple[str, str, str, str] = ("", "", "", "")
 
     def take(self, candidate: Candidate) -> RetryAfter | None:
         """None: `candidate` may be called (its request is counted). Else when it frees up."""
@@ -123,16 +176,16 @@ class Admission:
         if index >= 0 and index == self.chosen:
             return None
         # A fallback past the chosen candidate (it failed): one more check, for this one only.
-        result = ratelimit.acquire((), [_candidate_asks(candidate)])
+        result = ratelimit.acquire((), [_candidate_asks(candidate, self.per_candidate)])
         return None if result.chosen == 0 else result.over.get(0, RetryAfter(1))
 
     def charge(self, candidate: Candidate | None, tokens: int) -> None:
         """Count a finished run's tokens against the user's and the candidate's token budgets."""
-        if tokens <= 0:
+        if tokens <= 0 or not (self.user_tokens or self.per_candidate[1] or self.per_candidate[3]):
             return
         charges = [(self.user_tokens, ("agents-user-tokens", str(self.user_id)))]
         if candidate is not None:
-            charges += [(a.limit, a.identifiers) for a in _candidate_asks(candidate) if a.tokens]
+            charges += [(a.limit, a.identifiers) for a in _candidate_asks(candidate, self.per_candidate) if a.tokens]
         ratelimit.charge_many([(limit, ids, tokens) for limit, ids in charges])
 
 
@@ -141,21 +194,41 @@ def admit(user_id: Any, candidates: list[Candidate]) -> Admission:
 
     `candidates` are those the runner will try, in order (cooling ones left out by the caller).
     """
-    overrides = user_overrides(user_id)
-    rate, tokens = user_limits(user_id, overrides)
+    rate, tokens = user_limits(user_overrides(user_id))
     required = [
         Ask(rate, ("agents-user", str(user_id))),
         Ask(tokens, ("agents-user-tokens", str(user_id)), tokens=True),
     ]
-    result = ratelimit.acquire(required, [_candidate_asks(c) for c in candidates])
+    per_candidate = _candidate_limits()
+    result = ratelimit.acquire(required, [_candidate_asks(c, per_candidate) for c in candidates])
     if result.refused is not None:
         spent_rate = result.refused_by == 0
         raise UserRateLimited(
             result.refused.seconds, rate if spent_rate else tokens, "runs" if spent_rate else "tokens"
         )
-    return Admission(user_id, tokens, list(candidates), result.chosen, dict(result.over))
+    return Admission(user_id, tokens, list(candidates), result.chosen, dict(result.over), per_candidate)
 
 
 def over_limit_reason(retry: RetryAfter) -> str:
     """The fallback reason of a candidate over its credential's or model's limit."""
     return f"over IdeaForge's rate limit for this credential (free again in {retry.seconds} s)"
+
+
+def on_gateway_signal(signal: RateLimitSignal) -> None:
+    """The gateway said a window of this credential is spent: hold it back until the reset, so
+    the runner falls back instead of sending a request the gateway would refuse with a 429.
+
+    Written as a cooldown (`agents.cooldown`'s entry, for exactly the reset's length, never
+    shortening a longer one): resolve() and the runner already skip cooling candidates.
+    """
+    seconds = signal.spent_for
+    if seconds is None:
+        return
+    seconds = min(max(seconds, 1.0), MAX_COOLDOWN_SECONDS)
+    until = time.time() + seconds
+    key = cooldown_cache_key(signal.credential_key)
+    with contextlib.suppress(Exception):  # a cache outage: the gateway's 429 will tell us instead
+        current = cache.get(key)
+        if current is None or float(current) < until:
+            cache.set(key, until, timeout=math.ceil(seconds))
+            logger.info("%s: the gateway's rate limit is spent; holding it back %.0f s", signal.credential_key, seconds)

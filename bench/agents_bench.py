@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 START, END = "<!-- agents-bench:start -->", "<!-- agents-bench:end -->"
+LIMITS_START, LIMITS_END = "<!-- limits-bench:start -->", "<!-- limits-bench:end -->"
 
 
 def _setup_django(db_path: str, sim: dict[str, str]) -> None:
@@ -173,6 +174,65 @@ def bench_seed_path(n: int) -> dict[str, list[float]]:
     return interleaved({"loop_ours": ours, "seed_path": seed_path}, n, warmup=30)
 
 
+def bench_limits(n: int) -> dict[str, list[float]]:
+    """The rate limits' cost per run without Redis: `agents.limits.admit` (every check of a run)
+    plus `Admission.charge` (the tokens after it), with no limit set and with all six set."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from agents import limits
+    from agents.selectors import resolve
+
+    user = get_user_model().objects.get(username="bench")
+    candidates = resolve(user, "fast")
+    names = ("AGENTS_USER_RATE_LIMIT", "AGENTS_USER_TOKEN_LIMIT", "PROVIDERS_CREDENTIAL_RATE_LIMIT",
+             "PROVIDERS_CREDENTIAL_TOKEN_LIMIT", "PROVIDERS_MODEL_RATE_LIMIT", "PROVIDERS_MODEL_TOKEN_LIMIT")
+
+    def configure(configured: bool) -> None:
+        for name in names:
+            setattr(settings, name, ("100000000/minute" if name.endswith("TOKEN_LIMIT") else "1000000/minute") if configured else "")
+
+    def run_checks() -> None:
+        admission = limits.admit(user.pk, candidates)
+        assert admission.take(candidates[0]) is None
+        admission.charge(candidates[0], 120)
+
+    # Interleaved by hand: the settings switch between variants is not part of what is timed.
+    samples: dict[str, list[float]] = {"limits_none": [], "limits_all": []}
+    for i in range(n + 50):
+        for variant in (("limits_none", "limits_all") if i % 2 else ("limits_all", "limits_none")):
+            configure(variant == "limits_all")
+            elapsed = _time(run_checks)
+            if i >= 50:
+                samples[variant].append(elapsed)
+    for name in names:
+        setattr(settings, name, None)
+    return samples
+
+
+def limits_report(samples: dict[str, list[float]], quick: bool) -> str:
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    target = "met" if med["limits_all"] <= 50 else "missed"
+    return "\n".join([
+        LIMITS_START,
+        "## Rate limits per run, without Redis (`bench/agents_bench.py`)",
+        "",
+        f"Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({'quick' if quick else 'full'}); "
+        f"{len(samples['limits_all'])} runs each, interleaved; the per-process memory storage (`REDIS_URL` empty). "
+        "Each sample is what the runner does for the limits of one run: `admit()` (the user's request and token "
+        "budgets and every candidate's, checked together), `take()` for the chosen candidate and `charge()` of the "
+        "run's tokens afterwards. With Redis the checks are one script call and the charge one more (tested in "
+        "`agents/tests/test_limits.py`).",
+        "",
+        "| | median | p99 |", "|---|---:|---:|",
+        _row("no limit configured (the default)", samples["limits_none"]),
+        _row("all six limits configured (user, credential, model; requests and tokens)", samples["limits_all"]),
+        "",
+        f"Target <= 50 µs per run with every limit configured: **{target}**.",
+        LIMITS_END,
+    ]) + "\n"
+
+
 def _row(label: str, values: list[float]) -> str:
     return f"| {label} | {statistics.median(values):.0f} µs | {_pct(values, 0.99):.0f} µs |"
 
@@ -247,11 +307,11 @@ def report(resolve_s: dict[str, list[float]], runs: dict[str, list[float]], seed
     return "\n".join(lines) + "\n"
 
 
-def write_section(section: str, path: Path) -> None:
+def write_section(section: str, path: Path, start: str = START, end: str = END) -> None:
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
         text = before + section + ("\n" + after if after else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
@@ -276,12 +336,15 @@ def main(argv: list[str] | None = None) -> int:
             run_samples = bench_runs(100 if args.quick else 1000, sim)
             seed_samples = bench_seed_path(200 if args.quick else 2000)
             section = report(resolve_samples, run_samples, seed_samples, args.quick)
+            limits_section = limits_report(bench_limits(300 if args.quick else 3000), args.quick)
     finally:
         proc.stdin.close()  # type: ignore[union-attr]
         proc.wait(timeout=10)
     print(section)
+    print(limits_section)
     if output:
         write_section(section, Path(output))
+        write_section(limits_section, Path(output), LIMITS_START, LIMITS_END)
         print(f"updated {output}")
     return 0
 

@@ -211,13 +211,20 @@ class _Key:
 
 
 def _keys(asks: Sequence[Ask], group: int) -> list[_Key]:
-    keys = []
+    keys: list[_Key] = []
     for index, ask in enumerate(asks):
-        if not ask.limit:
-            continue
-        for item in parse(ask.limit):
-            keys.append(_Key(item.key_for(*ask.identifiers), item.amount, item.get_expiry(), ask.tokens, group, index))
+        if ask.limit:
+            keys += _ask_keys(ask.limit, ask.identifiers, ask.tokens, group, index)
     return keys
+
+
+@functools.lru_cache(maxsize=4096)
+def _ask_keys(limit: str, identifiers: tuple[str, ...], tokens: bool, group: int, index: int) -> tuple[_Key, ...]:
+    # Building a key costs more than checking it in memory (limits' key_for escapes every part):
+    # the same users, credentials and models come back run after run.
+    return tuple(
+        _Key(item.key_for(*identifiers), item.amount, item.get_expiry(), tokens, group, index) for item in parse(limit)
+    )
 
 
 # One round trip for every budget of a run. The layout is that of `limits`' own strategies (a

@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from agents.catalog import AGENTS
+from agents.cooldown import cooldown_remaining
 from agents.exceptions import NoModelAvailable
 from agents.limits import UserRateLimited
 from agents.models import AgentRun, RunStatus, UsageLimits
@@ -199,7 +200,7 @@ def test_two_processes_sharing_redis_enforce_one_user_limit(alice, platform_gate
     # Another process (as a Celery worker would be) admits runs for the same user: 3 are left.
     code = (
         "import django; django.setup(); from agents import limits; "
-        "limits.user_overrides = lambda user_id: None\n"
+        "limits.user_overrides = lambda user_id: limits.Overrides()\n"
         "ok = 0\n"
         "for _ in range(5):\n"
         "    try:\n"
@@ -266,3 +267,44 @@ def test_user_token_and_credential_limits_hold_on_redis(
     with pytest.raises(UserRateLimited, match="5/hour agent tokens") as caught:
         run_agent(agent=GENERATOR, user=alice, prompt="e")
     assert 3500 <= caught.value.retry_after <= 3600
+
+
+def test_the_gateways_spent_window_holds_the_credential_back_until_its_reset(
+    alice, platform_gateway, openai_fake, alice_openai
+):
+    platform_gateway.send_rate_limit_headers(remaining_requests=0, reset_requests="1m30s", remaining_tokens=5000)
+    assert run_agent(agent=GENERATOR, user=alice, prompt="last one allowed").run.provider == "ai_gateway"
+    assert 85 <= cooldown_remaining(key="platform:ai_gateway") <= 90
+    # The next run does not send the request the gateway would refuse: it falls back at once.
+    second = run_agent(agent=GENERATOR, user=alice, prompt="next")
+    assert second.run.provider == "openai" and "cooling down" in second.run.fallbacks[0]["reason"]
+    assert platform_gateway.chat_requests == 1
+
+
+def test_remaining_capacity_and_streams_are_read_too(alice, platform_gateway):
+    platform_gateway.send_rate_limit_headers(remaining_requests=10, reset_requests="1s")
+    list(stream_agent(agent=GENERATOR, user=alice, prompt="a"))
+    assert cooldown_remaining(key="platform:ai_gateway") == 0
+    platform_gateway.send_rate_limit_headers(remaining_tokens=0, reset_tokens="20s")
+    events = list(stream_agent(agent=GENERATOR, user=alice, prompt="b"))
+    assert events[-1].kind == "done"
+    assert 15 <= cooldown_remaining(key="platform:ai_gateway") <= 20
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("1s", 1.0),
+        ("6m0s", 360.0),
+        ("20ms", 0.02),
+        ("1h2m3s", 3723.0),
+        ("2.5", 2.5),
+        ("soon", None),
+        ("", None),
+        ("5x", None),
+    ],
+)
+def test_reset_durations_as_gateways_write_them(text, seconds):
+    from providers.gateway.ratelimit_signals import parse_duration
+
+    assert parse_duration(text) == (pytest.approx(seconds) if seconds is not None else None)
