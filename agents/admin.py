@@ -14,8 +14,8 @@ from .selectors import run_totals_by_provider
 class AgentRunAdmin(admin.ModelAdmin):
     change_list_template = "agents/admin_change_list.html"
     list_display = ("created_at", "user", "agent", "tier", "provider", "model_id", "status", "latency_ms",
-                    "time_to_first_token_ms", "input_tokens", "output_tokens", "fallback_count")
-    list_filter = ("provider", "status", "agent", "tier", "credential_source", "created_at")
+                    "time_to_first_token_ms", "input_tokens", "output_tokens", "fallback_count", "cache_hit")
+    list_filter = ("provider", "status", "agent", "tier", "credential_source", "cache_hit", "created_at")
     search_fields = ("user__username", "agent", "model_id", "error")
     date_hierarchy = "created_at"
     list_select_related = ("user",)

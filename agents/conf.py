@@ -14,6 +14,8 @@ DECLARED: dict[str, Setting] = {
     # A user's agent runs and tokens ("" = no limit; operators override per user in the admin).
     "USER_RATE_LIMIT": Setting("AGENTS_USER_RATE_LIMIT", ""),
     "USER_TOKEN_LIMIT": Setting("AGENTS_USER_TOKEN_LIMIT", ""),
+    # Bytes of one cached answer (agents/responsecache.py); larger answers are not cached.
+    "RESPONSE_CACHE_MAX_BYTES": Setting("AGENTS_RESPONSE_CACHE_MAX_BYTES", 256 * 1024),
 }
 
 app_settings = AppSettings(DECLARED)

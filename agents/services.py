@@ -42,6 +42,7 @@ from .failures import ErrorTap, classify, unusable_reason
 from .limits import Admission, UserRateLimited, admit, over_limit_reason
 from .logsafety import secrets_register, secrets_unregister
 from .modelcache import model_for
+from .responsecache import Lookup, ReplayAgent, enabled as cache_enabled, lookup as cache_lookup, store as cache_store
 from .models import AgentRun, RunStatus
 from .selectors import Candidate, resolve
 
@@ -95,7 +96,7 @@ class _Loop:
     calls them through `sync_to_async`. The rest is plain bookkeeping.
     """
 
-    def __init__(self, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None, *, streamed: bool, record: bool = True) -> None:
+    def __init__(self, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None, *, streamed: bool, record: bool = True, use_cache: bool = True) -> None:
         self.agent = agent
         self.user = user
         self.prompt = prompt
@@ -116,6 +117,9 @@ class _Loop:
         self._secrets: list[str] = []
         self.admission: Admission | None = None  # agents.limits: the rate limits let this run in
         self.refusal: UserRateLimited | None = None  # ...or refused it (no candidate is tried)
+        self.use_cache = use_cache
+        self.cache: Lookup | None = None  # agents.responsecache: the run's keys and its hit
+        self.pieces: list[str] = []  # the streamed pieces, in order, for the cache
 
     def begin(self) -> list[Candidate]:
         candidates = resolve(self.user, self.tier, include_cooling=True)
@@ -123,16 +127,24 @@ class _Loop:
             self.run = AgentRun.objects.create(
                 user=self.user, agent=self.agent.name, tier=self.tier, prompt=self.prompt[:20000], streamed=self.streamed,
             )
+        if cache_enabled(self.agent, self.use_cache):
+            self.cache = cache_lookup(self.agent, self.user.pk, self.prompt, candidates)
+        hit = self.cache.hit if self.cache is not None else None
         try:
-            self.admission = admit(self.user.pk, [c for c in candidates if c.cooling_for <= 0])
+            # A cached answer costs no provider call: only the user's own limits apply.
+            self.admission = admit(self.user.pk, [] if hit else [c for c in candidates if c.cooling_for <= 0])
         except UserRateLimited as exc:
             self.refusal = exc
             return []
-        return candidates
+        return [hit] if hit else candidates
 
     def prepare(self, candidate: Candidate) -> bool:
         """Build the candidate's model and agent, or note why it is skipped (no request sent yet)."""
         self.attempt = None
+        if self.cache is not None and self.cache.hit is candidate:  # replay, nothing is sent
+            replay = ReplayAgent(self.agent, self.cache.answer)
+            self.attempt = _Attempt(candidate, replay, replay.tap, ())  # type: ignore[arg-type]
+            return True
         if candidate.cooling_for > 0:
             self.tried.append(candidate.describe(f"cooling down after a failure ({math.ceil(candidate.cooling_for)} s left)"))
             return False
@@ -169,6 +181,7 @@ class _Loop:
         if isinstance(item, content_event) and isinstance(item.content, str) and item.content:
             self.token()
             self.text += item.content
+            self.pieces.append(item.content)
             return Delta(item.content)
         if isinstance(item, run_output):
             self.output = item
@@ -236,12 +249,18 @@ class _Loop:
         """Complete the run record with how the run ended."""
         self.finished = True
         candidate = self.attempt.candidate if self.attempt else None
+        if isinstance(end, Done) and self.cache is not None and candidate is not None and not self.cache_hit:
+            key = self.cache.key_for(candidate)
+            if key is not None:
+                cache_store(self.agent, key, self.pieces, end.content)
         metrics = getattr(self.output, "metrics", None) if isinstance(end, Done) else None
         if metrics is not None and self.admission is not None:
             self.admission.charge(candidate, (getattr(metrics, "input_tokens", 0) or 0) + (getattr(metrics, "output_tokens", 0) or 0))
         if self.run is None:
             return
-        if isinstance(end, Done):
+        if isinstance(end, Done) and self.cache_hit:
+            self._save(candidate, RunStatus.SUCCEEDED, output=self.text, input_tokens=0, output_tokens=0, cache_hit=True)
+        elif isinstance(end, Done):
             self._save(
                 candidate, RunStatus.SUCCEEDED, output=self.text,
                 input_tokens=getattr(metrics, "input_tokens", None), output_tokens=getattr(metrics, "output_tokens", None),
@@ -250,6 +269,10 @@ class _Loop:
             self._save(None, RunStatus.RATE_LIMITED, error=str(end.error)[:500])
         else:
             self._save(candidate, RunStatus.FAILED, output=self.text, error=str(end.error)[:500])
+
+    @property
+    def cache_hit(self) -> bool:
+        return self.cache is not None and self.attempt is not None and self.attempt.candidate is self.cache.hit
 
     def _current(self) -> _Attempt:
         assert self.attempt is not None
@@ -374,33 +397,33 @@ async def _afallback_loop(loop: _Loop) -> AsyncIterator[Event]:
 
 # -- entry points ------------------------------------------------------------------------------
 
-def run_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True) -> RunResult:
+def run_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True, use_cache: bool = True) -> RunResult:
     """Run to completion with fallback; raises NoModelAvailable, RequestRefused or AgentError."""
-    loop = _Loop(agent, user, prompt, tier, streamed=False, record=record)
+    loop = _Loop(agent, user, prompt, tier, streamed=False, record=record, use_cache=use_cache)
     end: Event | None = None
     for event in _fallback_loop(loop):
         end = event
     return loop.result(end)
 
 
-def stream_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> Iterator[Event]:
+def stream_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, use_cache: bool = True) -> Iterator[Event]:
     """Yield events as the answer streams in; ends with `Done` or `Failed`."""
     # `yield from` closes the loop when the caller closes this generator (the run is abandoned).
-    yield from _fallback_loop(_Loop(agent, user, prompt, tier, streamed=True))
+    yield from _fallback_loop(_Loop(agent, user, prompt, tier, streamed=True, use_cache=use_cache))
 
 
-async def arun_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True) -> RunResult:
+async def arun_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True, use_cache: bool = True) -> RunResult:
     """`run_agent` for async callers."""
-    loop = _Loop(agent, user, prompt, tier, streamed=False, record=record)
+    loop = _Loop(agent, user, prompt, tier, streamed=False, record=record, use_cache=use_cache)
     end: Event | None = None
     async for event in _afallback_loop(loop):
         end = event
     return loop.result(end)
 
 
-async def astream_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> AsyncIterator[Event]:
+async def astream_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, use_cache: bool = True) -> AsyncIterator[Event]:
     """`stream_agent` for async callers."""
     # aclosing: closing this generator closes the loop at once, as `yield from` does for sync.
-    async with aclosing(_afallback_loop(_Loop(agent, user, prompt, tier, streamed=True))) as events:
+    async with aclosing(_afallback_loop(_Loop(agent, user, prompt, tier, streamed=True, use_cache=use_cache))) as events:
         async for event in events:
             yield event

@@ -89,7 +89,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _events(request: HttpRequest, data: dict[str, Any]) -> Iterator[Event]:
     agent = agent_get(data["agent"])
-    return agent.stream(request.user, data["prompt"], tier=data.get("tier") or None)
+    return agent.stream(request.user, data["prompt"], tier=data.get("tier") or None, use_cache=not data.get("fresh"))
 
 
 def _admitted(events: Iterator[Event]) -> tuple[Iterator[Event], UserRateLimited | None]:
@@ -164,7 +164,8 @@ def _event_json(event: Event) -> dict[str, Any]:
     if isinstance(event, Done):
         return {"kind": "done", **base, "provider": run.provider, "provider_name": run.provider_name, "model": run.model_id, "tier": run.tier,
                 "latency_ms": run.latency_ms, "time_to_first_token_ms": run.time_to_first_token_ms,
-                "input_tokens": run.input_tokens, "output_tokens": run.output_tokens, "fallbacks": run.fallbacks}
+                "input_tokens": run.input_tokens, "output_tokens": run.output_tokens, "fallbacks": run.fallbacks,
+                "cache_hit": run.cache_hit}
     error = event.error
     return {"kind": "error", **base, "message": str(error), "code": error.code,
             "fallbacks": run.fallbacks if run else [],

@@ -266,6 +266,8 @@ AGENTS_COOLDOWN_SECONDS = if_set(env.float, "AGENTS_COOLDOWN_SECONDS")
 # overrides in the admin (agents.UsageLimits).
 AGENTS_USER_RATE_LIMIT = if_set(env, "AGENTS_USER_RATE_LIMIT")
 AGENTS_USER_TOKEN_LIMIT = if_set(env, "AGENTS_USER_TOKEN_LIMIT")
+# Bytes of one cached agent answer (agents with `cache_ttl`); larger ones are not cached.
+AGENTS_RESPONSE_CACHE_MAX_BYTES = if_set(env.int, "AGENTS_RESPONSE_CACHE_MAX_BYTES")
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")

@@ -16,7 +16,7 @@
       li("Skipped " + ev.provider + " " + ev.model + ": " + ev.reason);
     } else if (ev.kind === "done") {
       meta.textContent = "Answered by " + (ev.provider_name || ev.provider) + " · " + ev.model + " (" + ev.tier + " tier) in " + ev.latency_ms +
-        " ms; tokens " + (ev.input_tokens == null ? "–" : ev.input_tokens) + " in / " + (ev.output_tokens == null ? "–" : ev.output_tokens) + " out.";
+        " ms; tokens " + (ev.input_tokens == null ? "–" : ev.input_tokens) + " in / " + (ev.output_tokens == null ? "–" : ev.output_tokens) + " out." + (ev.cache_hit ? " From the cache: no provider call." : "");
     } else if (ev.kind === "error") {
       errorBox.textContent = ev.message + " ";
       if (ev.settings_url) { var a = document.createElement("a"); a.href = ev.settings_url; a.textContent = "Set up a provider"; errorBox.appendChild(a); }
@@ -30,7 +30,7 @@
       if (!resp.ok) {
         return resp.json().then(function (body) {
           var msgs = []; for (var k in (body.errors || {})) msgs.push(k + ": " + body.errors[k].join(" "));
-          errorBox.textContent = msgs.join("; ") || ("Request failed (" + resp.status + ")"); meta.textContent = "";
+          errorBox.textContent = msgs.join("; ") || body.message || ("Request failed (" + resp.status + ")"); meta.textContent = "";
         });
       }
       var reader = resp.body.getReader(), decoder = new TextDecoder(), buffer = "";
