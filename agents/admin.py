@@ -6,6 +6,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
+from .budgets import usage_line
+from .limits import Overrides
 from .models import AgentRun, UsageLimits
 from .selectors import run_totals_by_provider
 
@@ -44,7 +46,21 @@ class AgentRunAdmin(admin.ModelAdmin):
 class UsageLimitsAdmin(admin.ModelAdmin):
     """Operators' per-user overrides of the rate limits (and budgets); empty fields: the defaults."""
 
-    list_display = ("user", "rate_limit", "token_limit", "daily_token_budget", "monthly_token_budget", "updated_at")
+    list_display = ("user", "rate_limit", "token_limit", "daily_token_budget", "monthly_token_budget",
+                    "used_today", "used_this_month", "updated_at")
+    readonly_fields = ("used_today", "used_this_month")
     search_fields = ("user__username",)
     autocomplete_fields = ("user",)
     list_select_related = ("user",)
+
+    @admin.display(description="tokens today / budget")
+    def used_today(self, obj: UsageLimits) -> str:
+        return usage_line(obj.user_id, _overrides(obj), "daily") if obj.user_id else "-"
+
+    @admin.display(description="tokens this month / budget")
+    def used_this_month(self, obj: UsageLimits) -> str:
+        return usage_line(obj.user_id, _overrides(obj), "monthly") if obj.user_id else "-"
+
+
+def _overrides(obj: UsageLimits) -> Overrides:
+    return Overrides(obj.rate_limit, obj.token_limit, obj.daily_token_budget, obj.monthly_token_budget)

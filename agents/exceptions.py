@@ -36,3 +36,16 @@ class RequestRefused(AgentError):
 
 class StreamInterrupted(AgentError):
     """The provider failed after the answer had started to reach the caller (no fallback then)."""
+
+
+class UserRateLimited(AgentError):
+    """The user's own rate limit is spent: the run did not start."""
+
+    def __init__(self, retry_after: int, limit: str, what: str = "runs") -> None:
+        self.retry_after = retry_after
+        self.limit = limit
+        super().__init__(
+            f"You have reached your limit of {limit} agent {what}. Try again in {retry_after} s.",
+            status_code=429,
+            code="rate_limited",
+        )

@@ -35,9 +35,10 @@ from ideaforge.ratelimit import Ask, RetryAfter
 from providers.conf import app_settings as providers_settings
 from providers.gateway.ratelimit_signals import RateLimitSignal
 
+from . import budgets
 from .conf import app_settings
 from .cooldown import MAX_COOLDOWN_SECONDS, cooldown_cache_key
-from .exceptions import AgentError
+from .exceptions import UserRateLimited
 from .models import UNLIMITED, UsageLimits
 from .selectors import Candidate
 
@@ -46,19 +47,6 @@ logger = logging.getLogger(__name__)
 _OVERRIDES_KEY = "agents:usage-limits:"
 _OVERRIDES_TTL = 300
 _NO_OVERRIDES = "-"  # cached "this user has no overrides row" (None would read as a miss)
-
-
-class UserRateLimited(AgentError):
-    """The user's own rate limit is spent: the run did not start."""
-
-    def __init__(self, retry_after: int, limit: str, what: str = "runs") -> None:
-        self.retry_after = retry_after
-        self.limit = limit
-        super().__init__(
-            f"You have reached your limit of {limit} agent {what}. Try again in {retry_after} s.",
-            status_code=429,
-            code="rate_limited",
-        )
 
 
 @dataclass(frozen=True)
@@ -194,7 +182,9 @@ def admit(user_id: Any, candidates: list[Candidate]) -> Admission:
 
     `candidates` are those the runner will try, in order (cooling ones left out by the caller).
     """
-    rate, tokens = user_limits(user_overrides(user_id))
+    overrides = user_overrides(user_id)
+    budgets.check(user_id, overrides)  # BudgetExceeded is a UserRateLimited: refused the same way
+    rate, tokens = user_limits(overrides)
     required = [
         Ask(rate, ("agents-user", str(user_id))),
         Ask(tokens, ("agents-user-tokens", str(user_id)), tokens=True),
@@ -212,6 +202,11 @@ def admit(user_id: Any, candidates: list[Candidate]) -> Admission:
 def over_limit_reason(retry: RetryAfter) -> str:
     """The fallback reason of a candidate over its credential's or model's limit."""
     return f"over IdeaForge's rate limit for this credential (free again in {retry.seconds} s)"
+
+
+def budget_warning(user_id: Any) -> str:
+    """The Forge page's warning when a token budget is 80 % used or more ('' otherwise)."""
+    return budgets.warning(user_id, user_overrides(user_id))
 
 
 def on_gateway_signal(signal: RateLimitSignal) -> None:

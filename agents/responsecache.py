@@ -48,7 +48,8 @@ class CachedAnswer:
     content: Any
 
 
-def enabled(agent: Any, use_cache: bool) -> bool:
+def enabled(agent: Any, use_cache: bool = True) -> bool:
+    """Whether the agent's answers are cached (a fresh answer is still stored: it replaces the old)."""
     return use_cache and int(getattr(agent, "cache_ttl", 0) or 0) > 0
 
 
@@ -104,13 +105,18 @@ class Lookup:
         return None
 
 
-def lookup(agent: Any, user_id: Any, prompt: str, candidates: Sequence[Candidate]) -> Lookup | None:
-    """The run's cache keys and its first hit; None when the cache cannot be used at all."""
+def lookup(
+    agent: Any, user_id: Any, prompt: str, candidates: Sequence[Candidate], *, read: bool = True
+) -> Lookup | None:
+    """The run's cache keys and its first hit (`read=False`: the keys only, for a fresh answer
+    that will replace the stored one); None when the cache cannot be used at all."""
     scope = _scope(agent, user_id)
     if scope is None:
         return None
     candidates = list(candidates)
     keys = [_key(agent, scope, c, prompt) for c in candidates]
+    if not read:
+        return Lookup(candidates, keys)
     try:
         found = cache.get_many(keys) if keys else {}
     except Exception:  # an outage is a miss

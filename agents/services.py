@@ -127,8 +127,8 @@ class _Loop:
             self.run = AgentRun.objects.create(
                 user=self.user, agent=self.agent.name, tier=self.tier, prompt=self.prompt[:20000], streamed=self.streamed,
             )
-        if cache_enabled(self.agent, self.use_cache):
-            self.cache = cache_lookup(self.agent, self.user.pk, self.prompt, candidates)
+        if cache_enabled(self.agent):  # a fresh answer (use_cache=False) reads nothing but is stored
+            self.cache = cache_lookup(self.agent, self.user.pk, self.prompt, candidates, read=self.use_cache)
         hit = self.cache.hit if self.cache is not None else None
         try:
             # A cached answer costs no provider call: only the user's own limits apply.

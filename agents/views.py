@@ -30,7 +30,7 @@ from .catalog import AGENTS, agent_get
 from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
 from .exceptions import NoModelAvailable
 from .forms import ForgeForm
-from .limits import UserRateLimited
+from .limits import UserRateLimited, budget_warning
 from .models import AgentRun
 from .selectors import provider_available_for_user, run_get_for_user, run_list_for_user
 
@@ -46,6 +46,7 @@ def _page_context(request: HttpRequest, form: ForgeForm) -> dict[str, Any]:
         "has_provider": provider_available_for_user(user=request.user),
         "history": run_list_for_user(user=request.user, limit=HISTORY_SIZE),
         "settings_url": reverse("providers:settings"),
+        "budget_warning": budget_warning(request.user.pk),
     }
 
 

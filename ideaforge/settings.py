@@ -266,6 +266,9 @@ AGENTS_COOLDOWN_SECONDS = if_set(env.float, "AGENTS_COOLDOWN_SECONDS")
 # overrides in the admin (agents.UsageLimits).
 AGENTS_USER_RATE_LIMIT = if_set(env, "AGENTS_USER_RATE_LIMIT")
 AGENTS_USER_TOKEN_LIMIT = if_set(env, "AGENTS_USER_TOKEN_LIMIT")
+# Per-user token budgets per day and per calendar month, UTC (0 = none; overrides in the admin).
+AGENTS_DAILY_TOKEN_BUDGET = if_set(env.int, "AGENTS_DAILY_TOKEN_BUDGET")
+AGENTS_MONTHLY_TOKEN_BUDGET = if_set(env.int, "AGENTS_MONTHLY_TOKEN_BUDGET")
 # Bytes of one cached agent answer (agents with `cache_ttl`); larger ones are not cached.
 AGENTS_RESPONSE_CACHE_MAX_BYTES = if_set(env.int, "AGENTS_RESPONSE_CACHE_MAX_BYTES")
 

@@ -21,6 +21,18 @@ CRITIC = AGENTS["idea_critic"]
 GENERATOR = AGENTS["idea_generator"]
 
 
+def _assessment() -> dict:
+    return {
+        "summary": "s",
+        "strengths": ["a"],
+        "risks": ["b"],
+        "open_questions": [],
+        "score": 5,
+        "verdict": "refine",
+        "next_step": "n",
+    }
+
+
 def _kinds_and_texts(events):
     return [(e.kind, getattr(e, "text", None), getattr(e, "model", None)) for e in events]
 
@@ -88,8 +100,12 @@ def test_what_changes_the_answer_changes_the_key(alice, platform_gateway):
 
 def test_fresh_answer_skips_the_cache_and_refreshes_it(alice, platform_gateway):
     run_agent(agent=CRITIC, user=alice, prompt="idea")
+    platform_gateway.script_reply(json={**_assessment(), "summary": "the fresh verdict"})
     fresh = run_agent(agent=CRITIC, user=alice, prompt="idea", use_cache=False)
     assert not fresh.run.cache_hit and platform_gateway.chat_requests == 2
+    # The fresh answer replaced the stored one.
+    again = run_agent(agent=CRITIC, user=alice, prompt="idea")
+    assert again.run.cache_hit and again.content.summary == "the fresh verdict"
 
 
 def test_changing_credentials_empties_the_users_cache(alice, platform_gateway):
