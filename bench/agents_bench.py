@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -248,7 +248,7 @@ def limits_report(samples: dict[str, list[float]], quick: bool) -> str:
         LIMITS_START,
         "## Rate limits per run, without Redis (`bench/agents_bench.py`)",
         "",
-        f"Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({'quick' if quick else 'full'}); "
+        f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({'quick' if quick else 'full'}); "
         f"{len(samples['limits_all'])} runs each, interleaved; the per-process memory storage (`REDIS_URL` empty). "
         "Each sample is what the runner does for the limits of one run: `admit()` (the user's request and token "
         "budgets and every candidate's, checked together), `take()` for the chosen candidate and `charge()` of the "
