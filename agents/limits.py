@@ -35,7 +35,7 @@ from ideaforge.ratelimit import Ask, RetryAfter
 from providers.conf import app_settings as providers_settings
 from providers.gateway.ratelimit_signals import RateLimitSignal
 
-from . import budgets
+from . import budgets, hooks
 from .conf import app_settings
 from .cooldown import MAX_COOLDOWN_SECONDS, cooldown_cache_key
 from .exceptions import UserRateLimited
@@ -155,6 +155,12 @@ class Admission:
 
     def take(self, candidate: Candidate) -> RetryAfter | None:
         """None: `candidate` may be called (its request is counted). Else when it frees up."""
+        over = self._take(candidate)
+        if over is not None:
+            hooks.rate_limit_refused.send(None, kind="credential", user_id=self.user_id, credential_key=candidate.key)
+        return over
+
+    def _take(self, candidate: Candidate) -> RetryAfter | None:
         try:
             index = self.candidates.index(candidate)
         except ValueError:  # not checked in admit() (it was cooling down then): check it now
@@ -177,14 +183,23 @@ class Admission:
         ratelimit.charge_many([(limit, ids, tokens) for limit, ids in charges])
 
 
-def admit(user_id: Any, candidates: list[Candidate]) -> Admission:
+def admit(user_id: Any, candidates: list[Candidate], *, cached: bool = False) -> Admission:
     """Let a run in, or raise `UserRateLimited` (nothing consumed); see the module docstring.
 
     `candidates` are those the runner will try, in order (cooling ones left out by the caller).
+    `cached`: the answer comes from the response cache (no tokens): only the user's request
+    limit applies, not their token limit or budgets.
     """
     overrides = user_overrides(user_id)
-    budgets.check(user_id, overrides)  # BudgetExceeded is a UserRateLimited: refused the same way
+    if not cached:
+        try:
+            budgets.check(user_id, overrides)  # BudgetExceeded is a UserRateLimited: refused the same way
+        except budgets.BudgetExceeded:
+            hooks.rate_limit_refused.send(None, kind="budget", user_id=user_id, credential_key="")
+            raise
     rate, tokens = user_limits(overrides)
+    if cached:
+        tokens = ""
     required = [
         Ask(rate, ("agents-user", str(user_id))),
         Ask(tokens, ("agents-user-tokens", str(user_id)), tokens=True),
@@ -193,6 +208,7 @@ def admit(user_id: Any, candidates: list[Candidate]) -> Admission:
     result = ratelimit.acquire(required, [_candidate_asks(c, per_candidate) for c in candidates])
     if result.refused is not None:
         spent_rate = result.refused_by == 0
+        hooks.rate_limit_refused.send(None, kind="user", user_id=user_id, credential_key="")
         raise UserRateLimited(
             result.refused.seconds, rate if spent_rate else tokens, "runs" if spent_rate else "tokens"
         )

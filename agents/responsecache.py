@@ -31,6 +31,7 @@ from django.core.cache import cache
 
 from providers.snapshots import generation_key
 
+from . import hooks
 from .conf import app_settings
 from .selectors import Candidate
 
@@ -117,16 +118,19 @@ def lookup(
     keys = [_key(agent, scope, c, prompt) for c in candidates]
     if not read:
         return Lookup(candidates, keys)
+    result = Lookup(candidates, keys)
     try:
         found = cache.get_many(keys) if keys else {}
     except Exception:  # an outage is a miss
         logger.warning("response cache unavailable: answering without it")
-        return Lookup(candidates, keys)
+        found = {}
     for candidate, key in zip(candidates, keys, strict=True):
         entry = found.get(key)
         if isinstance(entry, CachedAnswer):
-            return Lookup(candidates, keys, candidate, entry)
-    return Lookup(candidates, keys)
+            result = Lookup(candidates, keys, candidate, entry)
+            break
+    hooks.response_cache_lookup.send(None, agent=agent.name, hit=result.hit is not None)
+    return result
 
 
 def store(agent: Any, key: str, pieces: Sequence[str], content: Any) -> bool:

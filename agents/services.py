@@ -132,7 +132,7 @@ class _Loop:
         hit = self.cache.hit if self.cache is not None else None
         try:
             # A cached answer costs no provider call: only the user's own limits apply.
-            self.admission = admit(self.user.pk, [] if hit else [c for c in candidates if c.cooling_for <= 0])
+            self.admission = admit(self.user.pk, [] if hit else [c for c in candidates if c.cooling_for <= 0], cached=hit is not None)
         except UserRateLimited as exc:
             self.refusal = exc
             return []

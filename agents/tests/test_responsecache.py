@@ -9,8 +9,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from agents import responsecache
+from agents import budgets, hooks, responsecache
 from agents.catalog import AGENTS, IdeaAssessment
+from agents.exceptions import UserRateLimited
 from agents.models import AgentRun
 from agents.services import arun_agent, astream_agent, run_agent, stream_agent
 from providers.snapshots import credentials_changed
@@ -185,3 +186,49 @@ def test_a_hit_costs_no_rate_limit_of_the_credential(alice, platform_gateway, se
     run_agent(agent=CRITIC, user=alice, prompt="idea")
     assert run_agent(agent=CRITIC, user=alice, prompt="idea").run.cache_hit
     assert responsecache.enabled(CRITIC, True) and not responsecache.enabled(CRITIC, False)
+
+
+def test_a_hit_is_served_over_the_token_budget_but_not_over_the_request_limit(alice, platform_gateway, settings):
+    settings.AGENTS_DAILY_TOKEN_BUDGET = 1  # the first run spends it
+    settings.AGENTS_USER_TOKEN_LIMIT = "1/hour"
+    settings.AGENTS_USER_RATE_LIMIT = "2/minute"
+    run_agent(agent=CRITIC, user=alice, prompt="idea")
+    assert run_agent(agent=CRITIC, user=alice, prompt="idea").run.cache_hit  # costs no tokens
+    with pytest.raises(budgets.BudgetExceeded):
+        run_agent(agent=CRITIC, user=alice, prompt="another idea")
+    # The two runs let in spent the request limit: a hit is refused by it like any run.
+    with pytest.raises(UserRateLimited, match="2/minute agent runs"):
+        run_agent(agent=CRITIC, user=alice, prompt="idea")
+    assert platform_gateway.chat_requests == 1
+
+
+def test_the_hooks_report_lookups_and_refusals(alice, platform_gateway, openai_fake, alice_openai, settings):
+    seen: list[tuple] = []
+
+    def on_lookup(sender, **kwargs):
+        seen.append(("lookup", kwargs["agent"], kwargs["hit"]))
+
+    def on_refused(sender, **kwargs):
+        seen.append(("refused", kwargs["kind"], kwargs["credential_key"]))
+
+    hooks.response_cache_lookup.connect(on_lookup)
+    hooks.rate_limit_refused.connect(on_refused)
+    try:
+        settings.PROVIDERS_CREDENTIAL_RATE_LIMIT = "1/minute"
+        run_agent(agent=CRITIC, user=alice, prompt="a")
+        run_agent(agent=CRITIC, user=alice, prompt="a")
+        run_agent(agent=CRITIC, user=alice, prompt="b", use_cache=False)  # the gateway is over its limit
+        settings.PROVIDERS_CREDENTIAL_RATE_LIMIT = ""
+        settings.AGENTS_USER_RATE_LIMIT = "1/hour"
+        run_agent(agent=GENERATOR, user=alice, prompt="c")
+        with pytest.raises(UserRateLimited):
+            run_agent(agent=GENERATOR, user=alice, prompt="d")
+    finally:
+        hooks.response_cache_lookup.disconnect(on_lookup)
+        hooks.rate_limit_refused.disconnect(on_refused)
+    assert seen == [
+        ("lookup", "idea_critic", False),
+        ("lookup", "idea_critic", True),
+        ("refused", "credential", "platform:ai_gateway"),
+        ("refused", "user", ""),
+    ]
