@@ -7,49 +7,96 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agents', '0001_agent_run'),
+        ("agents", "0001_agent_run"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='UsageLimits',
+            name="UsageLimits",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rate_limit', models.CharField(blank=True, default='', help_text='Agent runs, e.g. "30/minute" (empty: AGENTS_USER_RATE_LIMIT; "unlimited").', max_length=100, validators=[agents.models._validate_limit])),
-                ('token_limit', models.CharField(blank=True, default='', help_text='Tokens, e.g. "100000/hour" (empty: AGENTS_USER_TOKEN_LIMIT; "unlimited").', max_length=100, validators=[agents.models._validate_limit])),
-                ('daily_token_budget', models.PositiveBigIntegerField(blank=True, help_text='Tokens per day (UTC); empty: AGENTS_DAILY_TOKEN_BUDGET; 0: no budget.', null=True)),
-                ('monthly_token_budget', models.PositiveBigIntegerField(blank=True, help_text='Tokens per calendar month (UTC); empty: AGENTS_MONTHLY_TOKEN_BUDGET; 0: no budget.', null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "rate_limit",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text='Agent runs, e.g. "30/minute" (empty: AGENTS_USER_RATE_LIMIT; "unlimited").',
+                        max_length=100,
+                        validators=[agents.models._validate_limit],
+                    ),
+                ),
+                (
+                    "token_limit",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text='Tokens, e.g. "100000/hour" (empty: AGENTS_USER_TOKEN_LIMIT; "unlimited").',
+                        max_length=100,
+                        validators=[agents.models._validate_limit],
+                    ),
+                ),
+                (
+                    "daily_token_budget",
+                    models.PositiveBigIntegerField(
+                        blank=True,
+                        help_text="Tokens per day (UTC); empty: AGENTS_DAILY_TOKEN_BUDGET; 0: no budget.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "monthly_token_budget",
+                    models.PositiveBigIntegerField(
+                        blank=True,
+                        help_text="Tokens per calendar month (UTC); empty: AGENTS_MONTHLY_TOKEN_BUDGET; 0: no budget.",
+                        null=True,
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'usage limits',
-                'verbose_name_plural': 'usage limits',
+                "verbose_name": "usage limits",
+                "verbose_name_plural": "usage limits",
             },
         ),
         migrations.RemoveConstraint(
-            model_name='agentrun',
-            name='agents_run_status_known',
+            model_name="agentrun",
+            name="agents_run_status_known",
         ),
         migrations.AddField(
-            model_name='agentrun',
-            name='cache_hit',
-            field=models.BooleanField(default=False, help_text='Answered from the response cache: no provider call, no tokens.'),
+            model_name="agentrun",
+            name="cache_hit",
+            field=models.BooleanField(
+                default=False, help_text="Answered from the response cache: no provider call, no tokens."
+            ),
         ),
         migrations.AlterField(
-            model_name='agentrun',
-            name='status',
-            field=models.CharField(choices=[('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('rate_limited', 'Rate limited')], default='running', max_length=16),
+            model_name="agentrun",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("running", "Running"),
+                    ("succeeded", "Succeeded"),
+                    ("failed", "Failed"),
+                    ("rate_limited", "Rate limited"),
+                ],
+                default="running",
+                max_length=16,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='agentrun',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['running', 'succeeded', 'failed', 'rate_limited'])), name='agents_run_status_known'),
+            model_name="agentrun",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["running", "succeeded", "failed", "rate_limited"])),
+                name="agents_run_status_known",
+            ),
         ),
         migrations.AddField(
-            model_name='usagelimits',
-            name='user',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='usage_limits', to=settings.AUTH_USER_MODEL),
+            model_name="usagelimits",
+            name="user",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE, related_name="usage_limits", to=settings.AUTH_USER_MODEL
+            ),
         ),
     ]
