@@ -6,7 +6,9 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
-from .models import AgentRun
+from .budgets import usage_line
+from .limits import Overrides
+from .models import AgentRun, UsageLimits
 from .selectors import run_totals_by_provider
 
 
@@ -14,8 +16,8 @@ from .selectors import run_totals_by_provider
 class AgentRunAdmin(admin.ModelAdmin):
     change_list_template = "agents/admin_change_list.html"
     list_display = ("created_at", "user", "agent", "tier", "provider", "model_id", "status", "latency_ms",
-                    "time_to_first_token_ms", "input_tokens", "output_tokens", "fallback_count")
-    list_filter = ("provider", "status", "agent", "tier", "credential_source", "created_at")
+                    "time_to_first_token_ms", "input_tokens", "output_tokens", "fallback_count", "cache_hit")
+    list_filter = ("provider", "status", "agent", "tier", "credential_source", "cache_hit", "created_at")
     search_fields = ("user__username", "agent", "model_id", "error")
     date_hierarchy = "created_at"
     list_select_related = ("user",)
@@ -38,3 +40,27 @@ class AgentRunAdmin(admin.ModelAdmin):
         if context is not None and "cl" in context:
             context["provider_totals"] = run_totals_by_provider(runs=context["cl"].queryset)
         return response
+
+
+@admin.register(UsageLimits)
+class UsageLimitsAdmin(admin.ModelAdmin):
+    """Operators' per-user overrides of the rate limits (and budgets); empty fields: the defaults."""
+
+    list_display = ("user", "rate_limit", "token_limit", "daily_token_budget", "monthly_token_budget",
+                    "used_today", "used_this_month", "updated_at")
+    readonly_fields = ("used_today", "used_this_month")
+    search_fields = ("user__username",)
+    autocomplete_fields = ("user",)
+    list_select_related = ("user",)
+
+    @admin.display(description="tokens today / budget")
+    def used_today(self, obj: UsageLimits) -> str:
+        return usage_line(obj.user_id, _overrides(obj), "daily") if obj.user_id else "-"
+
+    @admin.display(description="tokens this month / budget")
+    def used_this_month(self, obj: UsageLimits) -> str:
+        return usage_line(obj.user_id, _overrides(obj), "monthly") if obj.user_id else "-"
+
+
+def _overrides(obj: UsageLimits) -> Overrides:
+    return Overrides(obj.rate_limit, obj.token_limit, obj.daily_token_budget, obj.monthly_token_budget)

@@ -20,6 +20,14 @@ DECLARED: dict[str, Setting] = {
     "MAX_RETRY_WAIT": Setting("AGENTS_MAX_RETRY_WAIT", 5.0),
     # Bound on one agent attempt (one candidate), streamed keep-alive trickles included.
     "RUN_TIMEOUT": Setting("AGENTS_RUN_TIMEOUT", 120.0),
+    # A user's agent runs and tokens ("" = no limit; operators override per user in the admin).
+    "USER_RATE_LIMIT": Setting("AGENTS_USER_RATE_LIMIT", ""),
+    "USER_TOKEN_LIMIT": Setting("AGENTS_USER_TOKEN_LIMIT", ""),
+    # Tokens per user per day / per calendar month, UTC (0 = no budget; overrides in the admin).
+    "DAILY_TOKEN_BUDGET": Setting("AGENTS_DAILY_TOKEN_BUDGET", 0),
+    "MONTHLY_TOKEN_BUDGET": Setting("AGENTS_MONTHLY_TOKEN_BUDGET", 0),
+    # Bytes of one cached answer (agents/responsecache.py); larger answers are not cached.
+    "RESPONSE_CACHE_MAX_BYTES": Setting("AGENTS_RESPONSE_CACHE_MAX_BYTES", 256 * 1024),
 }
 
 app_settings = AppSettings(DECLARED)
