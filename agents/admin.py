@@ -16,7 +16,9 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
-from .models import AgentRun
+from .budgets import usage_line
+from .limits import Overrides
+from .models import AgentRun, UsageLimits
 from .selectors import run_totals_by_provider
 
 
@@ -103,8 +105,8 @@ class SourceFilter(_StaticChoicesFilter):
 class AgentRunAdmin(admin.ModelAdmin):
     change_list_template = "agents/admin_change_list.html"
     list_display = ("created_at", "user", "agent", "tier", "provider", "model_id", "status", "latency_ms",
-                    "time_to_first_token_ms", "input_tokens", "output_tokens", "fallback_count")
-    list_filter = (PeriodFilter, ProviderFilter, "status", AgentFilter, TierFilter, SourceFilter)
+                    "time_to_first_token_ms", "input_tokens", "output_tokens", "fallback_count", "cache_hit")
+    list_filter = (PeriodFilter, ProviderFilter, "status", AgentFilter, TierFilter, SourceFilter, "cache_hit")
     # Searched by get_search_results below (user names first, then short exact/prefix columns).
     search_fields = ("user__username", "agent", "model_id", "request_id")
     list_select_related = ("user",)
@@ -176,3 +178,27 @@ class AgentRunAdmin(admin.ModelAdmin):
         if context is not None and "cl" in context:
             context["provider_totals"] = run_totals_by_provider(runs=context["cl"].queryset)
         return response
+
+
+@admin.register(UsageLimits)
+class UsageLimitsAdmin(admin.ModelAdmin):
+    """Operators' per-user overrides of the rate limits (and budgets); empty fields: the defaults."""
+
+    list_display = ("user", "rate_limit", "token_limit", "daily_token_budget", "monthly_token_budget",
+                    "used_today", "used_this_month", "updated_at")
+    readonly_fields = ("used_today", "used_this_month")
+    search_fields = ("user__username",)
+    autocomplete_fields = ("user",)
+    list_select_related = ("user",)
+
+    @admin.display(description="tokens today / budget")
+    def used_today(self, obj: UsageLimits) -> str:
+        return usage_line(obj.user_id, _overrides(obj), "daily") if obj.user_id else "-"
+
+    @admin.display(description="tokens this month / budget")
+    def used_this_month(self, obj: UsageLimits) -> str:
+        return usage_line(obj.user_id, _overrides(obj), "monthly") if obj.user_id else "-"
+
+
+def _overrides(obj: UsageLimits) -> Overrides:
+    return Overrides(obj.rate_limit, obj.token_limit, obj.daily_token_budget, obj.monthly_token_budget)

@@ -32,6 +32,14 @@ class ForgeAgent:
     default_tier: ClassVar[str] = "standard"
     #: A pydantic model for structured answers (shown once complete, not streamed).
     output_schema: ClassVar[type[BaseModel] | None] = None
+    #: Seconds an answer is kept in the response cache (agents.responsecache); 0: not cached.
+    cache_ttl: ClassVar[int] = 0
+    #: True when answers do not depend on who asks: cached entries are shared by every user.
+    cache_shared: ClassVar[bool] = False
+
+    def sampling_params(self) -> dict[str, Any]:
+        """Sampling parameters the agent sets on its model (part of the response cache's key)."""
+        return {}
 
     def build_agno_agent(self, model: Any) -> Any:
         """The Agno agent for one run around `model`. Override to add tools or knowledge."""
@@ -79,17 +87,17 @@ class ForgeAgent:
             return model
         raise NoModelAvailable(tier, tried=tried)
 
-    def run(self, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> RunResult:
-        return run_agent(agent=self, user=user, prompt=prompt, tier=tier)
+    def run(self, user: AbstractBaseUser, prompt: str, tier: str | None = None, *, use_cache: bool = True) -> RunResult:
+        return run_agent(agent=self, user=user, prompt=prompt, tier=tier, use_cache=use_cache)
 
-    def stream(self, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> Iterator[Event]:
-        return stream_agent(agent=self, user=user, prompt=prompt, tier=tier)
+    def stream(self, user: AbstractBaseUser, prompt: str, tier: str | None = None, *, use_cache: bool = True) -> Iterator[Event]:
+        return stream_agent(agent=self, user=user, prompt=prompt, tier=tier, use_cache=use_cache)
 
-    async def arun(self, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> RunResult:
-        return await arun_agent(agent=self, user=user, prompt=prompt, tier=tier)
+    async def arun(self, user: AbstractBaseUser, prompt: str, tier: str | None = None, *, use_cache: bool = True) -> RunResult:
+        return await arun_agent(agent=self, user=user, prompt=prompt, tier=tier, use_cache=use_cache)
 
-    def astream(self, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> AsyncIterator[Event]:
-        return astream_agent(agent=self, user=user, prompt=prompt, tier=tier)
+    def astream(self, user: AbstractBaseUser, prompt: str, tier: str | None = None, *, use_cache: bool = True) -> AsyncIterator[Event]:
+        return astream_agent(agent=self, user=user, prompt=prompt, tier=tier, use_cache=use_cache)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

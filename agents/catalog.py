@@ -40,6 +40,8 @@ class IdeaCritic(ForgeAgent):
     description = "Assesses one idea honestly: strengths, risks, open questions, a score and a next step."
     default_tier = "standard"
     output_schema = IdeaAssessment
+    # The same idea asked twice deserves the same judgement: answers are cached for a day.
+    cache_ttl = 24 * 3600
     instructions = (
         "You are a candid, constructive critic of product and business ideas.",
         "Assess the single idea the user describes. Judge it on the problem's reality and urgency, "

@@ -27,6 +27,14 @@ DECLARED: dict[str, Setting] = {
     "METRICS_TOKEN": Setting("METRICS_TOKEN", ""),
     # prometheus_client's multiprocess directory ("" = single-process registry); see docs/operations.md.
     "PROMETHEUS_MULTIPROC_DIR": Setting("PROMETHEUS_MULTIPROC_DIR", ""),
+    # A user's agent runs and tokens ("" = no limit; operators override per user in the admin).
+    "USER_RATE_LIMIT": Setting("AGENTS_USER_RATE_LIMIT", ""),
+    "USER_TOKEN_LIMIT": Setting("AGENTS_USER_TOKEN_LIMIT", ""),
+    # Tokens per user per day / per calendar month, UTC (0 = no budget; overrides in the admin).
+    "DAILY_TOKEN_BUDGET": Setting("AGENTS_DAILY_TOKEN_BUDGET", 0),
+    "MONTHLY_TOKEN_BUDGET": Setting("AGENTS_MONTHLY_TOKEN_BUDGET", 0),
+    # Bytes of one cached answer (agents/responsecache.py); larger answers are not cached.
+    "RESPONSE_CACHE_MAX_BYTES": Setting("AGENTS_RESPONSE_CACHE_MAX_BYTES", 256 * 1024),
 }
 
 app_settings = AppSettings(DECLARED)

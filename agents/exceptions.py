@@ -42,3 +42,14 @@ class AttemptTimedOut(ProviderTimeout):
     """One attempt ran past `AGENTS_RUN_TIMEOUT`, or its stream went silent for longer than
     `PROVIDERS_STREAM_IDLE_TIMEOUT`; the message names the provider. A timeout like any other:
     the runner falls back unless part of the answer already reached the caller."""
+class UserRateLimited(AgentError):
+    """The user's own rate limit is spent: the run did not start."""
+
+    def __init__(self, retry_after: int, limit: str, what: str = "runs") -> None:
+        self.retry_after = retry_after
+        self.limit = limit
+        super().__init__(
+            f"You have reached your limit of {limit} agent {what}. Try again in {retry_after} s.",
+            status_code=429,
+            code="rate_limited",
+        )

@@ -20,3 +20,7 @@ class ForgeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 5}), max_length=MAX_PROMPT, strip=True,
         error_messages={"required": "Say what the agent should work on."},
     )
+    fresh = forms.BooleanField(
+        required=False, label="Fresh answer",
+        help_text="Ask the model again even when this exact question was answered before.",
+    )

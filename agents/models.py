@@ -17,6 +17,8 @@ class RunStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    #: Refused before it started: the user's rate limit or budget was spent (agents.limits).
+    RATE_LIMITED = "rate_limited", "Rate limited"
 
 
 class AgentRun(models.Model):
@@ -41,6 +43,7 @@ class AgentRun(models.Model):
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True, default="", help_text="Sanitized; never contains a secret.")
+    cache_hit = models.BooleanField(default=False, help_text="Answered from the response cache: no provider call, no tokens.")
 
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -129,3 +132,48 @@ class AgentRunDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.user_id} {self.provider}/{self.model_id}: {self.runs}"
+
+
+def _validate_limit(value: str) -> None:
+    from django.core.exceptions import ValidationError
+
+    from ideaforge.ratelimit import parse
+
+    if value in ("", UNLIMITED):
+        return
+    try:
+        parse(value)
+    except ValueError:
+        raise ValidationError(
+            f"{value!r} is not a rate limit: use `limits` notation with full unit names, e.g. \"30/minute\" "
+            f"or \"30/minute;500/day\", or \"{UNLIMITED}\"."
+        ) from None
+
+
+#: A per-user override meaning "no limit at all" (an empty field means "the settings' default").
+UNLIMITED = "unlimited"
+
+
+class UsageLimits(models.Model):
+    """An operator's per-user overrides of the agents' limits and budgets (edited in the admin).
+
+    An empty field (or None) takes the default from settings; "unlimited" removes the limit.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_limits")
+    rate_limit = models.CharField(max_length=100, blank=True, default="", validators=[_validate_limit],
+                                  help_text='Agent runs, e.g. "30/minute" (empty: AGENTS_USER_RATE_LIMIT; "unlimited").')
+    token_limit = models.CharField(max_length=100, blank=True, default="", validators=[_validate_limit],
+                                   help_text='Tokens, e.g. "100000/hour" (empty: AGENTS_USER_TOKEN_LIMIT; "unlimited").')
+    daily_token_budget = models.PositiveBigIntegerField(null=True, blank=True,
+                                                        help_text="Tokens per day (UTC); empty: AGENTS_DAILY_TOKEN_BUDGET; 0: no budget.")
+    monthly_token_budget = models.PositiveBigIntegerField(null=True, blank=True,
+                                                          help_text="Tokens per calendar month (UTC); empty: AGENTS_MONTHLY_TOKEN_BUDGET; 0: no budget.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "usage limits"
+        verbose_name_plural = "usage limits"
+
+    def __str__(self) -> str:
+        return f"usage limits of {self.user}"

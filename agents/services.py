@@ -59,12 +59,17 @@ from .conf import app_settings
 from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken, RunResult
 from .exceptions import AgentError, AttemptTimedOut, NoModelAvailable, RequestRefused, StreamInterrupted
 from .failures import QUOTA, RATE_LIMITED, REJECTED, TRANSIENT, ErrorTap, Failure, classify, unusable_reason
+from .limits import Admission, UserRateLimited, admit, over_limit_reason
 from .logsafety import secrets_register, secrets_unregister
 from .metrics import record_run
 from .modelcache import model_for
 from .models import AgentRun, RunStatus
 from .records import run_insert, run_update
 from .rollup import count_finished
+from .responsecache import Lookup, ReplayAgent
+from .responsecache import enabled as cache_enabled
+from .responsecache import lookup as cache_lookup
+from .responsecache import store as cache_store
 from .selectors import Candidate, resolve
 
 logger = logging.getLogger(__name__)
@@ -122,7 +127,7 @@ class _Loop:
     calls them through `sync_to_async`. The rest is plain bookkeeping.
     """
 
-    def __init__(self, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None, *, streamed: bool, record: bool = True) -> None:
+    def __init__(self, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None, *, streamed: bool, record: bool = True, use_cache: bool = True) -> None:
         self.agent = agent
         self.user = user
         self.prompt = prompt
@@ -153,6 +158,11 @@ class _Loop:
         self.probe: Candidate | None = None
         #: Stored credentials the provider rejected (401/403): marked failed when the run ends.
         self.rejected: list[tuple[int, str]] = []
+        self.admission: Admission | None = None  # agents.limits: the rate limits let this run in
+        self.refusal: UserRateLimited | None = None  # ...or refused it (no candidate is tried)
+        self.use_cache = use_cache
+        self.cache: Lookup | None = None  # agents.responsecache: the run's keys and its hit
+        self.pieces: list[str] = []  # the streamed pieces, in order, for the cache
 
     def begin(self) -> list[Candidate]:
         candidates = resolve(self.user, self.tier, include_open=True)
@@ -168,12 +178,25 @@ class _Loop:
                 user=self.user, agent=self.agent.name, tier=self.tier, prompt=self.prompt[:20000], streamed=self.streamed,
                 request_id=current_request_id(),  # run_insert sends no pre_save (agents.request_ids)
             )
-        return candidates
+        if cache_enabled(self.agent):  # a fresh answer (use_cache=False) reads nothing but is stored
+            self.cache = cache_lookup(self.agent, self.user.pk, self.prompt, candidates, read=self.use_cache)
+        hit = self.cache.hit if self.cache is not None else None
+        try:
+            # A cached answer costs no provider call: only the user's own limits apply.
+            self.admission = admit(self.user.pk, [] if hit else [c for c in candidates if c is self.forced or not c.breaker.is_open(now)], cached=hit is not None)
+        except UserRateLimited as exc:
+            self.refusal = exc
+            return []
+        return [hit] if hit else candidates
 
     def prepare(self, candidate: Candidate) -> bool:
         """Build the candidate's model and agent, or note why it is skipped (no request sent yet)."""
         self.attempt = None
         self.retried = False
+        if self.cache is not None and self.cache.hit is candidate:  # replay, nothing is sent
+            replay = ReplayAgent(self.agent, self.cache.answer)
+            self.attempt = _Attempt(candidate, replay, replay.tap, ())  # type: ignore[arg-type]
+            return True
         state = candidate.breaker
         if candidate is not self.forced:
             if state.is_open():
@@ -184,6 +207,10 @@ class _Loop:
                     self.tried.append(candidate.describe("circuit half-open after repeated failures: another request is probing it"))
                     return False
                 self.probe = candidate
+        over = self.admission.take(candidate) if self.admission is not None else None
+        if over is not None:  # our own limit for this credential: unavailable for now, like a 429
+            self.tried.append(candidate.describe(over_limit_reason(over)))
+            return False
         try:
             model, secrets = model_for(candidate)
         except Exception as exc:  # a broken credential or backend: nothing was sent, the next one is safe
@@ -239,6 +266,7 @@ class _Loop:
         if isinstance(item, content_event) and isinstance(item.content, str) and item.content:
             self.token()
             self.text += item.content
+            self.pieces.append(item.content)
             return Delta(item.content)
         if isinstance(item, run_output):
             self.output = item
@@ -261,7 +289,8 @@ class _Loop:
                 provider=c.provider, code="unparseable_answer",
             )))
         if exc is None:
-            breaker_success(attempt.candidate.key, attempt.candidate.model_id, attempt.candidate.breaker)
+            if not self.cache_hit:  # a replay sent nothing: it says nothing of the provider
+                breaker_success(attempt.candidate.key, attempt.candidate.model_id, attempt.candidate.breaker)
             if self.streams_text:
                 return _Outcome(Done(self.run, self.text, self.text))  # type: ignore[arg-type]
             self.text = self.agent.render(output.content)
@@ -343,6 +372,8 @@ class _Loop:
     def exhausted(self) -> Failed:
         """Every candidate was left: the run ends naming each (its record names the last tried)."""
         self.attempt = None
+        if self.refusal is not None:
+            return Failed(self.run, self.refusal)
         return Failed(self.run, NoModelAvailable(self.tier, tried=self.tried))
 
     def token(self) -> None:
@@ -355,18 +386,33 @@ class _Loop:
         for credential_id, reason in self.rejected:
             credential_mark_failed(credential_id=credential_id, code="credential_rejected", message=f"credential rejected: {reason}")
         self.rejected = []
+        attempted = self.attempt.candidate if self.attempt else None
+        if isinstance(end, Done) and self.cache is not None and attempted is not None and not self.cache_hit:
+            key = self.cache.key_for(attempted)
+            if key is not None:
+                cache_store(self.agent, key, self.pieces, end.content)
+        metrics = getattr(self.output, "metrics", None) if isinstance(end, Done) else None
+        if metrics is not None and self.admission is not None:
+            self.admission.charge(attempted, (getattr(metrics, "input_tokens", 0) or 0) + (getattr(metrics, "output_tokens", 0) or 0))
         record_run(self, end)
         if self.run is None:
             return
-        candidate = self.attempt.candidate if self.attempt else self.last_tried
-        if isinstance(end, Done):
-            metrics = getattr(self.output, "metrics", None)
+        candidate = attempted or self.last_tried
+        if isinstance(end, Done) and self.cache_hit:
+            self._save(candidate, RunStatus.SUCCEEDED, output=self.text, input_tokens=0, output_tokens=0, cache_hit=True)
+        elif isinstance(end, Done):
             self._save(
                 candidate, RunStatus.SUCCEEDED, output=self.text,
                 input_tokens=getattr(metrics, "input_tokens", None), output_tokens=getattr(metrics, "output_tokens", None),
             )
+        elif isinstance(end.error, UserRateLimited):
+            self._save(None, RunStatus.RATE_LIMITED, error=str(end.error)[:500])
         else:
             self._save(candidate, RunStatus.FAILED, output=self.text, error=str(end.error)[:500])
+
+    @property
+    def cache_hit(self) -> bool:
+        return self.cache is not None and self.attempt is not None and self.attempt.candidate is self.cache.hit
 
     def _current(self) -> _Attempt:
         assert self.attempt is not None
@@ -542,33 +588,33 @@ async def _afallback_loop(loop: _Loop) -> AsyncIterator[Event]:
 
 # -- entry points ------------------------------------------------------------------------------
 
-def run_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True) -> RunResult:
+def run_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True, use_cache: bool = True) -> RunResult:
     """Run to completion with fallback; raises NoModelAvailable, RequestRefused or AgentError."""
-    loop = _Loop(agent, user, prompt, tier, streamed=False, record=record)
+    loop = _Loop(agent, user, prompt, tier, streamed=False, record=record, use_cache=use_cache)
     end: Event | None = None
     for event in _fallback_loop(loop):
         end = event
     return loop.result(end)
 
 
-def stream_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> Iterator[Event]:
+def stream_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, use_cache: bool = True) -> Iterator[Event]:
     """Yield events as the answer streams in; ends with `Done` or `Failed`."""
     # `yield from` closes the loop when the caller closes this generator (the run is abandoned).
-    yield from _fallback_loop(_Loop(agent, user, prompt, tier, streamed=True))
+    yield from _fallback_loop(_Loop(agent, user, prompt, tier, streamed=True, use_cache=use_cache))
 
 
-async def arun_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True) -> RunResult:
+async def arun_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True, use_cache: bool = True) -> RunResult:
     """`run_agent` for async callers."""
-    loop = _Loop(agent, user, prompt, tier, streamed=False, record=record)
+    loop = _Loop(agent, user, prompt, tier, streamed=False, record=record, use_cache=use_cache)
     end: Event | None = None
     async for event in _afallback_loop(loop):
         end = event
     return loop.result(end)
 
 
-async def astream_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None) -> AsyncIterator[Event]:
+async def astream_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, use_cache: bool = True) -> AsyncIterator[Event]:
     """`stream_agent` for async callers."""
     # aclosing: closing this generator closes the loop at once, as `yield from` does for sync.
-    async with aclosing(_afallback_loop(_Loop(agent, user, prompt, tier, streamed=True))) as events:
+    async with aclosing(_afallback_loop(_Loop(agent, user, prompt, tier, streamed=True, use_cache=use_cache))) as events:
         async for event in events:
             yield event

@@ -46,6 +46,7 @@ from .catalog import AGENTS, agent_get
 from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
 from .exceptions import AgentError, NoModelAvailable
 from .forms import ForgeForm
+from .limits import UserRateLimited, budget_warning
 from .models import AgentRun
 from .presentation import answer_html, provider_display
 from .selectors import provider_available_for_user, run_get_for_user, run_latest_matching, run_list_for_user
@@ -85,6 +86,7 @@ def _page_context(request: HttpRequest, form: ForgeForm) -> dict[str, Any]:
         "has_provider": provider_available_for_user(user=request.user),
         "history": run_list_for_user(user=request.user, limit=HISTORY_SIZE),
         "settings_url": reverse("providers:settings"),
+        "budget_warning": budget_warning(request.user.pk),
     }
 
 
@@ -103,11 +105,15 @@ async def forge(request: HttpRequest) -> HttpResponse:
 
 @_async_login_required
 async def forge_go(request: HttpRequest, token: str) -> HttpResponse:
-    """The run a POST to /forge/ asked for, streamed as HTML the first time; the record after."""
+    """The run a POST to /forge/ asked for, streamed as HTML the first time; the record after.
+    Over the user's rate limit or budget: the form again, with why, as 429 + Retry-After."""
     claimed = await sync_to_async(_claim_pending)(request, token)
     if isinstance(claimed, HttpResponse):
         return claimed
-    return await _html_stream(request, claimed)
+    events, refused = await _open_run(request, claimed)
+    if refused is not None:
+        return _retry_after(await sync_to_async(_refused_page)(request, claimed, refused), refused)
+    return await _html_stream(request, claimed, events)
 
 
 @login_required
@@ -123,7 +129,11 @@ async def forge_stream(request: HttpRequest) -> HttpResponse:
     form = ForgeForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"errors": {k: [str(e) for e in v] for k, v in form.errors.items()}}, status=400)
-    content = _stream_content(request, request.user, form.cleaned_data, _ndjson_line)
+    events, refused = await _open_run(request, form.cleaned_data)
+    if refused is not None:
+        body = {"kind": "error", "code": refused.code, "message": str(refused), "retry_after": refused.retry_after}
+        return _retry_after(JsonResponse(body, status=429), refused)
+    content = _stream_content(request, events, _ndjson_line)
     return _no_buffering(StreamingHttpResponse(content, content_type="application/x-ndjson"))
 
 
@@ -147,9 +157,17 @@ def _remember_pending(request: HttpRequest, data: dict[str, Any]) -> str:
     token = secrets.token_urlsafe(12)
     pending = request.session.get(_PENDING, {})
     pending = dict(list(pending.items())[-(_PENDING_MAX - 1):])
-    pending[token] = {"agent": data["agent"], "tier": data.get("tier") or "", "prompt": data["prompt"], "started": False}
+    pending[token] = {"agent": data["agent"], "tier": data.get("tier") or "", "prompt": data["prompt"],
+                      "fresh": bool(data.get("fresh")), "started": False}
     request.session[_PENDING] = pending
     return token
+
+
+def _refused_page(request: HttpRequest, data: dict[str, Any], refused: UserRateLimited) -> HttpResponse:
+    form = ForgeForm({**data, "fresh": "on" if data.get("fresh") else ""})
+    form.is_valid()
+    form.add_error(None, str(refused))
+    return _render_page(request, form, 429)
 
 
 def _claim_pending(request: HttpRequest, token: str) -> dict[str, Any] | HttpResponse:
@@ -163,21 +181,79 @@ def _claim_pending(request: HttpRequest, token: str) -> dict[str, Any] | HttpRes
         return redirect("agents:run", pk=run.pk) if run else redirect("agents:forge")
     pending[token] = {**data, "started": True}
     request.session[_PENDING] = pending  # saved before the stream starts (the response is returned first)
-    return {"agent": data["agent"], "tier": data["tier"], "prompt": data["prompt"]}
+    return {"agent": data["agent"], "tier": data["tier"], "prompt": data["prompt"], "fresh": data.get("fresh", False)}
 
 
 def _ndjson_line(event: Event) -> list[str]:
     return [json.dumps(_event_json(event)) + "\n"]
 
 
-def _stream_content(request: HttpRequest, user: Any, data: dict[str, Any], render_event: Callable[[Event], list[str]],
-                    head: str = "", tail: str = "") -> Iterator[str] | AsyncIterator[str]:
-    """The response body: `head`, the rendered events, `tail`, as the iterator this server streams."""
+async def _open_run(request: HttpRequest, data: dict[str, Any]) -> tuple[Any, UserRateLimited | None]:
+    """Start the run up to its first event (nothing is sent upstream before it), as the stream
+    this server needs (`astream` under ASGI, `stream` under WSGI), to learn whether the user's
+    rate limits let it in: `(None, refusal)` is answered with 429 instead of a stream; else the
+    events from the first on."""
     agent = agent_get(data["agent"])
     tier = data.get("tier") or None
+    use_cache = not data.get("fresh")
     if isinstance(request, ASGIRequest):
-        return _async_body(agent.astream(user, data["prompt"], tier=tier), render_event, head, tail)
-    return _sync_body(agent.stream(user, data["prompt"], tier=tier), render_event, head, tail)
+        aevents = agent.astream(request.user, data["prompt"], tier=tier, use_cache=use_cache)
+        try:
+            first = await anext(aevents)
+        except Exception as exc:  # the server failed before the first event: the stream says so
+            return _achain(None, exc, aevents), None
+        if _is_refusal(first):
+            await aevents.aclose()
+            return None, first.error  # type: ignore[union-attr]
+        return _achain(first, None, aevents), None
+    events = agent.stream(request.user, data["prompt"], tier=tier, use_cache=use_cache)
+    try:
+        # The sync stream touches the database: in Django's sync thread (the WSGI request's).
+        first = await sync_to_async(next)(events)
+    except Exception as exc:
+        return _chain(None, exc, events), None
+    if _is_refusal(first):
+        events.close()  # type: ignore[attr-defined]
+        return None, first.error  # type: ignore[union-attr]
+    return _chain(first, None, events), None
+
+
+def _is_refusal(event: Event) -> bool:
+    return isinstance(event, Failed) and isinstance(event.error, UserRateLimited)
+
+
+async def _achain(first: Event | None, error: Exception | None, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    """The run's events again from its first (or the error that came instead); closing this
+    closes the run's stream (a client that left abandons the run)."""
+    async with aclosing(events):  # type: ignore[type-var]
+        if error is not None:
+            raise error
+        yield first  # type: ignore[misc]
+        async for event in events:
+            yield event
+
+
+def _chain(first: Event | None, error: Exception | None, events: Iterator[Event]) -> Iterator[Event]:
+    try:
+        if error is not None:
+            raise error
+        yield first  # type: ignore[misc]
+        yield from events
+    finally:
+        events.close()  # type: ignore[attr-defined]
+
+
+def _retry_after(response: HttpResponse, refused: UserRateLimited) -> HttpResponse:
+    response["Retry-After"] = str(refused.retry_after)
+    return response
+
+
+def _stream_content(request: HttpRequest, events: Iterator[Event] | AsyncIterator[Event], render_event: Callable[[Event], list[str]],
+                    head: str = "", tail: str = "") -> Iterator[str] | AsyncIterator[str]:
+    """The response body: `head`, the rendered events, `tail`, as the iterator this server streams."""
+    if isinstance(request, ASGIRequest):
+        return _async_body(events, render_event, head, tail)  # type: ignore[arg-type]
+    return _sync_body(events, render_event, head, tail)  # type: ignore[arg-type]
 
 
 def _log_failure(exc: Exception) -> None:
@@ -246,7 +322,7 @@ def _no_buffering(response: StreamingHttpResponse) -> StreamingHttpResponse:
     return response
 
 
-async def _html_stream(request: HttpRequest, data: dict[str, Any]) -> StreamingHttpResponse:
+async def _html_stream(request: HttpRequest, data: dict[str, Any], events: Iterator[Event] | AsyncIterator[Event]) -> StreamingHttpResponse:
     agent = agent_get(data["agent"])
     tier = data.get("tier") or agent.default_tier
     # Templates run in Django's sync thread (context processors read the session).
@@ -272,7 +348,7 @@ async def _html_stream(request: HttpRequest, data: dict[str, Any]) -> StreamingH
             return parts
         return []
 
-    content = _stream_content(request, request.user, data, render_event, head=head, tail=tail)
+    content = _stream_content(request, events, render_event, head=head, tail=tail)
     return _no_buffering(StreamingHttpResponse(content, content_type="text/html; charset=utf-8"))
 
 
@@ -305,7 +381,8 @@ def _event_json(event: Event) -> dict[str, Any]:
     if isinstance(event, Done):
         return {"kind": "done", **base, "provider": run.provider, "provider_name": run.provider_name, "model": run.model_id, "tier": run.tier,
                 "latency_ms": run.latency_ms, "time_to_first_token_ms": run.time_to_first_token_ms,
-                "input_tokens": run.input_tokens, "output_tokens": run.output_tokens, "fallbacks": run.fallbacks}
+                "input_tokens": run.input_tokens, "output_tokens": run.output_tokens, "fallbacks": run.fallbacks,
+                "cache_hit": run.cache_hit}
     error = event.error
     return {"kind": "error", **base, "message": str(error), "code": error.code,
             "fallbacks": run.fallbacks if run else [],

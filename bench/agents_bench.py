@@ -28,12 +28,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 START, END = "<!-- agents-bench:start -->", "<!-- agents-bench:end -->"
+LIMITS_START, LIMITS_END = "<!-- limits-bench:start -->", "<!-- limits-bench:end -->"
 
 
 def _setup_django(db_path: str, sim: dict[str, str]) -> None:
@@ -267,6 +268,105 @@ def bench_stream(n: int, sim: dict[str, str]) -> dict[str, list[float]]:
     return samples
 
 
+def bench_limits(n: int) -> dict[str, list[float]]:
+    """The rate limits' cost per run without Redis: `agents.limits.admit` (every check of a run)
+    plus `Admission.charge` (the tokens after it), with no limit set and with all six set."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from agents import limits
+    from agents.selectors import resolve
+
+    user = get_user_model().objects.get(username="bench")
+    candidates = resolve(user, "fast")
+    names = ("AGENTS_USER_RATE_LIMIT", "AGENTS_USER_TOKEN_LIMIT", "PROVIDERS_CREDENTIAL_RATE_LIMIT",
+             "PROVIDERS_CREDENTIAL_TOKEN_LIMIT", "PROVIDERS_MODEL_RATE_LIMIT", "PROVIDERS_MODEL_TOKEN_LIMIT")
+
+    def configure(configured: bool) -> None:
+        for name in names:
+            setattr(settings, name, ("100000000/minute" if name.endswith("TOKEN_LIMIT") else "1000000/minute") if configured else "")
+
+    def run_checks() -> None:
+        admission = limits.admit(user.pk, candidates)
+        assert admission.take(candidates[0]) is None
+        admission.charge(candidates[0], 120)
+
+    # Interleaved by hand: the settings switch between variants is not part of what is timed.
+    samples: dict[str, list[float]] = {"limits_none": [], "limits_all": []}
+    for i in range(n + 50):
+        for variant in (("limits_none", "limits_all") if i % 2 else ("limits_all", "limits_none")):
+            configure(variant == "limits_all")
+            elapsed = _time(run_checks)
+            if i >= 50:
+                samples[variant].append(elapsed)
+    for name in names:
+        setattr(settings, name, None)
+    samples["cache_first_delta"] = bench_cache_hit(n, record=True)
+    samples["cache_first_delta_norecord"] = bench_cache_hit(n, record=False)
+    return samples
+
+
+def bench_cache_hit(n: int, *, record: bool) -> list[float]:
+    """µs from the start of a streamed run to the first `Delta` of a response-cache hit (the idea
+    critic), with the run record's insert (`stream_agent`) or without it (the loop alone)."""
+    from django.contrib.auth import get_user_model
+
+    from agents.catalog import AGENTS
+    from agents.events import Delta
+    from agents.services import _fallback_loop, _Loop, stream_agent
+
+    user = get_user_model().objects.get(username="bench")
+    critic = AGENTS["idea_critic"]
+    prompt = "a subscription for repairing bicycles"
+    assert list(stream_agent(agent=critic, user=user, prompt=prompt))[-1].kind == "done"  # stored
+    samples = []
+    for i in range(n + 20):
+        start = time.perf_counter_ns()
+        if record:
+            events = stream_agent(agent=critic, user=user, prompt=prompt)
+        else:
+            events = _fallback_loop(_Loop(critic, user, prompt, None, streamed=True, record=False))
+        first = next(e for e in events if isinstance(e, Delta))
+        elapsed = (time.perf_counter_ns() - start) / 1000.0
+        done = list(events)[-1]
+        assert first.text and done.kind == "done" and (done.run is None or done.run.cache_hit)
+        if i >= 20:
+            samples.append(elapsed)
+    return samples
+
+
+def limits_report(samples: dict[str, list[float]], quick: bool) -> str:
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    target = "met" if med["limits_all"] <= 50 else "missed"
+    return "\n".join([
+        LIMITS_START,
+        "## Rate limits per run, without Redis (`bench/agents_bench.py`)",
+        "",
+        f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({'quick' if quick else 'full'}); "
+        f"{len(samples['limits_all'])} runs each, interleaved; the per-process memory storage (`REDIS_URL` empty). "
+        "Each sample is what the runner does for the limits of one run: `admit()` (the user's request and token "
+        "budgets and every candidate's, checked together), `take()` for the chosen candidate and `charge()` of the "
+        "run's tokens afterwards. With Redis the checks are one script call and the charge one more (tested in "
+        "`agents/tests/test_limits.py`).",
+        "",
+        "| | median | p99 |", "|---|---:|---:|",
+        _row("no limit configured (the default)", samples["limits_none"]),
+        _row("all six limits configured (user, credential, model; requests and tokens)", samples["limits_all"]),
+        "",
+        f"Target <= 50 µs per run with every limit configured: **{target}**.",
+        "",
+        "| response cache hit (idea critic, streamed, run record written to SQLite) | median | p99 |", "|---|---:|---:|",
+        _row("`stream_agent(...)` to the first `Delta` (run record inserted first, SQLite file)", samples["cache_first_delta"]),
+        _row("the same loop without the run record (`record=False`)", samples["cache_first_delta_norecord"]),
+        "",
+        f"Target: the first delta of a hit within 1 ms: **{'met' if med['cache_first_delta'] <= 1000 else 'missed'}** with "
+        f"the run record, **{'met' if med['cache_first_delta_norecord'] <= 1000 else 'missed'}** without it. The difference "
+        "is the record's INSERT, committed before the first event (on this bench's SQLite file, an fsync); the lookup, "
+        "the limits and the replay are the rest.",
+        LIMITS_END,
+    ]) + "\n"
+
+
 def _row(label: str, values: list[float]) -> str:
     return f"| {label} | {statistics.median(values):.0f} µs | {_pct(values, 0.99):.0f} µs |"
 
@@ -376,11 +476,11 @@ def report(resolve_s: dict[str, list[float]], runs: dict[str, list[float]], seed
     return "\n".join(lines) + "\n"
 
 
-def write_section(section: str, path: Path) -> None:
+def write_section(section: str, path: Path, start: str = START, end: str = END) -> None:
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
         text = before + section + ("\n" + after if after else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
@@ -413,12 +513,15 @@ def main(argv: list[str] | None = None) -> int:
 
             metrics = metrics_section(measure_modes(2000 if args.quick else 20000))
             section = section.replace(END, "\n" + metrics + END)
+            limits_section = limits_report(bench_limits(300 if args.quick else 3000), args.quick)
     finally:
         proc.stdin.close()  # type: ignore[union-attr]
         proc.wait(timeout=10)
     print(section)
+    print(limits_section)
     if output:
         write_section(section, Path(output))
+        write_section(limits_section, Path(output), LIMITS_START, LIMITS_END)
         print(f"updated {output}")
     return 0
 

@@ -252,6 +252,11 @@ AI_GATEWAY_ALLOWED_HOSTS = if_set(env.list, "AI_GATEWAY_ALLOWED_HOSTS")
 # Each verify or save of a credential calls the provider: a per-user budget (`limits` notation)
 # keeps the settings page and the API from being used as a free outbound request tool.
 PROVIDERS_VERIFY_RATE_LIMIT = if_set(env, "PROVIDERS_VERIFY_RATE_LIMIT")
+# Agent runs (requests) and tokens per credential and per (credential, model); empty = no limit.
+PROVIDERS_CREDENTIAL_RATE_LIMIT = if_set(env, "PROVIDERS_CREDENTIAL_RATE_LIMIT")
+PROVIDERS_CREDENTIAL_TOKEN_LIMIT = if_set(env, "PROVIDERS_CREDENTIAL_TOKEN_LIMIT")
+PROVIDERS_MODEL_RATE_LIMIT = if_set(env, "PROVIDERS_MODEL_RATE_LIMIT")
+PROVIDERS_MODEL_TOKEN_LIMIT = if_set(env, "PROVIDERS_MODEL_TOKEN_LIMIT")
 
 # Platform defaults (the operator's own credentials), used after a user's own.
 AI_GATEWAY_ENABLED = if_set(env.bool, "AI_GATEWAY_ENABLED")
@@ -278,6 +283,15 @@ AGENTS_BREAKER_WINDOW = if_set(env.float, "AGENTS_BREAKER_WINDOW")
 AGENTS_BREAKER_OPEN_SECONDS = if_set(env.float, "AGENTS_BREAKER_OPEN_SECONDS")
 AGENTS_MAX_RETRY_WAIT = if_set(env.float, "AGENTS_MAX_RETRY_WAIT")
 AGENTS_RUN_TIMEOUT = if_set(env.float, "AGENTS_RUN_TIMEOUT")
+# A user's agent runs and tokens per window (`limits` notation, empty = no limit); per-user
+# overrides in the admin (agents.UsageLimits).
+AGENTS_USER_RATE_LIMIT = if_set(env, "AGENTS_USER_RATE_LIMIT")
+AGENTS_USER_TOKEN_LIMIT = if_set(env, "AGENTS_USER_TOKEN_LIMIT")
+# Per-user token budgets per day and per calendar month, UTC (0 = none; overrides in the admin).
+AGENTS_DAILY_TOKEN_BUDGET = if_set(env.int, "AGENTS_DAILY_TOKEN_BUDGET")
+AGENTS_MONTHLY_TOKEN_BUDGET = if_set(env.int, "AGENTS_MONTHLY_TOKEN_BUDGET")
+# Bytes of one cached agent answer (agents with `cache_ttl`); larger ones are not cached.
+AGENTS_RESPONSE_CACHE_MAX_BYTES = if_set(env.int, "AGENTS_RESPONSE_CACHE_MAX_BYTES")
 
 # --- Monitoring (docs/operations.md) ------------------------------------------------------------
 # /readyz: which of database, cache, broker must be up for 200 (the others are only reported).

@@ -107,6 +107,11 @@ DECLARED: dict[str, Setting] = {
     # Per-user budget of credential verifications (settings page and API together; each calls a
     # provider), `limits` notation, checked by ideaforge.ratelimit.
     "VERIFY_RATE_LIMIT": Setting("PROVIDERS_VERIFY_RATE_LIMIT", "10/minute"),
+    # Agent runs per credential and per (credential, model), requests and tokens ("" = no limit).
+    "CREDENTIAL_RATE_LIMIT": Setting("PROVIDERS_CREDENTIAL_RATE_LIMIT", ""),
+    "CREDENTIAL_TOKEN_LIMIT": Setting("PROVIDERS_CREDENTIAL_TOKEN_LIMIT", ""),
+    "MODEL_RATE_LIMIT": Setting("PROVIDERS_MODEL_RATE_LIMIT", ""),
+    "MODEL_TOKEN_LIMIT": Setting("PROVIDERS_MODEL_TOKEN_LIMIT", ""),
     # AI Gateway client (providers/gateway/).
     "STREAM_IDLE_TIMEOUT": Setting("PROVIDERS_STREAM_IDLE_TIMEOUT", 30.0),
     "GATEWAY_TOTAL_TIMEOUT": Setting("PROVIDERS_GATEWAY_TOTAL_TIMEOUT", 120.0),

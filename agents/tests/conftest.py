@@ -8,6 +8,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.cache import cache
 
+from agents.limits import overrides_clear
 from agents.modelcache import model_cache_clear
 from providers.models import ProviderCredential, VerificationStatus
 
@@ -21,6 +22,7 @@ def _clean_state(settings):
     settings: start without any, so a developer's .env never leaks into a test."""
     cache.clear()
     model_cache_clear()
+    overrides_clear()
     settings.CREDENTIALS_ENCRYPTION_KEYS = [TEST_KEY]
     settings.AI_GATEWAY_ENABLED = False
     for name in ("AI_GATEWAY_CLIENT_ID", "AI_GATEWAY_CLIENT_SECRET", "AI_GATEWAY_BASE_URL", "AI_GATEWAY_TOKEN_URL",

@@ -122,3 +122,19 @@ def test_a_server_failure_mid_stream_ends_with_a_clear_error_event(http, platfor
     assert "Please try again" in events[-1]["message"] and "internal-detail-canary" not in response.text
     page = http.post(reverse("agents:forge"), data={"agent": "idea_generator", "prompt": "x"}, follow_redirects=True)
     assert page.status_code == 200 and "Please try again" in page.text and page.text.rstrip().endswith("</html>")
+
+
+def test_a_refused_run_answers_429_with_retry_after_under_asgi(http, platform_gateway, settings):
+    # The run is started up to its first event inside the async view (astream_agent): a user
+    # over their rate limit gets 429 + Retry-After, from the NDJSON endpoint and the form alike.
+    settings.AGENTS_USER_RATE_LIMIT = "1/minute"
+    ok = http.post(reverse("agents:stream"), data={"agent": "idea_generator", "prompt": "x"})
+    assert ok.status_code == 200 and json.loads(ok.text.splitlines()[-1])["kind"] == "done"
+    refused = http.post(reverse("agents:stream"), data={"agent": "idea_generator", "prompt": "y"})
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.json()["code"] == "rate_limited"
+    posted = http.post(reverse("agents:forge"), data={"agent": "idea_generator", "prompt": "z"})
+    page = http.get(posted.headers["Location"])
+    assert page.status_code == 429 and "Retry-After" in page.headers
+    assert "You have reached your limit of 1/minute agent runs" in page.text
+    assert platform_gateway.chat_requests == 1

@@ -122,3 +122,40 @@ def test_a_server_failure_mid_stream_never_logs_or_shows_a_secret(client, alice,
     assert '"server_error"' in body and "forge stream failed" in all_logs.text
     for canary in CANARIES:
         assert canary not in body and canary not in all_logs.text
+
+
+def test_canary_never_reaches_the_limiters_the_response_cache_or_the_429(client, alice, platform_gateway, gateway2, alice_gateway,
+                                                                        openai_fake, make_credential, settings, all_logs):
+    """Rate limit keys, cached answers and refusals hold ids and tokens, never a secret."""
+    from django.core.cache import cache
+    from django.core.cache.backends.locmem import _caches
+
+    from agents.models import UsageLimits
+
+    openai_fake.valid_key = CANARY_KEY
+    make_credential(alice, "openai", api_key=CANARY_KEY, priority=200, fast_model="gpt-fast", standard_model="gpt-standard")
+    settings.AGENTS_USER_RATE_LIMIT = "3/minute"
+    settings.PROVIDERS_CREDENTIAL_RATE_LIMIT = "1/minute"
+    settings.AGENTS_USER_TOKEN_LIMIT = settings.PROVIDERS_MODEL_TOKEN_LIMIT = "100000/minute"
+    settings.AGENTS_DAILY_TOKEN_BUDGET = 100000
+    UsageLimits.objects.create(user=alice, monthly_token_budget=50000)
+    platform_gateway.send_rate_limit_headers(remaining_requests=0, reset_requests="10s")
+    client.force_login(alice)
+    seen: list[str] = []
+    for prompt in ("critic one", "critic one", "critic two", "over the limit"):  # a hit, a fallback, a 429
+        seen.append(body_of(client.post("/forge/stream", {"agent": "idea_critic", "prompt": prompt})))
+    assert '"cache_hit": true' in seen[1] and "rate_limited" in seen[3]
+    from ideaforge import ratelimit
+
+    memory = ratelimit._get_limiter().fallback.storage
+    seen.append(repr(sorted(memory.storage)) + repr(sorted(memory.events)))
+    for store in _caches.values():
+        seen.append(repr(list(store.keys())) + repr([str(v) for v in store.values()]))
+    seen.append(repr(cache))
+    seen.append(body_of(client.get("/forge/")))
+    seen.append(serializers.serialize("json", AgentRun.objects.all()))
+    seen.append(all_logs.text)
+    everything = "\n".join(seen)
+    assert "agents-user" in everything and "agents:answer:" in everything  # what was inspected
+    for canary in CANARIES:
+        assert canary not in everything

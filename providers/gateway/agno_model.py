@@ -29,6 +29,8 @@ output, streaming and usage metrics are Agno's own code. What it changes, and wh
   validate the OpenAI schema strictly reject them.
 * System messages keep the `"system"` role (`OpenAILike`'s map), which gateways expect.
 * `max_retries=0` in the SDK and `retries=0` in Agno: our fallback loop decides about retries.
+* Each answer's `x-ratelimit-*` headers go to `ratelimit_signals.observe` (the agents app holds a
+  credential whose window is spent back until its reset).
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ from ..conf import app_settings
 from ..http.client import cap_response, default_timeout, new_sdk_client
 from ..http.netpolicy import validate_url
 from ..types import CredentialConfig
+from .ratelimit_signals import observe as observe_rate_limits
 from .tokens import get_token_manager
 
 # What the SDK is given as `api_key`: a constant, so neither Agno nor the SDK looks for
@@ -73,6 +76,7 @@ class _GatewayAuth(httpx2.Auth):
         request.headers["Authorization"] = "Bearer " + token.reveal()
         response = yield request
         _cap(response, self.config.provider)  # the 401's body too: httpx reads it before the resend
+        observe_rate_limits(response.headers, credential_id=self.config.credential_id, provider=self.config.provider, request=request)
         if response.status_code == 401:
             manager.invalidate(self.config, token)
             request.headers["Authorization"] = "Bearer " + manager.get_token(self.config).reveal()
@@ -84,6 +88,7 @@ class _GatewayAuth(httpx2.Auth):
         request.headers["Authorization"] = "Bearer " + token.reveal()
         response = yield request
         _cap(response, self.config.provider)
+        observe_rate_limits(response.headers, credential_id=self.config.credential_id, provider=self.config.provider, request=request)
         if response.status_code == 401:
             manager.invalidate(self.config, token)
             request.headers["Authorization"] = "Bearer " + (await manager.aget_token(self.config)).reveal()

@@ -67,6 +67,18 @@ class ChatScript:
         #: SSE answers being sent now, and those the client closed before the end.
         self.streams_active = 0
         self.streams_aborted = 0
+        # Rate-limit headers sent with every chat answer (`send_rate_limit_headers`); none by default.
+        self.rate_limit_headers: dict[str, str] = {}
+
+    def send_rate_limit_headers(
+        self, *, remaining_requests: int | None = None, reset_requests: str | None = None,
+        remaining_tokens: int | None = None, reset_tokens: str | None = None,
+    ) -> None:
+        """Answer chats with OpenAI-style `x-ratelimit-remaining-*` / `x-ratelimit-reset-*`
+        headers (resets as OpenAI writes them: "1s", "6m0s", "20ms"); no arguments: none."""
+        values = {"remaining-requests": remaining_requests, "reset-requests": reset_requests,
+                  "remaining-tokens": remaining_tokens, "reset-tokens": reset_tokens}
+        self.rate_limit_headers = {f"x-ratelimit-{k}": str(v) for k, v in values.items() if v is not None}
 
     def script_reply(self, content: str | None = None, *, json: Any = None, usage: dict[str, int] | None = None) -> None:
         """Queue the next reply's text (or structured `json`), with optional usage numbers."""
@@ -245,6 +257,8 @@ class ChatMixin:
         self.send_header("Content-Type", "text/event-stream")  # type: ignore[attr-defined]
         self.send_header("Cache-Control", "no-cache")  # type: ignore[attr-defined]
         self.send_header("Transfer-Encoding", "chunked")  # type: ignore[attr-defined]
+        for name, value in getattr(self.sim, "rate_limit_headers", {}).items():  # type: ignore[attr-defined]
+            self.send_header(name, value)  # type: ignore[attr-defined]
         self.end_headers()  # type: ignore[attr-defined]
 
     @staticmethod
@@ -273,7 +287,7 @@ class ChatMixin:
             "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if reply.tool_calls else "stop"}],
             "usage": reply.usage,
         }
-        self.send_json(200, payload)  # type: ignore[attr-defined]
+        self.send_json(200, payload, headers=getattr(self.sim, "rate_limit_headers", None))  # type: ignore[attr-defined]
 
     def _deltas(self, reply: Reply) -> Iterator[tuple[dict[str, Any], str | None]]:
         """(delta, finish_reason) pairs; tool-call arguments arrive in fragments by index."""

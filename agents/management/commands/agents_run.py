@@ -23,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("prompt", help="What the agent should work on.")
         parser.add_argument("--user", required=True, help="Username whose providers are used (and who owns the run record).")
         parser.add_argument("--tier", choices=TIERS, help="Model tier (default: the agent's own).")
+        parser.add_argument("--no-cache", action="store_true", help="Ask the model even when a cached answer exists.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         User = get_user_model()
@@ -32,7 +33,7 @@ class Command(BaseCommand):
             raise CommandError(f"No user {options['user']!r}.") from None
         agent = agent_get(options["agent"])
         verbose = options["verbosity"] >= 2
-        for event in agent.stream(user, options["prompt"], tier=options["tier"]):
+        for event in agent.stream(user, options["prompt"], tier=options["tier"], use_cache=not options["no_cache"]):
             if isinstance(event, Delta):
                 self.stdout.write(event.text, ending="")
                 self.stdout.flush()
@@ -47,7 +48,7 @@ class Command(BaseCommand):
                     f"provider={run.provider} model={run.model_id} tier={run.tier} "
                     f"tokens={_n(run.input_tokens)} in/{_n(run.output_tokens)} out "
                     f"latency={run.latency_ms} ms first_token={_n(run.time_to_first_token_ms)} ms "
-                    f"fallbacks={len(run.fallbacks)} run={run.pk}"
+                    f"fallbacks={len(run.fallbacks)} run={run.pk}" + (" cache=hit" if run.cache_hit else "")
                 ))
             elif isinstance(event, Failed):
                 self.stdout.write("")

@@ -41,7 +41,7 @@
       }
       if (ev.summary_html) summary.innerHTML = ev.summary_html;
       if (ev.kind === "done") {
-        meta.textContent = "Done in " + (ev.latency_ms / 1000).toFixed(1) + " s.";
+        meta.textContent = "Done in " + (ev.latency_ms / 1000).toFixed(1) + " s." + (ev.cache_hit ? " From the cache: no provider call." : "");
         copyButton.hidden = !raw;
       } else {
         meta.textContent = "";
@@ -77,7 +77,7 @@
         return resp.json().then(function (body) {
           var msgs = [];
           for (var k in (body.errors || {})) msgs.push(body.errors[k].join(" "));
-          fail(msgs.join(" ") || ("The request failed (HTTP " + resp.status + ")."));
+          fail(msgs.join(" ") || body.message || ("The request failed (HTTP " + resp.status + ")."));
           meta.textContent = "";
         });
       }
