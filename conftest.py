@@ -1,4 +1,5 @@
 """Fixtures every app's tests share (pytest loads this file for all of testpaths)."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,9 +24,9 @@ def _fresh_process_state():
     from django.core.cache import cache
 
     from ideaforge import ratelimit
-    from providers.snapshots import snapshots_clear
     from providers.gateway.tokens import get_token_manager
     from providers.redis_outage import outage
+    from providers.snapshots import snapshots_clear
 
     outage.reset()
     get_token_manager().clear()

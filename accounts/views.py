@@ -3,6 +3,7 @@
 Open only when `ACCOUNTS_SIGNUP_OPEN` (default: in development); POSTs are limited per client IP
 (`ACCOUNTS_SIGNUP_RATE_LIMIT`), so one address cannot mass-create accounts.
 """
+
 from __future__ import annotations
 
 from django.conf import settings

@@ -5,6 +5,7 @@ The list stays fast as runs accumulate: it shows the last 7 days unless another 
 (`PeriodFilter`), counts only the filtered rows (`show_full_result_count = False`), computes the
 totals over the same window, and searches short columns (never the prompts).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,7 +29,13 @@ class PeriodFilter(admin.SimpleListFilter):
     title = "period"
     parameter_name = "period"
     DEFAULT = "7"
-    CHOICES = (("1", "Last 24 hours"), ("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("all", "All time (slow)"))
+    CHOICES = (
+        ("1", "Last 24 hours"),
+        ("7", "Last 7 days"),
+        ("30", "Last 30 days"),
+        ("90", "Last 90 days"),
+        ("all", "All time (slow)"),
+    )
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> tuple[tuple[str, str], ...]:
         return self.CHOICES
@@ -104,8 +111,21 @@ class SourceFilter(_StaticChoicesFilter):
 @admin.register(AgentRun)
 class AgentRunAdmin(admin.ModelAdmin):
     change_list_template = "agents/admin_change_list.html"
-    list_display = ("created_at", "user", "agent", "tier", "provider", "model_id", "status", "latency_ms",
-                    "time_to_first_token_ms", "input_tokens", "output_tokens", "fallback_count", "cache_hit")
+    list_display = (
+        "created_at",
+        "user",
+        "agent",
+        "tier",
+        "provider",
+        "model_id",
+        "status",
+        "latency_ms",
+        "time_to_first_token_ms",
+        "input_tokens",
+        "output_tokens",
+        "fallback_count",
+        "cache_hit",
+    )
     list_filter = (PeriodFilter, ProviderFilter, "status", AgentFilter, TierFilter, SourceFilter, "cache_hit")
     # Searched by get_search_results below (user names first, then short exact/prefix columns).
     search_fields = ("user__username", "agent", "model_id", "request_id")
@@ -129,9 +149,13 @@ class AgentRunAdmin(admin.ModelAdmin):
         return False
 
     def get_urls(self) -> list[URLPattern]:
-        dashboard = path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="agents_agentrun_dashboard")
+        dashboard = path(
+            "dashboard/", self.admin_site.admin_view(self.dashboard_view), name="agents_agentrun_dashboard"
+        )
         health = path(
-            "provider-health/", self.admin_site.admin_view(self.provider_health_view), name="agents_agentrun_provider_health"
+            "provider-health/",
+            self.admin_site.admin_view(self.provider_health_view),
+            name="agents_agentrun_provider_health",
         )
         return [dashboard, health, *super().get_urls()]
 
@@ -150,9 +174,17 @@ class AgentRunAdmin(admin.ModelAdmin):
 
         User = get_user_model()
         user_ids = list(
-            User._default_manager.filter(**{f"{User.USERNAME_FIELD}__icontains": term}).values_list("pk", flat=True)[:500]
+            User._default_manager.filter(**{f"{User.USERNAME_FIELD}__icontains": term}).values_list("pk", flat=True)[
+                :500
+            ]
         )
-        match = Q(user_id__in=user_ids) | Q(agent=term) | Q(provider=term) | Q(model_id__startswith=term) | Q(request_id=term)
+        match = (
+            Q(user_id__in=user_ids)
+            | Q(agent=term)
+            | Q(provider=term)
+            | Q(model_id__startswith=term)
+            | Q(request_id=term)
+        )
         return queryset.filter(match), False
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
@@ -184,8 +216,16 @@ class AgentRunAdmin(admin.ModelAdmin):
 class UsageLimitsAdmin(admin.ModelAdmin):
     """Operators' per-user overrides of the rate limits (and budgets); empty fields: the defaults."""
 
-    list_display = ("user", "rate_limit", "token_limit", "daily_token_budget", "monthly_token_budget",
-                    "used_today", "used_this_month", "updated_at")
+    list_display = (
+        "user",
+        "rate_limit",
+        "token_limit",
+        "daily_token_budget",
+        "monthly_token_budget",
+        "used_today",
+        "used_this_month",
+        "updated_at",
+    )
     readonly_fields = ("used_today", "used_this_month")
     search_fields = ("user__username",)
     autocomplete_fields = ("user",)

@@ -5,6 +5,7 @@ from the user's providers at run time (`agents.selectors`), with fallback (`agen
 Agno's `Agent` is built per run around the chosen model: building one costs ~0.01 ms, and a
 fresh one per run keeps nothing from one user's run in another's.
 """
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
@@ -90,13 +91,19 @@ class ForgeAgent:
     def run(self, user: AbstractBaseUser, prompt: str, tier: str | None = None, *, use_cache: bool = True) -> RunResult:
         return run_agent(agent=self, user=user, prompt=prompt, tier=tier, use_cache=use_cache)
 
-    def stream(self, user: AbstractBaseUser, prompt: str, tier: str | None = None, *, use_cache: bool = True) -> Iterator[Event]:
+    def stream(
+        self, user: AbstractBaseUser, prompt: str, tier: str | None = None, *, use_cache: bool = True
+    ) -> Iterator[Event]:
         return stream_agent(agent=self, user=user, prompt=prompt, tier=tier, use_cache=use_cache)
 
-    async def arun(self, user: AbstractBaseUser, prompt: str, tier: str | None = None, *, use_cache: bool = True) -> RunResult:
+    async def arun(
+        self, user: AbstractBaseUser, prompt: str, tier: str | None = None, *, use_cache: bool = True
+    ) -> RunResult:
         return await arun_agent(agent=self, user=user, prompt=prompt, tier=tier, use_cache=use_cache)
 
-    def astream(self, user: AbstractBaseUser, prompt: str, tier: str | None = None, *, use_cache: bool = True) -> AsyncIterator[Event]:
+    def astream(
+        self, user: AbstractBaseUser, prompt: str, tier: str | None = None, *, use_cache: bool = True
+    ) -> AsyncIterator[Event]:
         return astream_agent(agent=self, user=user, prompt=prompt, tier=tier, use_cache=use_cache)
 
     def __repr__(self) -> str:

@@ -1,4 +1,5 @@
 """The IdeaForge agents. Adding one: write a small `ForgeAgent` subclass and list it in AGENTS."""
+
 from __future__ import annotations
 
 import re
@@ -73,7 +74,7 @@ class IdeaCritic(ForgeAgent):
         sections: dict[str, list[str]] = {"Strengths:": [], "Risks:": [], "Open questions:": []}
         current: list[str] | None = None
         next_step = ""
-        for line in lines[head + 1:]:
+        for line in lines[head + 1 :]:
             if line in sections:
                 current = sections[line]
             elif line.startswith("Next step: "):
@@ -82,8 +83,12 @@ class IdeaCritic(ForgeAgent):
                 current.append(line[4:])
         try:
             return IdeaAssessment(
-                summary="\n".join(lines[:head]).strip(), score=int(score.group(1)), verdict=score.group(2),
-                strengths=sections["Strengths:"], risks=sections["Risks:"], open_questions=sections["Open questions:"],
+                summary="\n".join(lines[:head]).strip(),
+                score=int(score.group(1)),
+                verdict=score.group(2),
+                strengths=sections["Strengths:"],
+                risks=sections["Risks:"],
+                open_questions=sections["Open questions:"],
                 next_step=next_step,
             )
         except ValueError:

@@ -5,6 +5,7 @@ candidate is about to be tried, `Delta` for each piece of the answer, `FallbackT
 candidate is left for the next one, and ends with exactly one `Done` or `Failed`. `kind` is the
 name the Forge page's NDJSON stream uses for each.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """The agents app's errors. Messages are sanitized (never a secret) and safe to show and log."""
+
 from __future__ import annotations
 
 from providers.exceptions import ProviderError, ProviderTimeout
@@ -22,7 +23,7 @@ class NoModelAvailable(AgentError):
             attempts = "; ".join(f"{t['provider']} {t['model']} ({t['source']}): {t['reason']}" for t in self.tried)
             message = f"No model available for the {tier} tier. Tried: {attempts}."
         else:
-            message = f"No AI provider is set up for the {tier} tier. Add and verify one in Settings › AI providers."
+            message = f"No AI provider is set up for the {tier} tier. Add and verify one in Settings › AI providers."  # noqa: RUF001 - the page's breadcrumb
         super().__init__(message, code="no_model_available")
 
     @property
@@ -42,6 +43,8 @@ class AttemptTimedOut(ProviderTimeout):
     """One attempt ran past `AGENTS_RUN_TIMEOUT`, or its stream went silent for longer than
     `PROVIDERS_STREAM_IDLE_TIMEOUT`; the message names the provider. A timeout like any other:
     the runner falls back unless part of the answer already reached the caller."""
+
+
 class UserRateLimited(AgentError):
     """The user's own rate limit is spent: the run did not start."""
 

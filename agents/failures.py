@@ -16,6 +16,7 @@ waits out a short Retry-After, `QUOTA` and `REJECTED` open the breaker at once).
 Agno reports a connection failure as `ModelProviderError(status_code=502)`: that 502 is Agno's,
 not the server's, so a refused connection reads "connection failed", never "HTTP 502".
 """
+
 from __future__ import annotations
 
 import functools
@@ -200,6 +201,7 @@ def _report(exc: Exception) -> None:
 
 def _wrap(original: Any) -> Any:
     if inspect.isasyncgenfunction(original):
+
         @functools.wraps(original)
         async def agen(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -208,8 +210,10 @@ def _wrap(original: Any) -> Any:
             except Exception as exc:
                 _report(exc)
                 raise
+
         return agen
     if inspect.iscoroutinefunction(original):
+
         @functools.wraps(original)
         async def coro(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -217,8 +221,10 @@ def _wrap(original: Any) -> Any:
             except Exception as exc:
                 _report(exc)
                 raise
+
         return coro
     if inspect.isgeneratorfunction(original):
+
         @functools.wraps(original)
         def gen(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -226,6 +232,7 @@ def _wrap(original: Any) -> Any:
             except Exception as exc:
                 _report(exc)
                 raise
+
         return gen
 
     @functools.wraps(original)
@@ -235,4 +242,5 @@ def _wrap(original: Any) -> Any:
         except Exception as exc:
             _report(exc)
             raise
+
     return plain

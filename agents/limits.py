@@ -239,4 +239,9 @@ def on_gateway_signal(signal: RateLimitSignal) -> None:
     seconds = min(max(seconds, 1.0), MAX_OPEN_SECONDS)
     with contextlib.suppress(Exception):  # a cache outage: the gateway's 429 will tell us instead
         breaker_open(signal.credential_key, signal.model_id, seconds=seconds)
-        logger.info("%s %s: the gateway's rate limit is spent; holding it back %.0f s", signal.credential_key, signal.model_id, seconds)
+        logger.info(
+            "%s %s: the gateway's rate limit is spent; holding it back %.0f s",
+            signal.credential_key,
+            signal.model_id,
+            seconds,
+        )

@@ -6,6 +6,7 @@ Agno's are not ours to change, so a filter on Agno's loggers rewrites them with
 `providers.redaction.scrub`: it removes the exact secrets of every credential a run is currently
 using (registered by the runner while the run is in flight) and credential-shaped fragments.
 """
+
 from __future__ import annotations
 
 import logging

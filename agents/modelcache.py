@@ -11,6 +11,7 @@ next run; stale entries fall out of the LRU. Deleting a credential drops its mod
 An entry keeps the credential's secrets (as strings) beside the model so that the runner can
 scrub them from error messages without decrypting again; they live only in this process's memory.
 """
+
 from __future__ import annotations
 
 import functools
@@ -90,4 +91,6 @@ def _on_credential_deleted(*, instance: ProviderCredential, **kwargs: Any) -> No
 
 
 setting_changed.connect(_on_setting_changed)
-post_delete.connect(_on_credential_deleted, sender=ProviderCredential, dispatch_uid="agents.modelcache.credential_deleted")
+post_delete.connect(
+    _on_credential_deleted, sender=ProviderCredential, dispatch_uid="agents.modelcache.credential_deleted"
+)

@@ -4,6 +4,7 @@ A record names the candidate that answered (provider, model, credential source a
 a secret), every candidate tried before it with the reason it was left, timings and token
 usage, and a sanitized error. Users see their own; operators see all of them in admin.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -26,13 +27,17 @@ class AgentRun(models.Model):
     agent = models.CharField(max_length=64, help_text="The agent's name in agents.catalog.")
     tier = models.CharField(max_length=16)
     prompt = models.TextField(blank=True, default="")
-    output = models.TextField(blank=True, default="", help_text="The answer as shown to the user (structured answers rendered).")
+    output = models.TextField(
+        blank=True, default="", help_text="The answer as shown to the user (structured answers rendered)."
+    )
 
     # The candidate that answered (or was being tried when the run failed).
     provider = models.CharField(max_length=32, blank=True, default="")
     model_id = models.CharField(max_length=200, blank=True, default="")
     credential_source = models.CharField(max_length=16, blank=True, default="", help_text="user or platform")
-    credential_key = models.CharField(max_length=64, blank=True, default="", help_text="cred:<id> or platform:<provider>; never a secret.")
+    credential_key = models.CharField(
+        max_length=64, blank=True, default="", help_text="cred:<id> or platform:<provider>; never a secret."
+    )
     # [{"provider": ..., "model": ..., "source": ..., "reason": ...}] for every candidate left before the answer.
     fallbacks = models.JSONField(default=list, blank=True)
 
@@ -43,7 +48,9 @@ class AgentRun(models.Model):
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True, default="", help_text="Sanitized; never contains a secret.")
-    cache_hit = models.BooleanField(default=False, help_text="Answered from the response cache: no provider call, no tokens.")
+    cache_hit = models.BooleanField(
+        default=False, help_text="Answered from the response cache: no provider call, no tokens."
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -123,7 +130,9 @@ class AgentRunDaily(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["day", "user", "provider", "model_id"], name="agents_daily_one_row_per_key"),
+            models.UniqueConstraint(
+                fields=["day", "user", "provider", "model_id"], name="agents_daily_one_row_per_key"
+            ),
         ]
         indexes = [
             models.Index(fields=["user", "day"], name="agents_daily_user_day"),
@@ -145,8 +154,8 @@ def _validate_limit(value: str) -> None:
         parse(value)
     except ValueError:
         raise ValidationError(
-            f"{value!r} is not a rate limit: use `limits` notation with full unit names, e.g. \"30/minute\" "
-            f"or \"30/minute;500/day\", or \"{UNLIMITED}\"."
+            f'{value!r} is not a rate limit: use `limits` notation with full unit names, e.g. "30/minute" '
+            f'or "30/minute;500/day", or "{UNLIMITED}".'
         ) from None
 
 
@@ -161,14 +170,28 @@ class UsageLimits(models.Model):
     """
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_limits")
-    rate_limit = models.CharField(max_length=100, blank=True, default="", validators=[_validate_limit],
-                                  help_text='Agent runs, e.g. "30/minute" (empty: AGENTS_USER_RATE_LIMIT; "unlimited").')
-    token_limit = models.CharField(max_length=100, blank=True, default="", validators=[_validate_limit],
-                                   help_text='Tokens, e.g. "100000/hour" (empty: AGENTS_USER_TOKEN_LIMIT; "unlimited").')
-    daily_token_budget = models.PositiveBigIntegerField(null=True, blank=True,
-                                                        help_text="Tokens per day (UTC); empty: AGENTS_DAILY_TOKEN_BUDGET; 0: no budget.")
-    monthly_token_budget = models.PositiveBigIntegerField(null=True, blank=True,
-                                                          help_text="Tokens per calendar month (UTC); empty: AGENTS_MONTHLY_TOKEN_BUDGET; 0: no budget.")
+    rate_limit = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        validators=[_validate_limit],
+        help_text='Agent runs, e.g. "30/minute" (empty: AGENTS_USER_RATE_LIMIT; "unlimited").',
+    )
+    token_limit = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        validators=[_validate_limit],
+        help_text='Tokens, e.g. "100000/hour" (empty: AGENTS_USER_TOKEN_LIMIT; "unlimited").',
+    )
+    daily_token_budget = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Tokens per day (UTC); empty: AGENTS_DAILY_TOKEN_BUDGET; 0: no budget."
+    )
+    monthly_token_budget = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Tokens per calendar month (UTC); empty: AGENTS_MONTHLY_TOKEN_BUDGET; 0: no budget.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -19,6 +19,7 @@ candidate is open, tries the one that opened first.
 The run queries (`run_list_for_user`, `run_get_for_user`) are scoped to their user, like every
 credential query.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -138,7 +139,10 @@ def run_totals_by_provider(*, runs: QuerySet[AgentRun]) -> list[dict[str, Any]]:
     # Grouped by an expression, not the column: a plain GROUP BY provider lets SQLite walk the
     # (provider, status) index over every run, ignoring the date window the admin filters by.
     rows = (
-        runs.order_by().annotate(answered_by=Concat("provider", Value(""))).values("answered_by").annotate(
+        runs.order_by()
+        .annotate(answered_by=Concat("provider", Value("")))
+        .values("answered_by")
+        .annotate(
             runs=Count("id"),
             succeeded=Count("id", filter=Q(status=RunStatus.SUCCEEDED)),
             failed=Count("id", filter=Q(status=RunStatus.FAILED)),

@@ -25,6 +25,7 @@ when it starts, completed when it ends, for a stream also when the caller walks 
 Agents with an `output_schema` are run without streaming even by the streaming entry points:
 their answer is a structured object, shown once complete (one `Delta` with its rendering).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -65,11 +66,11 @@ from .metrics import record_run
 from .modelcache import model_for
 from .models import AgentRun, RunStatus
 from .records import run_insert, run_update
-from .rollup import count_finished
 from .responsecache import Lookup, ReplayAgent
 from .responsecache import enabled as cache_enabled
 from .responsecache import lookup as cache_lookup
 from .responsecache import store as cache_store
+from .rollup import count_finished
 from .selectors import Candidate, resolve
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class RunnableAgent(Protocol):
 
 
 # -- the loop's bookkeeping --------------------------------------------------------------------
+
 
 @dataclass
 class _Attempt:
@@ -127,7 +129,17 @@ class _Loop:
     calls them through `sync_to_async`. The rest is plain bookkeeping.
     """
 
-    def __init__(self, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None, *, streamed: bool, record: bool = True, use_cache: bool = True) -> None:
+    def __init__(
+        self,
+        agent: RunnableAgent,
+        user: AbstractBaseUser,
+        prompt: str,
+        tier: str | None,
+        *,
+        streamed: bool,
+        record: bool = True,
+        use_cache: bool = True,
+    ) -> None:
         self.agent = agent
         self.user = user
         self.prompt = prompt
@@ -175,7 +187,11 @@ class _Loop:
         if self.keep_record:
             # Written at the start, so a run whose process dies stays visible as "running".
             self.run = run_insert(
-                user=self.user, agent=self.agent.name, tier=self.tier, prompt=self.prompt[:20000], streamed=self.streamed,
+                user=self.user,
+                agent=self.agent.name,
+                tier=self.tier,
+                prompt=self.prompt[:20000],
+                streamed=self.streamed,
                 request_id=current_request_id(),  # run_insert sends no pre_save (agents.request_ids)
             )
         if cache_enabled(self.agent):  # a fresh answer (use_cache=False) reads nothing but is stored
@@ -183,7 +199,11 @@ class _Loop:
         hit = self.cache.hit if self.cache is not None else None
         try:
             # A cached answer costs no provider call: only the user's own limits apply.
-            self.admission = admit(self.user.pk, [] if hit else [c for c in candidates if c is self.forced or not c.breaker.is_open(now)], cached=hit is not None)
+            self.admission = admit(
+                self.user.pk,
+                [] if hit else [c for c in candidates if c is self.forced or not c.breaker.is_open(now)],
+                cached=hit is not None,
+            )
         except UserRateLimited as exc:
             self.refusal = exc
             return []
@@ -200,11 +220,15 @@ class _Loop:
         state = candidate.breaker
         if candidate is not self.forced:
             if state.is_open():
-                self.tried.append(candidate.describe(f"circuit open after repeated failures ({math.ceil(state.open_for())} s left)"))
+                self.tried.append(
+                    candidate.describe(f"circuit open after repeated failures ({math.ceil(state.open_for())} s left)")
+                )
                 return False
             if state.is_half_open():
                 if not breaker_claim_probe(candidate.key, candidate.model_id):
-                    self.tried.append(candidate.describe("circuit half-open after repeated failures: another request is probing it"))
+                    self.tried.append(
+                        candidate.describe("circuit half-open after repeated failures: another request is probing it")
+                    )
                     return False
                 self.probe = candidate
         over = self.admission.take(candidate) if self.admission is not None else None
@@ -215,7 +239,9 @@ class _Loop:
             model, secrets = model_for(candidate)
         except Exception as exc:  # a broken credential or backend: nothing was sent, the next one is safe
             reason = unusable_reason(exc)
-            logger.warning("agent %s: skipping %s %s: %s", self.agent.name, candidate.provider, candidate.model_id, reason)
+            logger.warning(
+                "agent %s: skipping %s %s: %s", self.agent.name, candidate.provider, candidate.model_id, reason
+            )
             self.tried.append(candidate.describe(reason))
             return False
         secrets_register(secrets)
@@ -254,7 +280,9 @@ class _Loop:
         """End the attempt as a timeout (settle() classifies it like any provider timeout)."""
         c = self._current().candidate
         if idle:
-            what = f"sent nothing for {float(providers_settings.STREAM_IDLE_TIMEOUT):g} s (PROVIDERS_STREAM_IDLE_TIMEOUT)"
+            what = (
+                f"sent nothing for {float(providers_settings.STREAM_IDLE_TIMEOUT):g} s (PROVIDERS_STREAM_IDLE_TIMEOUT)"
+            )
         else:
             what = f"did not finish within {float(app_settings.RUN_TIMEOUT):g} s (AGENTS_RUN_TIMEOUT)"
         self.output = None
@@ -284,10 +312,16 @@ class _Loop:
             # answer (recorded as failed), and no provider outage (no fallback, breaker untouched).
             c = attempt.candidate
             schema = self.agent.output_schema.__name__  # type: ignore[union-attr]
-            return _Outcome(Failed(self.run, AgentError(  # type: ignore[arg-type]
-                f"{c.provider_name} ({c.model_id}) gave an answer that could not be read as {schema}; try again or use another model.",
-                provider=c.provider, code="unparseable_answer",
-            )))
+            return _Outcome(
+                Failed(
+                    self.run,
+                    AgentError(  # type: ignore[arg-type]
+                        f"{c.provider_name} ({c.model_id}) gave an answer that could not be read as {schema}; try again or use another model.",
+                        provider=c.provider,
+                        code="unparseable_answer",
+                    ),
+                )
+            )
         if exc is None:
             if not self.cache_hit:  # a replay sent nothing: it says nothing of the provider
                 breaker_success(attempt.candidate.key, attempt.candidate.model_id, attempt.candidate.breaker)
@@ -317,7 +351,14 @@ class _Loop:
             if wait is not None:
                 self.retried = True
                 self.retry_wait = wait
-                logger.info("agent %s: %s %s failed: %s; retrying in %.2f s", self.agent.name, c.provider, c.model_id, failure.reason, wait)
+                logger.info(
+                    "agent %s: %s %s failed: %s; retrying in %.2f s",
+                    self.agent.name,
+                    c.provider,
+                    c.model_id,
+                    failure.reason,
+                    wait,
+                )
                 return None
         if failure.retryable:
             self._trip(c, failure)
@@ -325,7 +366,9 @@ class _Loop:
             # Part of the answer reached the caller: another model would start over (no fallback).
             return StreamInterrupted(
                 f"{c.provider_name} ({c.model_id}) failed after the answer had started: {failure.reason}",
-                provider=c.provider, status_code=failure.status_code, code="stream_interrupted",
+                provider=c.provider,
+                status_code=failure.status_code,
+                code="stream_interrupted",
             )
         if failure.retryable:
             self.tried.append(c.describe(failure.reason))
@@ -334,9 +377,15 @@ class _Loop:
         if failure.status_code is not None and 400 <= failure.status_code < 500:
             return RequestRefused(
                 f"{c.provider_name} ({c.model_id}) refused the request: {failure.reason}",
-                provider=c.provider, status_code=failure.status_code, code="request_refused",
+                provider=c.provider,
+                status_code=failure.status_code,
+                code="request_refused",
             )
-        return AgentError(f"{c.provider_name} ({c.model_id}) failed: {failure.reason}", provider=c.provider, status_code=failure.status_code)
+        return AgentError(
+            f"{c.provider_name} ({c.model_id}) failed: {failure.reason}",
+            provider=c.provider,
+            status_code=failure.status_code,
+        )
 
     def _retry_wait(self, failure: Failure) -> float | None:
         """Seconds to wait before the one retry of this candidate, or None for no retry."""
@@ -353,7 +402,11 @@ class _Loop:
         not to help soon (a long Retry-After, an exhausted quota, a rejected credential)."""
         if failure.kind == QUOTA:
             seconds = breaker_open(c.key, c.model_id, seconds=MAX_OPEN_SECONDS)
-        elif failure.kind == RATE_LIMITED and failure.retry_after is not None and failure.retry_after > float(app_settings.MAX_RETRY_WAIT):
+        elif (
+            failure.kind == RATE_LIMITED
+            and failure.retry_after is not None
+            and failure.retry_after > float(app_settings.MAX_RETRY_WAIT)
+        ):
             seconds = breaker_open(c.key, c.model_id, seconds=failure.retry_after)
         elif failure.kind == REJECTED:
             stored = c.credential.credential
@@ -363,7 +416,9 @@ class _Loop:
         else:
             seconds = breaker_failure(c.key, c.model_id)
         state = f"circuit open for {seconds:.0f} s" if seconds else "circuit still closed"
-        logger.warning("agent %s: %s %s (%s) failed: %s; %s", self.agent.name, c.provider, c.model_id, c.key, failure.reason, state)
+        logger.warning(
+            "agent %s: %s %s (%s) failed: %s; %s", self.agent.name, c.provider, c.model_id, c.key, failure.reason, state
+        )
 
     def fallback_event(self) -> FallbackTaken:
         last = self.tried[-1]
@@ -384,7 +439,9 @@ class _Loop:
         """Complete the run record with how the run ended."""
         self.finished = True
         for credential_id, reason in self.rejected:
-            credential_mark_failed(credential_id=credential_id, code="credential_rejected", message=f"credential rejected: {reason}")
+            credential_mark_failed(
+                credential_id=credential_id, code="credential_rejected", message=f"credential rejected: {reason}"
+            )
         self.rejected = []
         attempted = self.attempt.candidate if self.attempt else None
         if isinstance(end, Done) and self.cache is not None and attempted is not None and not self.cache_hit:
@@ -393,17 +450,24 @@ class _Loop:
                 cache_store(self.agent, key, self.pieces, end.content)
         metrics = getattr(self.output, "metrics", None) if isinstance(end, Done) else None
         if metrics is not None and self.admission is not None:
-            self.admission.charge(attempted, (getattr(metrics, "input_tokens", 0) or 0) + (getattr(metrics, "output_tokens", 0) or 0))
+            self.admission.charge(
+                attempted, (getattr(metrics, "input_tokens", 0) or 0) + (getattr(metrics, "output_tokens", 0) or 0)
+            )
         record_run(self, end)
         if self.run is None:
             return
         candidate = attempted or self.last_tried
         if isinstance(end, Done) and self.cache_hit:
-            self._save(candidate, RunStatus.SUCCEEDED, output=self.text, input_tokens=0, output_tokens=0, cache_hit=True)
+            self._save(
+                candidate, RunStatus.SUCCEEDED, output=self.text, input_tokens=0, output_tokens=0, cache_hit=True
+            )
         elif isinstance(end, Done):
             self._save(
-                candidate, RunStatus.SUCCEEDED, output=self.text,
-                input_tokens=getattr(metrics, "input_tokens", None), output_tokens=getattr(metrics, "output_tokens", None),
+                candidate,
+                RunStatus.SUCCEEDED,
+                output=self.text,
+                input_tokens=getattr(metrics, "input_tokens", None),
+                output_tokens=getattr(metrics, "output_tokens", None),
             )
         elif isinstance(end.error, UserRateLimited):
             self._save(None, RunStatus.RATE_LIMITED, error=str(end.error)[:500])
@@ -434,8 +498,12 @@ class _Loop:
         if self.tried:  # the insert wrote the empty list
             values["fallbacks"] = self.tried
         if candidate is not None:
-            values.update(provider=candidate.provider, model_id=candidate.model_id,
-                          credential_source=candidate.source, credential_key=candidate.key)
+            values.update(
+                provider=candidate.provider,
+                model_id=candidate.model_id,
+                credential_source=candidate.source,
+                credential_key=candidate.key,
+            )
         # Only what the end of a run sets: the prompt and the rest were written at the start.
         run_update(run, values)
         # run_update sends no post_save: the daily roll-up is kept here.
@@ -456,7 +524,12 @@ class _Loop:
         return self.streamed and not self.finished
 
     def abandon(self) -> None:
-        self.finish(Failed(self.run, AgentError("The run was abandoned before it finished (the client went away).", code="abandoned")))
+        self.finish(
+            Failed(
+                self.run,
+                AgentError("The run was abandoned before it finished (the client went away).", code="abandoned"),
+            )
+        )
 
     def result(self, end: Event | None) -> RunResult:
         """`run_agent`'s answer from the loop's last event; raises the error the run ended with."""
@@ -476,6 +549,7 @@ def _error_of(output: Any, tap: ErrorTap) -> BaseException | None:
 
 
 # -- the loop, sync and async (the same lines; keep them so) ---------------------------------------
+
 
 def _fallback_loop(loop: _Loop) -> Iterator[Event]:
     try:
@@ -588,7 +662,16 @@ async def _afallback_loop(loop: _Loop) -> AsyncIterator[Event]:
 
 # -- entry points ------------------------------------------------------------------------------
 
-def run_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True, use_cache: bool = True) -> RunResult:
+
+def run_agent(
+    *,
+    agent: RunnableAgent,
+    user: AbstractBaseUser,
+    prompt: str,
+    tier: str | None = None,
+    record: bool = True,
+    use_cache: bool = True,
+) -> RunResult:
     """Run to completion with fallback; raises NoModelAvailable, RequestRefused or AgentError."""
     loop = _Loop(agent, user, prompt, tier, streamed=False, record=record, use_cache=use_cache)
     end: Event | None = None
@@ -597,13 +680,23 @@ def run_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier
     return loop.result(end)
 
 
-def stream_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, use_cache: bool = True) -> Iterator[Event]:
+def stream_agent(
+    *, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, use_cache: bool = True
+) -> Iterator[Event]:
     """Yield events as the answer streams in; ends with `Done` or `Failed`."""
     # `yield from` closes the loop when the caller closes this generator (the run is abandoned).
     yield from _fallback_loop(_Loop(agent, user, prompt, tier, streamed=True, use_cache=use_cache))
 
 
-async def arun_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, record: bool = True, use_cache: bool = True) -> RunResult:
+async def arun_agent(
+    *,
+    agent: RunnableAgent,
+    user: AbstractBaseUser,
+    prompt: str,
+    tier: str | None = None,
+    record: bool = True,
+    use_cache: bool = True,
+) -> RunResult:
     """`run_agent` for async callers."""
     loop = _Loop(agent, user, prompt, tier, streamed=False, record=record, use_cache=use_cache)
     end: Event | None = None
@@ -612,9 +705,13 @@ async def arun_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: st
     return loop.result(end)
 
 
-async def astream_agent(*, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, use_cache: bool = True) -> AsyncIterator[Event]:
+async def astream_agent(
+    *, agent: RunnableAgent, user: AbstractBaseUser, prompt: str, tier: str | None = None, use_cache: bool = True
+) -> AsyncIterator[Event]:
     """`stream_agent` for async callers."""
     # aclosing: closing this generator closes the loop at once, as `yield from` does for sync.
-    async with aclosing(_afallback_loop(_Loop(agent, user, prompt, tier, streamed=True, use_cache=use_cache))) as events:
+    async with aclosing(
+        _afallback_loop(_Loop(agent, user, prompt, tier, streamed=True, use_cache=use_cache))
+    ) as events:
         async for event in events:
             yield event

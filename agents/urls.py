@@ -1,4 +1,5 @@
 """The Forge page (see agents.views)."""
+
 from __future__ import annotations
 
 from django.urls import path

@@ -20,6 +20,7 @@ a sync one over `stream_agent`. Under ASGI a client that leaves cancels the resp
 iterator closes the run's stream, which closes the upstream request and records the run as
 abandoned with the text sent so far.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -148,6 +149,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 # -- helpers -----------------------------------------------------------------------------------
 
+
 def _render_page(request: HttpRequest, form: ForgeForm, status: int) -> HttpResponse:
     return render(request, "agents/forge.html", _page_context(request, form), status=status)
 
@@ -156,9 +158,14 @@ def _remember_pending(request: HttpRequest, data: dict[str, Any]) -> str:
     """Keep the asked-for run in the session under a new token (sync: the session is a query)."""
     token = secrets.token_urlsafe(12)
     pending = request.session.get(_PENDING, {})
-    pending = dict(list(pending.items())[-(_PENDING_MAX - 1):])
-    pending[token] = {"agent": data["agent"], "tier": data.get("tier") or "", "prompt": data["prompt"],
-                      "fresh": bool(data.get("fresh")), "started": False}
+    pending = dict(list(pending.items())[-(_PENDING_MAX - 1) :])
+    pending[token] = {
+        "agent": data["agent"],
+        "tier": data.get("tier") or "",
+        "prompt": data["prompt"],
+        "fresh": bool(data.get("fresh")),
+        "started": False,
+    }
     request.session[_PENDING] = pending
     return token
 
@@ -248,8 +255,13 @@ def _retry_after(response: HttpResponse, refused: UserRateLimited) -> HttpRespon
     return response
 
 
-def _stream_content(request: HttpRequest, events: Iterator[Event] | AsyncIterator[Event], render_event: Callable[[Event], list[str]],
-                    head: str = "", tail: str = "") -> Iterator[str] | AsyncIterator[str]:
+def _stream_content(
+    request: HttpRequest,
+    events: Iterator[Event] | AsyncIterator[Event],
+    render_event: Callable[[Event], list[str]],
+    head: str = "",
+    tail: str = "",
+) -> Iterator[str] | AsyncIterator[str]:
     """The response body: `head`, the rendered events, `tail`, as the iterator this server streams."""
     if isinstance(request, ASGIRequest):
         return _async_body(events, render_event, head, tail)  # type: ignore[arg-type]
@@ -272,7 +284,9 @@ def _server_failure() -> Failed:
     return Failed(None, AgentError("The server could not finish this run. Please try again.", code="server_error"))
 
 
-async def _async_body(events: AsyncIterator[Event], render_event: Callable[[Event], list[str]], head: str, tail: str) -> AsyncIterator[str]:
+async def _async_body(
+    events: AsyncIterator[Event], render_event: Callable[[Event], list[str]], head: str, tail: str
+) -> AsyncIterator[str]:
     # aclosing: when the client leaves, Django cancels the response; closing the run's stream
     # here closes the upstream request and records the run as abandoned (not left to the GC).
     async with aclosing(events):  # type: ignore[type-var]
@@ -297,7 +311,9 @@ async def _async_body(events: AsyncIterator[Event], render_event: Callable[[Even
             yield tail
 
 
-def _sync_body(events: Iterator[Event], render_event: Callable[[Event], list[str]], head: str, tail: str) -> Iterator[str]:
+def _sync_body(
+    events: Iterator[Event], render_event: Callable[[Event], list[str]], head: str, tail: str
+) -> Iterator[str]:
     try:
         if head:
             yield head
@@ -322,11 +338,15 @@ def _no_buffering(response: StreamingHttpResponse) -> StreamingHttpResponse:
     return response
 
 
-async def _html_stream(request: HttpRequest, data: dict[str, Any], events: Iterator[Event] | AsyncIterator[Event]) -> StreamingHttpResponse:
+async def _html_stream(
+    request: HttpRequest, data: dict[str, Any], events: Iterator[Event] | AsyncIterator[Event]
+) -> StreamingHttpResponse:
     agent = agent_get(data["agent"])
     tier = data.get("tier") or agent.default_tier
     # Templates run in Django's sync thread (context processors read the session).
-    page = await sync_to_async(render_to_string)("agents/forge_run.html", {"agent": agent, "tier": tier, "prompt": data["prompt"]}, request=request)
+    page = await sync_to_async(render_to_string)(
+        "agents/forge_run.html", {"agent": agent, "tier": tier, "prompt": data["prompt"]}, request=request
+    )
     head, rest = page.split(_ANSWER, 1)
     middle, tail = rest.split(_SUMMARY, 1)
     # The summary is rendered to a string while the run ends, from plain values (no lazy query).
@@ -368,22 +388,53 @@ def _event_json(event: Event) -> dict[str, Any]:
     if isinstance(event, Delta):
         return {"kind": "delta", "text": event.text}
     if isinstance(event, CandidateChosen):
-        return {"kind": "candidate", "provider": event.provider, "provider_name": event.provider_name,
-                "model": event.model, "tier": event.tier, "source": event.source}
+        return {
+            "kind": "candidate",
+            "provider": event.provider,
+            "provider_name": event.provider_name,
+            "model": event.model,
+            "tier": event.tier,
+            "source": event.source,
+        }
     if isinstance(event, FallbackTaken):
-        return {"kind": "fallback", "provider": event.provider, "provider_name": provider_display(event.provider),
-                "model": event.model, "reason": event.reason}
+        return {
+            "kind": "fallback",
+            "provider": event.provider,
+            "provider_name": provider_display(event.provider),
+            "model": event.model,
+            "reason": event.reason,
+        }
     run = event.run
-    base: dict[str, Any] = {"run_id": run.pk if run else None, "run_url": reverse("agents:run", args=[run.pk]) if run else ""}
+    base: dict[str, Any] = {
+        "run_id": run.pk if run else None,
+        "run_url": reverse("agents:run", args=[run.pk]) if run else "",
+    }
     if run is not None:
         base["html"] = str(answer_html(run.agent, run.output)) if run.output else ""
         base["summary_html"] = render_to_string("agents/_run_summary.html", {"run": run, "tier": run.tier})
     if isinstance(event, Done):
-        return {"kind": "done", **base, "provider": run.provider, "provider_name": run.provider_name, "model": run.model_id, "tier": run.tier,
-                "latency_ms": run.latency_ms, "time_to_first_token_ms": run.time_to_first_token_ms,
-                "input_tokens": run.input_tokens, "output_tokens": run.output_tokens, "fallbacks": run.fallbacks,
-                "cache_hit": run.cache_hit}
+        return {
+            "kind": "done",
+            **base,
+            "provider": run.provider,
+            "provider_name": run.provider_name,
+            "model": run.model_id,
+            "tier": run.tier,
+            "latency_ms": run.latency_ms,
+            "time_to_first_token_ms": run.time_to_first_token_ms,
+            "input_tokens": run.input_tokens,
+            "output_tokens": run.output_tokens,
+            "fallbacks": run.fallbacks,
+            "cache_hit": run.cache_hit,
+        }
     error = event.error
-    return {"kind": "error", **base, "message": str(error), "code": error.code,
-            "fallbacks": run.fallbacks if run else [],
-            "settings_url": reverse("providers:settings") if isinstance(error, NoModelAvailable) and error.nothing_configured else ""}
+    return {
+        "kind": "error",
+        **base,
+        "message": str(error),
+        "code": error.code,
+        "fallbacks": run.fallbacks if run else [],
+        "settings_url": reverse("providers:settings")
+        if isinstance(error, NoModelAvailable) and error.nothing_configured
+        else "",
+    }

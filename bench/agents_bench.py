@@ -16,6 +16,7 @@
 
 The database is a throwaway SQLite file; nothing touches the project's own database.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,12 +44,20 @@ def _setup_django(db_path: str, sim: dict[str, str]) -> None:
     os.environ["AGNO_TELEMETRY"] = "false"
     os.environ["DATABASE_URL"] = f"sqlite:///{db_path}"
     os.environ["REDIS_URL"] = ""
-    os.environ.update({
-        "AI_GATEWAY_ENABLED": "true", "AI_GATEWAY_CLIENT_ID": "sim-client", "AI_GATEWAY_CLIENT_SECRET": "sim-secret",
-        "AI_GATEWAY_BASE_URL": sim["base_url"], "AI_GATEWAY_TOKEN_URL": sim["token_url"],
-        "AI_GATEWAY_FAST_MODEL": "sim-fast", "AI_GATEWAY_STANDARD_MODEL": "sim-standard", "AI_GATEWAY_PREMIUM_MODEL": "sim-premium",
-        "LOG_LEVEL": "ERROR", "AGNO_LOG_LEVEL": "CRITICAL",
-    })
+    os.environ.update(
+        {
+            "AI_GATEWAY_ENABLED": "true",
+            "AI_GATEWAY_CLIENT_ID": "sim-client",
+            "AI_GATEWAY_CLIENT_SECRET": "sim-secret",
+            "AI_GATEWAY_BASE_URL": sim["base_url"],
+            "AI_GATEWAY_TOKEN_URL": sim["token_url"],
+            "AI_GATEWAY_FAST_MODEL": "sim-fast",
+            "AI_GATEWAY_STANDARD_MODEL": "sim-standard",
+            "AI_GATEWAY_PREMIUM_MODEL": "sim-premium",
+            "LOG_LEVEL": "ERROR",
+            "AGNO_LOG_LEVEL": "CRITICAL",
+        }
+    )
     import django
     from django.core.management import call_command
 
@@ -85,7 +94,7 @@ def interleaved(variants: dict[str, Callable[[], object]], n: int, warmup: int) 
             variants[name]()
     samples: dict[str, list[float]] = {name: [] for name in names}
     for i in range(n):
-        order = names[i % len(names):] + names[: i % len(names)]
+        order = names[i % len(names) :] + names[: i % len(names)]
         for name in order:
             samples[name].append(_time(variants[name]))
     return samples
@@ -102,12 +111,16 @@ def bench_resolve(n: int) -> dict[str, list[float]]:
     user = User.objects.get(username="bench")
     pk = user.pk
     agent = AGENTS["idea_generator"]
-    return interleaved({
-        "orm_get": lambda: User.objects.get(pk=pk),
-        "resolve": lambda: resolve(user, "fast"),
-        "resolve_build": lambda: model_for(resolve(user, "fast")[0]),
-        "get_agno_model": lambda: agent.get_agno_model(user=user),
-    }, n, warmup=50)
+    return interleaved(
+        {
+            "orm_get": lambda: User.objects.get(pk=pk),
+            "resolve": lambda: resolve(user, "fast"),
+            "resolve_build": lambda: model_for(resolve(user, "fast")[0]),
+            "get_agno_model": lambda: agent.get_agno_model(user=user),
+        },
+        n,
+        warmup=50,
+    )
 
 
 def bench_runs(n: int, sim: dict[str, str]) -> dict[str, list[float]]:
@@ -120,15 +133,22 @@ def bench_runs(n: int, sim: dict[str, str]) -> dict[str, list[float]]:
     from agents.catalog import AGENTS
     from agents.services import run_agent
 
-    token = httpx.post(sim["token_url"], data={"grant_type": "client_credentials"}, auth=("sim-client", "sim-secret")).json()["access_token"]
+    token = httpx.post(
+        sim["token_url"], data={"grant_type": "client_credentials"}, auth=("sim-client", "sim-secret")
+    ).json()["access_token"]
     user = get_user_model().objects.get(username="bench")
     agent = AGENTS["idea_generator"]
     prompt = "ideas for a neighbourhood tool library"
     bare_model = OpenAILike(id="sim-fast", api_key=token, base_url=sim["base_url"], max_retries=0)
     # The same Agent arguments as ForgeAgent.build_agno_agent, so both send the same request
     # (the description becomes part of the system message); only the provider layer differs.
-    bare_agent = Agent(model=bare_model, name=agent.name, description=agent.description or None,
-                       instructions=list(agent.instructions), telemetry=False)
+    bare_agent = Agent(
+        model=bare_model,
+        name=agent.name,
+        description=agent.description or None,
+        instructions=list(agent.instructions),
+        telemetry=False,
+    )
     raw = OpenAI(api_key=token, base_url=sim["base_url"], max_retries=0)
     messages = [{"role": "system", "content": "\n".join(agent.instructions)}, {"role": "user", "content": prompt}]
 
@@ -146,7 +166,9 @@ def bench_runs(n: int, sim: dict[str, str]) -> dict[str, list[float]]:
     def raw_sdk() -> None:
         raw.chat.completions.create(model="sim-fast", messages=messages)
 
-    return interleaved({"raw_sdk": raw_sdk, "bare_agno": bare, "ours": ours, "ours_recorded": ours_recorded}, n, warmup=30)
+    return interleaved(
+        {"raw_sdk": raw_sdk, "bare_agno": bare, "ours": ours, "ours_recorded": ours_recorded}, n, warmup=30
+    )
 
 
 def bench_seed_path(n: int) -> dict[str, list[float]]:
@@ -186,12 +208,28 @@ def bench_record(n: int) -> dict[str, list[float]]:
     from agents.records import run_insert, run_update
 
     user = get_user_model().objects.get(username="bench")
-    start = {"user": user, "agent": "idea_generator", "tier": "fast", "prompt": "ideas for a neighbourhood tool library", "streamed": True}
+    start = {
+        "user": user,
+        "agent": "idea_generator",
+        "tier": "fast",
+        "prompt": "ideas for a neighbourhood tool library",
+        "streamed": True,
+    }
 
     def end() -> dict[str, object]:
-        return {"status": "succeeded", "latency_ms": 2, "time_to_first_token_ms": 1, "finished_at": timezone.now(),
-                "output": "Echo: ideas for a neighbourhood tool library", "input_tokens": 30, "output_tokens": 8,
-                "provider": "ai_gateway", "model_id": "sim-fast", "credential_source": "platform", "credential_key": "platform:ai_gateway"}
+        return {
+            "status": "succeeded",
+            "latency_ms": 2,
+            "time_to_first_token_ms": 1,
+            "finished_at": timezone.now(),
+            "output": "Echo: ideas for a neighbourhood tool library",
+            "input_tokens": 30,
+            "output_tokens": 8,
+            "provider": "ai_gateway",
+            "model_id": "sim-fast",
+            "credential_source": "platform",
+            "credential_key": "platform:ai_gateway",
+        }
 
     def ours() -> None:
         run_update(run_insert(**start), end())
@@ -220,13 +258,20 @@ def bench_stream(n: int, sim: dict[str, str]) -> dict[str, list[float]]:
     from agents.events import Delta
     from agents.services import stream_agent
 
-    token = httpx.post(sim["token_url"], data={"grant_type": "client_credentials"}, auth=("sim-client", "sim-secret")).json()["access_token"]
+    token = httpx.post(
+        sim["token_url"], data={"grant_type": "client_credentials"}, auth=("sim-client", "sim-secret")
+    ).json()["access_token"]
     user = get_user_model().objects.get(username="bench")
     agent = AGENTS["idea_generator"]
     prompt = "ideas for a neighbourhood tool library"
     bare_model = OpenAILike(id="sim-fast", api_key=token, base_url=sim["base_url"], max_retries=0)
-    bare_agent = Agent(model=bare_model, name=agent.name, description=agent.description or None,
-                       instructions=list(agent.instructions), telemetry=False)
+    bare_agent = Agent(
+        model=bare_model,
+        name=agent.name,
+        description=agent.description or None,
+        instructions=list(agent.instructions),
+        telemetry=False,
+    )
 
     def ours() -> float:
         start = time.perf_counter_ns()
@@ -263,7 +308,7 @@ def bench_stream(n: int, sim: dict[str, str]) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
     for i in range(n):
-        for name in names[i % len(names):] + names[: i % len(names)]:
+        for name in names[i % len(names) :] + names[: i % len(names)]:
             samples[name].append(variants[name]())
     return samples
 
@@ -279,12 +324,22 @@ def bench_limits(n: int) -> dict[str, list[float]]:
 
     user = get_user_model().objects.get(username="bench")
     candidates = resolve(user, "fast")
-    names = ("AGENTS_USER_RATE_LIMIT", "AGENTS_USER_TOKEN_LIMIT", "PROVIDERS_CREDENTIAL_RATE_LIMIT",
-             "PROVIDERS_CREDENTIAL_TOKEN_LIMIT", "PROVIDERS_MODEL_RATE_LIMIT", "PROVIDERS_MODEL_TOKEN_LIMIT")
+    names = (
+        "AGENTS_USER_RATE_LIMIT",
+        "AGENTS_USER_TOKEN_LIMIT",
+        "PROVIDERS_CREDENTIAL_RATE_LIMIT",
+        "PROVIDERS_CREDENTIAL_TOKEN_LIMIT",
+        "PROVIDERS_MODEL_RATE_LIMIT",
+        "PROVIDERS_MODEL_TOKEN_LIMIT",
+    )
 
     def configure(configured: bool) -> None:
         for name in names:
-            setattr(settings, name, ("100000000/minute" if name.endswith("TOKEN_LIMIT") else "1000000/minute") if configured else "")
+            setattr(
+                settings,
+                name,
+                ("100000000/minute" if name.endswith("TOKEN_LIMIT") else "1000000/minute") if configured else "",
+            )
 
     def run_checks() -> None:
         admission = limits.admit(user.pk, candidates)
@@ -294,7 +349,7 @@ def bench_limits(n: int) -> dict[str, list[float]]:
     # Interleaved by hand: the settings switch between variants is not part of what is timed.
     samples: dict[str, list[float]] = {"limits_none": [], "limits_all": []}
     for i in range(n + 50):
-        for variant in (("limits_none", "limits_all") if i % 2 else ("limits_all", "limits_none")):
+        for variant in ("limits_none", "limits_all") if i % 2 else ("limits_all", "limits_none"):
             configure(variant == "limits_all")
             elapsed = _time(run_checks)
             if i >= 50:
@@ -338,41 +393,57 @@ def bench_cache_hit(n: int, *, record: bool) -> list[float]:
 def limits_report(samples: dict[str, list[float]], quick: bool) -> str:
     med = {k: statistics.median(v) for k, v in samples.items()}
     target = "met" if med["limits_all"] <= 50 else "missed"
-    return "\n".join([
-        LIMITS_START,
-        "## Rate limits per run, without Redis (`bench/agents_bench.py`)",
-        "",
-        f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({'quick' if quick else 'full'}); "
-        f"{len(samples['limits_all'])} runs each, interleaved; the per-process memory storage (`REDIS_URL` empty). "
-        "Each sample is what the runner does for the limits of one run: `admit()` (the user's request and token "
-        "budgets and every candidate's, checked together), `take()` for the chosen candidate and `charge()` of the "
-        "run's tokens afterwards. With Redis the checks are one script call and the charge one more (tested in "
-        "`agents/tests/test_limits.py`).",
-        "",
-        "| | median | p99 |", "|---|---:|---:|",
-        _row("no limit configured (the default)", samples["limits_none"]),
-        _row("all six limits configured (user, credential, model; requests and tokens)", samples["limits_all"]),
-        "",
-        f"Target <= 50 µs per run with every limit configured: **{target}**.",
-        "",
-        "| response cache hit (idea critic, streamed, run record written to SQLite) | median | p99 |", "|---|---:|---:|",
-        _row("`stream_agent(...)` to the first `Delta` (run record inserted first, SQLite file)", samples["cache_first_delta"]),
-        _row("the same loop without the run record (`record=False`)", samples["cache_first_delta_norecord"]),
-        "",
-        f"Target: the first delta of a hit within 1 ms: **{'met' if med['cache_first_delta'] <= 1000 else 'missed'}** with "
-        f"the run record, **{'met' if med['cache_first_delta_norecord'] <= 1000 else 'missed'}** without it. The difference "
-        "is the record's INSERT, committed before the first event (on this bench's SQLite file, an fsync); the lookup, "
-        "the limits and the replay are the rest.",
-        LIMITS_END,
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                LIMITS_START,
+                "## Rate limits per run, without Redis (`bench/agents_bench.py`)",
+                "",
+                f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({'quick' if quick else 'full'}); "
+                f"{len(samples['limits_all'])} runs each, interleaved; the per-process memory storage (`REDIS_URL` empty). "
+                "Each sample is what the runner does for the limits of one run: `admit()` (the user's request and token "
+                "budgets and every candidate's, checked together), `take()` for the chosen candidate and `charge()` of the "
+                "run's tokens afterwards. With Redis the checks are one script call and the charge one more (tested in "
+                "`agents/tests/test_limits.py`).",
+                "",
+                "| | median | p99 |",
+                "|---|---:|---:|",
+                _row("no limit configured (the default)", samples["limits_none"]),
+                _row("all six limits configured (user, credential, model; requests and tokens)", samples["limits_all"]),
+                "",
+                f"Target <= 50 µs per run with every limit configured: **{target}**.",
+                "",
+                "| response cache hit (idea critic, streamed, run record written to SQLite) | median | p99 |",
+                "|---|---:|---:|",
+                _row(
+                    "`stream_agent(...)` to the first `Delta` (run record inserted first, SQLite file)",
+                    samples["cache_first_delta"],
+                ),
+                _row("the same loop without the run record (`record=False`)", samples["cache_first_delta_norecord"]),
+                "",
+                f"Target: the first delta of a hit within 1 ms: **{'met' if med['cache_first_delta'] <= 1000 else 'missed'}** with "
+                f"the run record, **{'met' if med['cache_first_delta_norecord'] <= 1000 else 'missed'}** without it. The difference "
+                "is the record's INSERT, committed before the first event (on this bench's SQLite file, an fsync); the lookup, "
+                "the limits and the replay are the rest.",
+                LIMITS_END,
+            ]
+        )
+        + "\n"
+    )
 
 
 def _row(label: str, values: list[float]) -> str:
     return f"| {label} | {statistics.median(values):.0f} µs | {_pct(values, 0.99):.0f} µs |"
 
 
-def report(resolve_s: dict[str, list[float]], runs: dict[str, list[float]], seed: dict[str, list[float]],
-           stream: dict[str, list[float]], record: dict[str, list[float]], quick: bool) -> str:
+def report(
+    resolve_s: dict[str, list[float]],
+    runs: dict[str, list[float]],
+    seed: dict[str, list[float]],
+    stream: dict[str, list[float]],
+    record: dict[str, list[float]],
+    quick: bool,
+) -> str:
     med = {k: statistics.median(v) for k, v in {**resolve_s, **runs, **seed, **stream, **record}.items()}
     p99 = {k: _pct(v, 0.99) for k, v in {**resolve_s, **runs, **seed}.items()}
     n_resolve, n_runs = len(resolve_s["orm_get"]), len(runs["ours"])
@@ -386,12 +457,14 @@ def report(resolve_s: dict[str, list[float]], runs: dict[str, list[float]], seed
     record_target = "met" if record_med <= 500 else "missed"
     stream_med = statistics.median(a - b for a, b in zip(stream["stream_ours"], stream["stream_bare"], strict=True))
     stream_target = "met" if stream_med <= 500 else "missed"
-    loop_stream_med = statistics.median(a - b for a, b in zip(stream["stream_ours"], stream["stream_seed"], strict=True))
+    loop_stream_med = statistics.median(
+        a - b for a, b in zip(stream["stream_ours"], stream["stream_seed"], strict=True)
+    )
     lines = [
         START,
         "## Agents: resolution and agent runs (`bench/agents_bench.py`)",
         "",
-        f"Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({'quick' if quick else 'full'}); "
+        f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({'quick' if quick else 'full'}); "
         f"Python {platform.python_version()}, {_machine()}. All variants run interleaved call by call in one "
         "process (the order rotates every round), so machine noise hits them alike; the gateway simulator "
         "(plain HTTP on 127.0.0.1) runs in its own process. Django with SQLite and the local-memory cache "
@@ -400,9 +473,10 @@ def report(resolve_s: dict[str, list[float]], runs: dict[str, list[float]], seed
         "",
         f"### resolve(user, tier) + model build, warm ({n_resolve} calls each)",
         "",
-        "| | median | p99 |", "|---|---:|---:|",
+        "| | median | p99 |",
+        "|---|---:|---:|",
         _row("one ORM single-row read (`User.objects.get(pk=...)`)", resolve_s["orm_get"]),
-        _row("`resolve(user, \"fast\")`", resolve_s["resolve"]),
+        _row('`resolve(user, "fast")`', resolve_s["resolve"]),
         _row("`model_for(resolve(...)[0])` (AIGatewayModel, warm cache)", resolve_s["resolve_build"]),
         _row("`ForgeAgent.get_agno_model(user=...)` (the same path)", resolve_s["get_agno_model"]),
         "",
@@ -412,11 +486,15 @@ def report(resolve_s: dict[str, list[float]], runs: dict[str, list[float]], seed
         "",
         f"### One agent run ({n_runs} runs each, idea generator, non-streaming, warm token)",
         "",
-        "| | median | p99 |", "|---|---:|---:|",
+        "| | median | p99 |",
+        "|---|---:|---:|",
         _row("raw openai SDK `chat.completions.create`", runs["raw_sdk"]),
         _row("bare Agno `Agent(model=OpenAILike(...)).run` (agent and model reused)", runs["bare_agno"]),
         _row("our stack: `run_agent(record=False)` (resolve + build + AIGatewayModel + token manager)", runs["ours"]),
-        _row("our stack with the AgentRun record (insert + update, SQLite WAL, synchronous=NORMAL)", runs["ours_recorded"]),
+        _row(
+            "our stack with the AgentRun record (insert + update, SQLite WAL, synchronous=NORMAL)",
+            runs["ours_recorded"],
+        ),
         "",
         f"Added by our stack over bare Agno: **{added_med:.0f} µs at the median, {added_p99:.0f} µs at p99** "
         f"(target under 100 µs: **{target}**). Ratios (median): ours / bare Agno {med['ours'] / med['bare_agno']:.2f}, "
@@ -434,7 +512,8 @@ def report(resolve_s: dict[str, list[float]], runs: dict[str, list[float]], seed
         "",
         f"### The fallback loop vs the seed's path ({len(seed['seed_path'])} runs each, interleaved as a pair)",
         "",
-        "| | median | p99 |", "|---|---:|---:|",
+        "| | median | p99 |",
+        "|---|---:|---:|",
         _row("`get_agno_model()` + a bare Agno run with that model (`build_agno_agent(model).run`)", seed["seed_path"]),
         _row("`run_agent(record=False)`", seed["loop_ours"]),
         "",
@@ -446,12 +525,13 @@ def report(resolve_s: dict[str, list[float]], runs: dict[str, list[float]], seed
         "### The run record and the streaming path",
         "",
         f"The AgentRun record: an insert when the run starts (so a run whose process died stays visible as "
-        f"\"running\") and an update of only the columns the end sets, both through `agents.records` "
+        f'"running") and an update of only the columns the end sets, both through `agents.records` '
         f"(statements built once, values prepared by the fields themselves). SQLite runs in WAL mode with "
         f"`synchronous=NORMAL` (`init_command` in settings.py): a commit no longer waits for an fsync, and a "
         f"committed record survives a process crash. Measured alone ({len(record['record_ours'])} records each, interleaved):",
         "",
-        "| | median | p99 |", "|---|---:|---:|",
+        "| | median | p99 |",
+        "|---|---:|---:|",
         _row("the two writes through the ORM (`objects.create` + `save(update_fields=...)`)", record["record_orm"]),
         _row("the two writes as the runner makes them (`agents.records`)", record["record_ours"]),
         "",
@@ -462,9 +542,13 @@ def report(resolve_s: dict[str, list[float]], runs: dict[str, list[float]], seed
         "",
         f"Time to the first delta ({len(stream['stream_ours'])} streams each, interleaved as a pair):",
         "",
-        "| | median | p99 |", "|---|---:|---:|",
+        "| | median | p99 |",
+        "|---|---:|---:|",
         _row("bare Agno `Agent.run(stream=True)`, first content event", stream["stream_bare"]),
-        _row("`get_agno_model()` + a fresh Agno agent's `run(stream=True)` (our model, no loop, no record)", stream["stream_seed"]),
+        _row(
+            "`get_agno_model()` + a fresh Agno agent's `run(stream=True)` (our model, no loop, no record)",
+            stream["stream_seed"],
+        ),
         _row("`stream_agent(...)` (resolve, run record insert, the loop), first `Delta`", stream["stream_ours"]),
         "",
         f"`stream_agent` adds **{stream_med:.0f} µs** to the first delta over the bare Agno agent (median of the "
@@ -490,10 +574,14 @@ def write_section(section: str, path: Path, start: str = START, end: str = END) 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--output", default=None, help="markdown file to update (default: docs/benchmarks.md; none with --quick)")
+    parser.add_argument(
+        "--output", default=None, help="markdown file to update (default: docs/benchmarks.md; none with --quick)"
+    )
     args = parser.parse_args(argv)
     output = args.output or (None if args.quick else str(ROOT / "docs" / "benchmarks.md"))
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "simproc.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "simproc.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         sim = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
         with tempfile.TemporaryDirectory() as tmp:

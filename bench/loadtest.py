@@ -351,8 +351,8 @@ class LoadTest:
             "CREDENTIALS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             "DJANGO_SECURE_COOKIES": "false",
-        # Plain http on loopback, as behind a TLS-terminating proxy (docs/deployment.md).
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
+            # Plain http on loopback, as behind a TLS-terminating proxy (docs/deployment.md).
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
             "DATABASE_URL": database,
             "REDIS_URL": self.redis.url,
             "IDEAFORGE_STATE_DIR": str(self.work / "state"),

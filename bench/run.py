@@ -6,6 +6,7 @@ server, so the machine's speed cancels out. The simulator runs in a child proces
     python bench/run.py            # full run (a couple of minutes), writes docs/benchmarks.md
     python bench/run.py --quick    # smoke run, seconds; writes nothing unless --output is given
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,10 +19,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -54,8 +56,17 @@ STREAM_PROMPT = [{"role": "user", "content": " ".join(f"word{i}" for i in range(
 class Sim:
     def __init__(self, *, token_lifetime: int = 3600, chunk_delay: float = 0.0) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "simproc.py"), "--token-lifetime", str(token_lifetime), "--chunk-delay", str(chunk_delay)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                str(ROOT / "bench" / "simproc.py"),
+                "--token-lifetime",
+                str(token_lifetime),
+                "--chunk-delay",
+                str(chunk_delay),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         info = json.loads(self._proc.stdout.readline())
         self.url, self.token_url, self.base_url = info["url"], info["token_url"], info["base_url"]
@@ -65,8 +76,11 @@ class Sim:
 
     def config(self) -> CredentialConfig:
         return CredentialConfig(
-            provider="ai_gateway", client_id=Secret("sim-client"), client_secret=Secret("sim-secret"),
-            base_url=self.base_url, token_url=self.token_url,
+            provider="ai_gateway",
+            client_id=Secret("sim-client"),
+            client_secret=Secret("sim-secret"),
+            base_url=self.base_url,
+            token_url=self.token_url,
         )
 
     def close(self) -> None:
@@ -123,10 +137,13 @@ def bench_chat(sim: Sim, iterations: int) -> dict[str, Any]:
     m_raw, m_ours = statistics.median(t_raw), statistics.median(t_ours)
     return {
         "iterations": iterations,
-        "raw_median_us": _us(m_raw), "ours_median_us": _us(m_ours),
-        "ratio": m_ours / m_raw, "added_us": _us(m_ours - m_raw),
-        "paired_added_us": _us(statistics.median(o - r for o, r in zip(t_ours, t_raw))),
-        "raw_p95_us": _us(statistics.quantiles(t_raw, n=20)[-1]), "ours_p95_us": _us(statistics.quantiles(t_ours, n=20)[-1]),
+        "raw_median_us": _us(m_raw),
+        "ours_median_us": _us(m_ours),
+        "ratio": m_ours / m_raw,
+        "added_us": _us(m_ours - m_raw),
+        "paired_added_us": _us(statistics.median(o - r for o, r in zip(t_ours, t_raw, strict=False))),
+        "raw_p95_us": _us(statistics.quantiles(t_raw, n=20)[-1]),
+        "ours_p95_us": _us(statistics.quantiles(t_ours, n=20)[-1]),
     }
 
 
@@ -182,9 +199,14 @@ def bench_stream(sim: Sim, iterations: int) -> dict[str, Any]:
         raise SystemExit(f"stream mismatch: raw saw {deltas[0]} deltas, ours {deltas[1]}")
     med = statistics.median
     return {
-        "iterations": iterations, "deltas_per_stream": deltas[1],
-        "raw_first_us": _us(med(r_first)), "ours_first_us": _us(med(o_first)), "added_first_us": _us(med(o_first) - med(r_first)),
-        "raw_total_us": _us(med(r_total)), "ours_total_us": _us(med(o_total)), "added_total_us": _us(med(o_total) - med(r_total)),
+        "iterations": iterations,
+        "deltas_per_stream": deltas[1],
+        "raw_first_us": _us(med(r_first)),
+        "ours_first_us": _us(med(o_first)),
+        "added_first_us": _us(med(o_first) - med(r_first)),
+        "raw_total_us": _us(med(r_total)),
+        "ours_total_us": _us(med(o_total)),
+        "added_total_us": _us(med(o_total) - med(r_total)),
         "ratio_total": med(o_total) / med(r_total),
     }
 
@@ -257,9 +279,14 @@ def bench_memory(streams: int) -> dict[str, Any]:
     if len(counts) != streams or min(counts) != max(counts) or counts[0] == 0:
         raise SystemExit(f"memory bench: incomplete streams {sorted(set(counts))}")
     return {
-        "streams": streams, "peak_concurrent": peak_open, "deltas_per_stream": counts[0], "seconds": elapsed,
-        "baseline_mib": baseline / 2**20, "peak_mib": peak_rss / 2**20,
-        "added_mib": (peak_rss - baseline) / 2**20, "per_stream_kib": (peak_rss - baseline) / 1024 / streams,
+        "streams": streams,
+        "peak_concurrent": peak_open,
+        "deltas_per_stream": counts[0],
+        "seconds": elapsed,
+        "baseline_mib": baseline / 2**20,
+        "peak_mib": peak_rss / 2**20,
+        "added_mib": (peak_rss - baseline) / 2**20,
+        "per_stream_kib": (peak_rss - baseline) / 1024 / streams,
     }
 
 
@@ -276,8 +303,11 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     return {
-        "cpu": model, "cores": str(os.cpu_count()), "python": platform.python_version(),
-        "os": f"{platform.system()} {platform.release()}", "httpx": httpx.__version__,
+        "cpu": model,
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "httpx": httpx.__version__,
     }
 
 
@@ -301,41 +331,41 @@ bare `httpx` call to the same local gateway simulator (a separate process on 127
 token fetched beforehand. Runs are interleaved, so ratios compare like with like; absolute
 numbers are mostly the simulator's own cost (a Python `ThreadingHTTPServer`).
 
-Run: {r['when']} ({mode}).
-Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}; {m['os']}; httpx {m['httpx']}.
+Run: {r["when"]} ({mode}).
+Machine: {m["cpu"]}, {m["cores"]} cores; Python {m["python"]}; {m["os"]}; httpx {m["httpx"]}.
 
-## Non-streaming chat completion ({c['iterations']} calls each, warm token)
+## Non-streaming chat completion ({c["iterations"]} calls each, warm token)
 
 | | median | p95 |
 |---|---:|---:|
-| raw httpx POST | {c['raw_median_us']:.0f} µs | {c['raw_p95_us']:.0f} µs |
-| `GatewayClient.chat_completion` | {c['ours_median_us']:.0f} µs | {c['ours_p95_us']:.0f} µs |
+| raw httpx POST | {c["raw_median_us"]:.0f} µs | {c["raw_p95_us"]:.0f} µs |
+| `GatewayClient.chat_completion` | {c["ours_median_us"]:.0f} µs | {c["ours_p95_us"]:.0f} µs |
 
-Overhead ratio (median ours / median raw): **{c['ratio']:.3f}** (target ≤ 1.05: {mark(ok['chat'])});
-added {c['added_us']:.0f} µs per call (median of paired differences: {c['paired_added_us']:.0f} µs).
+Overhead ratio (median ours / median raw): **{c["ratio"]:.3f}** (target ≤ 1.05: {mark(ok["chat"])});
+added {c["added_us"]:.0f} µs per call (median of paired differences: {c["paired_added_us"]:.0f} µs).
 
-## Streaming chat completion ({s['iterations']} streams each, {s['deltas_per_stream']} content deltas per stream)
+## Streaming chat completion ({s["iterations"]} streams each, {s["deltas_per_stream"]} content deltas per stream)
 
 | | time to first delta | total |
 |---|---:|---:|
-| raw httpx stream + line parsing | {s['raw_first_us']:.0f} µs | {s['raw_total_us']:.0f} µs |
-| `GatewayClient.stream_chat_completion` | {s['ours_first_us']:.0f} µs | {s['ours_total_us']:.0f} µs |
-| added | {s['added_first_us']:.0f} µs | {s['added_total_us']:.0f} µs |
+| raw httpx stream + line parsing | {s["raw_first_us"]:.0f} µs | {s["raw_total_us"]:.0f} µs |
+| `GatewayClient.stream_chat_completion` | {s["ours_first_us"]:.0f} µs | {s["ours_total_us"]:.0f} µs |
+| added | {s["added_first_us"]:.0f} µs | {s["added_total_us"]:.0f} µs |
 
-Target: under 1 ms added to both: {mark(ok['stream'])} (total ratio {s['ratio_total']:.3f}).
+Target: under 1 ms added to both: {mark(ok["stream"])} (total ratio {s["ratio_total"]:.3f}).
 
 ## Token single flight
 
-{f['callers']} concurrent `aget_token` calls (asyncio) on an expired token: **{f['token_requests']} token
-request(s)**, {f['distinct_tokens']} distinct token(s) handed out, {f['total_ms']:.1f} ms in total
-(must be exactly 1 request: {mark(ok['single_flight'])}).
+{f["callers"]} concurrent `aget_token` calls (asyncio) on an expired token: **{f["token_requests"]} token
+request(s)**, {f["distinct_tokens"]} distinct token(s) handed out, {f["total_ms"]:.1f} ms in total
+(must be exactly 1 request: {mark(ok["single_flight"])}).
 
 ## Memory with concurrent streams
 
-{mem['streams']} concurrent `AsyncGatewayClient.stream_chat_completion` streams in one process
-(peak {mem['peak_concurrent']} open at once, {mem['deltas_per_stream']} deltas each, 20 ms between chunks,
-{mem['seconds']:.1f} s): RSS {mem['baseline_mib']:.1f} MiB before, **{mem['peak_mib']:.1f} MiB peak**
-(+{mem['added_mib']:.1f} MiB, about {mem['per_stream_kib']:.0f} KiB per stream), sampled with psutil every 5 ms.
+{mem["streams"]} concurrent `AsyncGatewayClient.stream_chat_completion` streams in one process
+(peak {mem["peak_concurrent"]} open at once, {mem["deltas_per_stream"]} deltas each, 20 ms between chunks,
+{mem["seconds"]:.1f} s): RSS {mem["baseline_mib"]:.1f} MiB before, **{mem["peak_mib"]:.1f} MiB peak**
+(+{mem["added_mib"]:.1f} MiB, about {mem["per_stream_kib"]:.0f} KiB per stream), sampled with psutil every 5 ms.
 """
 
 
@@ -355,13 +385,19 @@ def write_report(report: str, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: few iterations, nothing written")
-    parser.add_argument("--output", default=None, help="markdown report path (default: docs/benchmarks.md, none with --quick)")
+    parser.add_argument(
+        "--output", default=None, help="markdown report path (default: docs/benchmarks.md, none with --quick)"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     output = args.output or (None if quick else str(ROOT / "docs" / "benchmarks.md"))
-    sizes = dict(chat=100, stream=30, callers=1000, streams=50) if quick else dict(chat=3000, stream=500, callers=1000, streams=500)
+    sizes = (
+        dict(chat=100, stream=30, callers=1000, streams=50)
+        if quick
+        else dict(chat=3000, stream=500, callers=1000, streams=500)
+    )
 
-    results: dict[str, Any] = {"machine": machine(), "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    results: dict[str, Any] = {"machine": machine(), "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     with simulator() as sim:
         print(f"chat: {sizes['chat']} interleaved calls ...", flush=True)
         results["chat"] = bench_chat(sim, sizes["chat"])
@@ -376,10 +412,18 @@ def main(argv: list[str] | None = None) -> int:
     c, s, f, mem = results["chat"], results["stream"], results["single_flight"], results["memory"]
     ok = verdicts(results)
     print()
-    print(f"chat      ratio {c['ratio']:.3f} (<= 1.05 {'ok' if ok['chat'] else 'MISSED'}), added {c['added_us']:.0f} us (raw {c['raw_median_us']:.0f} us)")
-    print(f"stream    first delta +{s['added_first_us']:.0f} us, total +{s['added_total_us']:.0f} us (< 1000 us {'ok' if ok['stream'] else 'MISSED'})")
-    print(f"tokens    {f['callers']} callers -> {f['token_requests']} token request(s) in {f['total_ms']:.1f} ms ({'ok' if ok['single_flight'] else 'MISSED'})")
-    print(f"memory    {mem['streams']} streams (peak {mem['peak_concurrent']} open): peak RSS {mem['peak_mib']:.1f} MiB (+{mem['added_mib']:.1f} MiB)")
+    print(
+        f"chat      ratio {c['ratio']:.3f} (<= 1.05 {'ok' if ok['chat'] else 'MISSED'}), added {c['added_us']:.0f} us (raw {c['raw_median_us']:.0f} us)"
+    )
+    print(
+        f"stream    first delta +{s['added_first_us']:.0f} us, total +{s['added_total_us']:.0f} us (< 1000 us {'ok' if ok['stream'] else 'MISSED'})"
+    )
+    print(
+        f"tokens    {f['callers']} callers -> {f['token_requests']} token request(s) in {f['total_ms']:.1f} ms ({'ok' if ok['single_flight'] else 'MISSED'})"
+    )
+    print(
+        f"memory    {mem['streams']} streams (peak {mem['peak_concurrent']} open): peak RSS {mem['peak_mib']:.1f} MiB (+{mem['added_mib']:.1f} MiB)"
+    )
     if output:
         write_report(render(results, "quick" if quick else "full"), Path(output))
         print(f"wrote {output}")

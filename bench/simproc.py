@@ -4,6 +4,7 @@ A separate process keeps the server's threads off the benchmark's GIL and out of
 Prints one JSON line (`url`, `token_url`, `base_url`), then serves until stdin closes.
 Counters are served at `GET /_bench/counters` (a bench-only route, added by subclassing).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,18 +15,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from providers.testing.gateway_simulator import GatewayHandler, GatewaySimulator  # noqa: E402
+from providers.testing.gateway_simulator import GatewayHandler, GatewaySimulator
 
 
 class _BenchHandler(GatewayHandler):
     def do_GET(self) -> None:
         if self.path_only == "/_bench/counters":
             sim = self.sim
-            self.send_json(200, {
-                "token": sim.token_requests, "api": sim.api_requests, "chat": sim.chat_requests,
-                "connections_opened": sim.connections_opened, "connections_closed": sim.connections_closed,
-                "streams_active": sim.streams_active, "streams_aborted": sim.streams_aborted,
-            })
+            self.send_json(
+                200,
+                {
+                    "token": sim.token_requests,
+                    "api": sim.api_requests,
+                    "chat": sim.chat_requests,
+                    "connections_opened": sim.connections_opened,
+                    "connections_closed": sim.connections_closed,
+                    "streams_active": sim.streams_active,
+                    "streams_aborted": sim.streams_aborted,
+                },
+            )
             return
         super().do_GET()
 

@@ -3,6 +3,7 @@
 `.env.example` lists every variable. The embedded default (no variables set, `DJANGO_DEBUG=true`
 as `make run` does) is SQLite, a local-memory cache and no broker.
 """
+
 from __future__ import annotations
 
 import os

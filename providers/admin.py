@@ -6,6 +6,7 @@ straight to the encrypted field, the hint is recomputed and the credential becom
 because nobody has tested the new value yet. "Verify selected" calls the same service as the
 settings page.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -51,12 +52,16 @@ def _write_only(label: str, help_text: str) -> forms.CharField:
 
 class ProviderCredentialAdminForm(forms.ModelForm):
     new_api_key = _write_only("New API key", "Leave empty to keep the stored key.")
-    new_client_id = _write_only("New client ID", "Leave empty to keep the stored client ID; required when a URL changes.")
-    new_client_secret = _write_only("New client secret", "Leave empty to keep the stored secret; required when a URL changes.")
+    new_client_id = _write_only(
+        "New client ID", "Leave empty to keep the stored client ID; required when a URL changes."
+    )
+    new_client_secret = _write_only(
+        "New client secret", "Leave empty to keep the stored secret; required when a URL changes."
+    )
 
     class Meta:
         model = ProviderCredential
-        exclude = SECRET_FIELDS
+        exclude = SECRET_FIELDS  # noqa: DJ006 - deny-list on purpose: a secret column never becomes a form field
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -146,24 +151,47 @@ class StatusFilter(admin.SimpleListFilter):
 @admin.register(ProviderCredential)
 class ProviderCredentialAdmin(admin.ModelAdmin):
     form = ProviderCredentialAdminForm
-    list_display = ("owner", "provider", "shown_status", "verified_at", "short_error", "priority", "enabled", "secret_hints")
+    list_display = (
+        "owner",
+        "provider",
+        "shown_status",
+        "verified_at",
+        "short_error",
+        "priority",
+        "enabled",
+        "secret_hints",
+    )
     list_filter = ("provider", StatusFilter, "enabled", "verified_at")
     search_fields = ("owner__username", "owner__email", "provider")
     list_select_related = ("owner",)
     raw_id_fields = ("owner",)
     actions = ("verify_selected",)
     readonly_fields = (
-        "secret_hint", "client_id_hint", "status", "status_code", "verified_at", "last_checked_at",
-        "last_error", "available_models", "created_at", "updated_at",
+        "secret_hint",
+        "client_id_hint",
+        "status",
+        "status_code",
+        "verified_at",
+        "last_checked_at",
+        "last_error",
+        "available_models",
+        "created_at",
+        "updated_at",
     )
     fieldsets = (
         (None, {"fields": ("owner", "provider", "enabled", "priority")}),
-        ("Secrets (write-only)", {
-            "description": "Stored secrets are never shown. Fill a field to replace the stored value; "
-                           "the credential then needs verifying again.",
-            "fields": ("secret_hint", "client_id_hint", "new_api_key", "new_client_id", "new_client_secret"),
-        }),
-        ("AI Gateway connection", {"fields": ("base_url", "token_url", "scope", "token_auth_method"), "classes": ("collapse",)}),
+        (
+            "Secrets (write-only)",
+            {
+                "description": "Stored secrets are never shown. Fill a field to replace the stored value; "
+                "the credential then needs verifying again.",
+                "fields": ("secret_hint", "client_id_hint", "new_api_key", "new_client_id", "new_client_secret"),
+            },
+        ),
+        (
+            "AI Gateway connection",
+            {"fields": ("base_url", "token_url", "scope", "token_auth_method"), "classes": ("collapse",)},
+        ),
         ("Models", {"fields": ("default_model", "fast_model", "standard_model", "premium_model", "available_models")}),
         ("Verification", {"fields": ("status", "status_code", "verified_at", "last_checked_at", "last_error")}),
         ("Record", {"fields": ("created_at", "updated_at")}),
@@ -172,8 +200,13 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
     # The write-only inputs carry secrets: keep them (and every local below this view) out of error reports.
     @method_decorator(sensitive_post_parameters(*(form_field for form_field, _, _ in _WRITE_ONLY)))
     @method_decorator(sensitive_variables())
-    def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
-                        extra_context: dict[str, Any] | None = None) -> Any:
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="status", ordering="status")
@@ -239,7 +272,17 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
 class CredentialAuditEventAdmin(admin.ModelAdmin):
     """The audit trail: read-only (append-only rows, written by the services)."""
 
-    list_display = ("created_at", "action", "provider", "owner_name", "actor_kind", "actor_name", "ip_address", "outcome", "changed_fields")
+    list_display = (
+        "created_at",
+        "action",
+        "provider",
+        "owner_name",
+        "actor_kind",
+        "actor_name",
+        "ip_address",
+        "outcome",
+        "changed_fields",
+    )
     list_filter = ("action", "actor_kind", "provider", "created_at")
     search_fields = ("owner_name", "actor_name", "ip_address", "request_id")
     date_hierarchy = "created_at"

@@ -7,6 +7,7 @@ nothing. No response ever contains a secret: credentials are shown masked (`hint
 configure spend the user's verification budget first (PROVIDERS_VERIFY_RATE_LIMIT): 429 with
 `Retry-After` when it is spent. Their locals are hidden from error reports (the body holds secrets).
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,16 +23,25 @@ from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from . import registry, selectors
-from .services import credentials
-from .services.credential_input import MODEL_MAX, CredentialInput
 from .models import ProviderCredential
 from .reentry import display_status
+from .services import credentials
+from .services.credential_input import MODEL_MAX, CredentialInput
 from .tiers import TIERS
 from .types import VerificationResult
 
 logger = logging.getLogger(__name__)
 
-STRING_FIELDS = ("api_key", "client_id", "client_secret", "base_url", "token_url", "scope", "token_auth_method", "default_model")
+STRING_FIELDS = (
+    "api_key",
+    "client_id",
+    "client_secret",
+    "base_url",
+    "token_url",
+    "scope",
+    "token_auth_method",
+    "default_model",
+)
 ALL = "__all__"
 
 
@@ -66,7 +76,9 @@ def json_endpoint(*methods: str) -> Callable[[Callable[..., HttpResponse]], Call
             if not request.user.is_authenticated:
                 return _errors(401, {ALL: ["Authentication required: log in first."]})
             if request.method not in ("GET", "HEAD", "OPTIONS") and _csrf_failure(request) is not None:
-                return _errors(403, {ALL: ["CSRF check failed: send the X-CSRFToken header with the csrftoken cookie's value."]})
+                return _errors(
+                    403, {ALL: ["CSRF check failed: send the X-CSRFToken header with the csrftoken cookie's value."]}
+                )
             try:
                 return view(request, *args, **kwargs)
             except Exception as exc:  # a bug; log its type only (a message could quote input)
@@ -127,7 +139,12 @@ def _verify_budget_spent(request: HttpRequest) -> JsonResponse | None:
 
 
 def _result_json(result: VerificationResult) -> dict[str, Any]:
-    data: dict[str, Any] = {"ok": result.ok, "outcome": result.outcome.value, "message": result.message, "models": list(result.models)}
+    data: dict[str, Any] = {
+        "ok": result.ok,
+        "outcome": result.outcome.value,
+        "message": result.message,
+        "models": list(result.models),
+    }
     if result.retry_after is not None:
         data["retry_after"] = result.retry_after
     return data
@@ -168,11 +185,21 @@ def provider_list(request: HttpRequest) -> HttpResponse:
     names = dict(registry.as_choices())
     for platform in selectors.platform_credentials():
         if platform.provider not in mine:
-            items.append({
-                "provider": platform.provider, "name": names.get(platform.provider, platform.provider), "source": "platform",
-                "status": "platform", "hint": "", "verified_at": None, "models": [], "default_model": platform.default_model,
-                "tier_models": {t: platform.tier_models.get(t, "") for t in TIERS}, "priority": platform.priority, "enabled": True,
-            })
+            items.append(
+                {
+                    "provider": platform.provider,
+                    "name": names.get(platform.provider, platform.provider),
+                    "source": "platform",
+                    "status": "platform",
+                    "hint": "",
+                    "verified_at": None,
+                    "models": [],
+                    "default_model": platform.default_model,
+                    "tier_models": {t: platform.tier_models.get(t, "") for t in TIERS},
+                    "priority": platform.priority,
+                    "enabled": True,
+                }
+            )
     return JsonResponse({"providers": items})
 
 
@@ -237,7 +264,10 @@ def provider_configure(request: HttpRequest) -> HttpResponse:
         return prefs
     try:
         credential, result = credentials.credential_save(
-            user=request.user, provider=provider, data=data, save_unverified=bool(payload.get("save_unverified")),
+            user=request.user,
+            provider=provider,
+            data=data,
+            save_unverified=bool(payload.get("save_unverified")),
         )
     except ValidationError as exc:
         return _errors(400, exc.message_dict)
@@ -246,9 +276,15 @@ def provider_configure(request: HttpRequest) -> HttpResponse:
         body.update(saved=False, credential=None)
         return JsonResponse(body, status=422)
     if prefs:
-        current = {"default_model": credential.default_model, "priority": credential.priority, "enabled": credential.enabled,
-                   **{f"{t}_model": credential.tier_model(t) for t in TIERS}}
-        credential = credentials.credential_update_preferences(user=request.user, provider=provider, **{**current, **prefs})
+        current = {
+            "default_model": credential.default_model,
+            "priority": credential.priority,
+            "enabled": credential.enabled,
+            **{f"{t}_model": credential.tier_model(t) for t in TIERS},
+        }
+        credential = credentials.credential_update_preferences(
+            user=request.user, provider=provider, **{**current, **prefs}
+        )
     body.update(saved=True, credential=masked_credential(credential))
     return JsonResponse(body, status=200)
 

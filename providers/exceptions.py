@@ -3,6 +3,7 @@
 Messages never contain a secret; they are safe to log and to show. `retryable` tells the
 agents' fallback loop whether trying the next candidate makes sense.
 """
+
 from __future__ import annotations
 
 
@@ -11,7 +12,9 @@ class ProviderError(Exception):
 
     retryable: bool = False
 
-    def __init__(self, message: str = "", *, provider: str = "", status_code: int | None = None, code: str = "") -> None:
+    def __init__(
+        self, message: str = "", *, provider: str = "", status_code: int | None = None, code: str = ""
+    ) -> None:
         super().__init__(message or self.__class__.__doc__ or self.__class__.__name__)
         self.provider = provider
         self.status_code = status_code
@@ -29,7 +32,9 @@ class UnknownProvider(ProviderError, KeyError):
 class CredentialDecryptionError(ProviderError):
     """A stored secret could not be decrypted with any configured key: it must be re-entered."""
 
-    def __init__(self, message: str = "This credential cannot be decrypted; please re-enter it.", **kwargs: object) -> None:
+    def __init__(
+        self, message: str = "This credential cannot be decrypted; please re-enter it.", **kwargs: object
+    ) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 

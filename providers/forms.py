@@ -3,6 +3,7 @@
 Secret inputs are PasswordInput(render_value=False): a stored secret is never put back into a
 page, and an empty secret field means "keep the stored one".
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -43,8 +44,11 @@ class BaseCredentialForm(forms.Form):
         self.stored = stored
         if stored is not None and "initial" not in kwargs:
             kwargs["initial"] = {
-                "base_url": stored.base_url, "token_url": stored.token_url, "scope": stored.scope,
-                "token_auth_method": stored.token_auth_method, "default_model": stored.default_model,
+                "base_url": stored.base_url,
+                "token_url": stored.token_url,
+                "scope": stored.scope,
+                "token_auth_method": stored.token_auth_method,
+                "default_model": stored.default_model,
             }
         super().__init__(*args, **kwargs)
         self.fields["default_model"].widget = DatalistInput(f"models-{self.backend.id}")
@@ -61,15 +65,22 @@ class BaseCredentialForm(forms.Form):
         data = self.cleaned_data
         values: dict[str, Any] = {name: data.get(name) or None for name in self.backend.secret_fields}
         if self.backend.user_urls:
-            values.update(base_url=data.get("base_url", ""), token_url=data.get("token_url", ""),
-                          scope=data.get("scope", ""), token_auth_method=data.get("token_auth_method") or None)
+            values.update(
+                base_url=data.get("base_url", ""),
+                token_url=data.get("token_url", ""),
+                scope=data.get("scope", ""),
+                token_auth_method=data.get("token_auth_method") or None,
+            )
         values["default_model"] = data.get("default_model", "")
         return CredentialInput(**values)
 
 
 def _secret_field(name: str) -> forms.CharField:
     return forms.CharField(
-        label=SECRET_LABELS.get(name, name), required=False, max_length=4096, strip=True,
+        label=SECRET_LABELS.get(name, name),
+        required=False,
+        max_length=4096,
+        strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}),
         help_text=KEEP_HELP,
     )
@@ -83,19 +94,26 @@ def credential_form_class(backend: BaseBackend) -> type[BaseCredentialForm]:
     if backend.user_urls:
         default = backend.default_base_url()
         attrs["base_url"] = forms.CharField(
-            label="Base URL", required=False, max_length=500,
+            label="Base URL",
+            required=False,
+            max_length=500,
             # The operator's URL is not shown to users: "blank: the platform's gateway" is enough.
             help_text="OpenAI-compatible API root, e.g. https://gateway.example.com/v1"
-                      + (" (blank: the gateway the platform provides)" if default else "")
-                      + ". Changing it requires the client secret again.",
+            + (" (blank: the gateway the platform provides)" if default else "")
+            + ". Changing it requires the client secret again.",
         )
         attrs["token_url"] = forms.CharField(
-            label="Token URL", required=False, max_length=500,
+            label="Token URL",
+            required=False,
+            max_length=500,
             help_text="OAuth2 token endpoint; blank derives it from the base URL. Changing it requires the client secret again.",
         )
         attrs["scope"] = forms.CharField(label="Scope", required=False, max_length=500)
         attrs["token_auth_method"] = forms.ChoiceField(
-            label="Client authentication", choices=TokenAuthMethod.choices, initial=TokenAuthMethod.BASIC, required=False,
+            label="Client authentication",
+            choices=TokenAuthMethod.choices,
+            initial=TokenAuthMethod.BASIC,
+            required=False,
         )
     attrs["default_model"] = forms.CharField(label="Default model", required=False, max_length=200)
     # Built per call (cheap) so help texts follow the operator's current settings.
@@ -110,13 +128,19 @@ class PreferencesForm(forms.Form):
     standard_model = forms.CharField(label="Standard tier model", required=False, max_length=200)
     premium_model = forms.CharField(label="Premium tier model", required=False, max_length=200)
     # Not on the page (the cards' up/down buttons order them); still accepted, blank keeps the position.
-    priority = forms.IntegerField(label="Priority", min_value=0, max_value=32767, required=False, help_text="Lower is tried first.")
+    priority = forms.IntegerField(
+        label="Priority", min_value=0, max_value=32767, required=False, help_text="Lower is tried first."
+    )
     enabled = forms.BooleanField(label="Enabled", required=False)
 
-    def __init__(self, *args: Any, backend: BaseBackend, credential: ProviderCredential | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, backend: BaseBackend, credential: ProviderCredential | None = None, **kwargs: Any
+    ) -> None:
         if credential is not None and "initial" not in kwargs:
             kwargs["initial"] = {
-                "default_model": credential.default_model, "priority": credential.priority, "enabled": credential.enabled,
+                "default_model": credential.default_model,
+                "priority": credential.priority,
+                "enabled": credential.enabled,
                 **{f"{t}_model": credential.tier_model(t) for t in TIERS},
             }
         super().__init__(*args, **kwargs)
@@ -126,7 +150,9 @@ class PreferencesForm(forms.Form):
             self.fields[name].widget = DatalistInput(list_id)
         for tier in TIERS:
             default = backend.default_model_for(tier)
-            self.fields[f"{tier}_model"].help_text = f"Blank: {default}" if default else "Blank: the default model above"
+            self.fields[f"{tier}_model"].help_text = (
+                f"Blank: {default}" if default else "Blank: the default model above"
+            )
 
     def unlisted_models(self, listed: list[str]) -> list[str]:
         """Chosen models the provider did not report (allowed, but worth a warning)."""
@@ -143,7 +169,9 @@ class OrderForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.provider_ids = [p for p, _ in providers]
         for index, (provider, name) in enumerate(providers):
-            self.fields[f"position_{provider}"] = forms.IntegerField(label=name, min_value=1, max_value=999, initial=index + 1)
+            self.fields[f"position_{provider}"] = forms.IntegerField(
+                label=name, min_value=1, max_value=999, initial=index + 1
+            )
 
     def ordered_providers(self) -> list[str]:
         positions = {p: self.cleaned_data[f"position_{p}"] for p in self.provider_ids}

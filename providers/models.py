@@ -1,4 +1,5 @@
 """Stored provider credentials. Secrets are encrypted columns; everything else is plain."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -53,16 +54,22 @@ class ProviderCredential(models.Model):
     fast_model = models.CharField(max_length=200, blank=True, default="")
     standard_model = models.CharField(max_length=200, blank=True, default="")
     premium_model = models.CharField(max_length=200, blank=True, default="")
-    available_models = models.JSONField(default=list, blank=True, help_text="Model ids the provider reported at the last successful verification.")
+    available_models = models.JSONField(
+        default=list, blank=True, help_text="Model ids the provider reported at the last successful verification."
+    )
 
     priority = models.PositiveSmallIntegerField(default=100, help_text="Lower is tried first.")
     enabled = models.BooleanField(default=True)
 
     status = models.CharField(max_length=16, choices=VerificationStatus.choices, default=VerificationStatus.UNVERIFIED)
-    status_code = models.CharField(max_length=32, blank=True, default="", help_text="Outcome of the last verification (e.g. invalid_credentials).")
+    status_code = models.CharField(
+        max_length=32, blank=True, default="", help_text="Outcome of the last verification (e.g. invalid_credentials)."
+    )
     verified_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True, default="", help_text="Sanitized; never contains a secret.")
+    last_error = models.CharField(
+        max_length=500, blank=True, default="", help_text="Sanitized; never contains a secret."
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -72,7 +79,9 @@ class ProviderCredential(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["owner", "provider"], name="providers_credential_one_per_owner_provider"),
             # Built when this module is imported: a new backend needs `makemigrations` to widen it.
-            models.CheckConstraint(condition=models.Q(provider__in=registry.configured_ids()), name="providers_credential_provider_known"),
+            models.CheckConstraint(
+                condition=models.Q(provider__in=registry.configured_ids()), name="providers_credential_provider_known"
+            ),
             models.CheckConstraint(
                 condition=models.Q(token_auth_method__in=[c.value for c in TokenAuthMethod]),
                 name="providers_credential_token_auth_method_known",
@@ -115,15 +124,31 @@ class CredentialAuditEvent(models.Model):
     its ciphertext) can reach this table. Snapshots of the owner's and actor's names keep the
     trail readable after a credential or a user is deleted."""
 
-    credential = models.ForeignKey(ProviderCredential, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="credential_audit_events")
+    credential = models.ForeignKey(
+        ProviderCredential, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="credential_audit_events",
+    )
     owner_name = models.CharField(max_length=150, blank=True, default="")
-    provider = models.CharField(max_length=32, blank=True, default="", help_text="Empty for a reorder of all of a user's credentials.")
+    provider = models.CharField(
+        max_length=32, blank=True, default="", help_text="Empty for a reorder of all of a user's credentials."
+    )
     action = models.CharField(max_length=16, choices=AuditAction.choices)
-    fields = models.JSONField(default=list, blank=True, help_text="Names of the fields changed (never values), or the new order.")
-    outcome = models.CharField(max_length=32, blank=True, default="", help_text="Verification outcome or new status code.")
+    fields = models.JSONField(
+        default=list, blank=True, help_text="Names of the fields changed (never values), or the new order."
+    )
+    outcome = models.CharField(
+        max_length=32, blank=True, default="", help_text="Verification outcome or new status code."
+    )
     actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     actor_name = models.CharField(max_length=150, blank=True, default="")
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True, default="")

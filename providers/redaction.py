@@ -20,6 +20,7 @@ Every replacement is "[redacted]". `redact` then makes the text one line (contro
 runs of whitespace become one space, so nothing can forge a log line) and clips it to `limit`
 characters, ending in "…".
 """
+
 from __future__ import annotations
 
 import re

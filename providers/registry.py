@@ -2,6 +2,7 @@
 
 Fails loudly: an unknown id raises UnknownProvider, a duplicate id raises at load time.
 """
+
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured

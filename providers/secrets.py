@@ -4,6 +4,7 @@ Decrypted values travel inside `Secret` so that an accidental `repr()`, f-string
 exception message shows a mask, not the value. Call `reveal()` at the one place the value is
 put on the wire.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -3,6 +3,7 @@
 Nothing here decrypts unless asked: `EffectiveCredential.config()` is the one place a stored
 secret becomes a `Secret` (the seed's "API key loader").
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -103,8 +104,12 @@ def platform_credentials() -> list[EffectiveCredential]:
 def _build_platform_credentials(backends: list[BaseBackend]) -> list[EffectiveCredential]:
     return [
         EffectiveCredential(
-            provider=backend.id, source="platform", key=f"platform:{backend.id}", priority=1000,
-            default_model=backend.env_default_model(), tier_models=backend.env_tier_models(),
+            provider=backend.id,
+            source="platform",
+            key=f"platform:{backend.id}",
+            priority=1000,
+            default_model=backend.env_default_model(),
+            tier_models=backend.env_tier_models(),
         )
         for backend in backends
         if backend.platform_config() is not None
@@ -114,8 +119,12 @@ def _build_platform_credentials(backends: list[BaseBackend]) -> list[EffectiveCr
 def _own_usable(user: AbstractBaseUser) -> list[EffectiveCredential]:
     return [
         EffectiveCredential(
-            provider=c.provider, source="user", key=f"cred:{c.pk}", priority=c.priority,
-            default_model=c.default_model, credential=c,
+            provider=c.provider,
+            source="user",
+            key=f"cred:{c.pk}",
+            priority=c.priority,
+            default_model=c.default_model,
+            credential=c,
             tier_models={t: c.tier_model(t) for t in TIERS if c.tier_model(t)},
         )
         for c in credential_list_for_user(user=user).filter(enabled=True, status=VerificationStatus.VERIFIED)
@@ -123,7 +132,9 @@ def _own_usable(user: AbstractBaseUser) -> list[EffectiveCredential]:
 
 
 def effective_credentials_with_cached(
-    *, user: AbstractBaseUser, cache_keys: Callable[[list[EffectiveCredential]], list[str]] | None = None,
+    *,
+    user: AbstractBaseUser,
+    cache_keys: Callable[[list[EffectiveCredential]], list[str]] | None = None,
 ) -> tuple[list[EffectiveCredential], dict[str, Any]]:
     """`effective_credentials_for_user`, plus the Django-cache values of `cache_keys(credentials)`
     (e.g. their circuit breakers), fetched in the same cache round trip as the credentials' generation

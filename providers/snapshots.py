@@ -28,6 +28,7 @@ Why this is safe:
   reads the database. The cache backend deletes the tokens replaced during the outage from Redis
   when it is back, so no process keeps trusting a snapshot older than a write it missed.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -102,9 +103,9 @@ def own_credentials(*, user: Any, load: Any, extra_keys: Iterable[str] = ()) -> 
         credentials = tuple(load(user))
         wanted = list(keys_for(credentials))
         return credentials, (found if wanted == guessed else cache.get_many(wanted))
-    if snap is not None and token is not None and snap[0] == token:
-        if _shared_cache() or time.monotonic() - snap[1] < UNSHARED_MAX_AGE:
-            return snap[2], found
+    fresh = snap is not None and token is not None and snap[0] == token
+    if fresh and (_shared_cache() or time.monotonic() - snap[1] < UNSHARED_MAX_AGE):
+        return snap[2], found
     if token is None:
         # No token yet (first use, eviction, cache restart): start one. `add` keeps a token a
         # concurrent writer set meanwhile; reading it back tells us which one won.

@@ -5,6 +5,7 @@ out one `refresh_gateway_token` per due credential, so one slow or failing token
 not hold up the others. Both are safe to redeliver (see `providers.services.tokens` and
 `providers.gateway.refresh`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,7 +64,9 @@ def gateway_token_refresh_dispatch(*, keys: list[str]) -> int:
             logger.error(
                 "providers: cannot queue gateway token refresh (broker unavailable: %s); "
                 "%d of %d not queued, tokens will refresh on demand",
-                type(exc).__name__, len(keys) - queued, len(keys),
+                type(exc).__name__,
+                len(keys) - queued,
+                len(keys),
             )
             break
         queued += 1

@@ -1,4 +1,5 @@
 """Plain value types passed between services, selectors, backends and the gateway client."""
+
 from __future__ import annotations
 
 import enum

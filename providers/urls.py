@@ -1,4 +1,5 @@
 """Settings > AI providers pages and the JSON API (see providers.views, providers.api)."""
+
 from __future__ import annotations
 
 from django.urls import path

@@ -5,6 +5,7 @@ what happened; a form with field errors is re-rendered in place (status 400) ins
 save spend the user's verification budget first (PROVIDERS_VERIFY_RATE_LIMIT): when it is spent
 the page comes back with status 429 and nothing is checked or stored.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,13 +22,13 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import registry, selectors
-from .services import credentials
 from .backends.base import BaseBackend
 from .forms import BaseCredentialForm, OrderForm, PreferencesForm, credential_form_class, model_suggestions
 from .models import ProviderCredential, VerificationStatus
+from .reentry import NEEDS_REENTRY, NEEDS_REENTRY_TEXT, display_status, needs_reentry
+from .services import credentials
 from .tiers import TIERS
 from .types import VerificationOutcome
-from .reentry import NEEDS_REENTRY, NEEDS_REENTRY_TEXT, display_status, needs_reentry
 
 
 def _backend_or_404(provider: str) -> BaseBackend:
@@ -108,7 +109,9 @@ class Section:
             return "Provided by the platform" if self.from_platform else "Not configured"
         if self.needs_reentry:
             return "Needs re-entry"
-        return {VerificationStatus.VERIFIED: "Verified", VerificationStatus.FAILED: "Failed"}.get(c.status, "Unverified")
+        return {VerificationStatus.VERIFIED: "Verified", VerificationStatus.FAILED: "Failed"}.get(
+            c.status, "Unverified"
+        )
 
     @property
     def is_first(self) -> bool:
@@ -147,16 +150,26 @@ def _sections(own_list: list[ProviderCredential], forms: dict[str, dict[str, For
     for backend in backends:
         credential = own.get(backend.id)
         bound = forms.get(backend.id, {})
-        credential_form = bound.get("credential") or credential_form_class(backend)(stored=credential, prefix=backend.id)
+        credential_form = bound.get("credential") or credential_form_class(backend)(
+            stored=credential, prefix=backend.id
+        )
         preferences_form = None
         if credential is not None:
-            preferences_form = bound.get("preferences") or PreferencesForm(backend=backend, credential=credential, prefix=f"{backend.id}-prefs")
-        sections.append(Section(
-            backend=backend, credential=credential, from_platform=backend.id in platform,
-            credential_form=credential_form, preferences_form=preferences_form,  # type: ignore[arg-type]
-            suggestions=model_suggestions(backend, credential),
-            position=rank.get(backend.id, -1), count=len(own_list),
-        ))
+            preferences_form = bound.get("preferences") or PreferencesForm(
+                backend=backend, credential=credential, prefix=f"{backend.id}-prefs"
+            )
+        sections.append(
+            Section(
+                backend=backend,
+                credential=credential,
+                from_platform=backend.id in platform,
+                credential_form=credential_form,
+                preferences_form=preferences_form,  # type: ignore[arg-type]
+                suggestions=model_suggestions(backend, credential),
+                position=rank.get(backend.id, -1),
+                count=len(own_list),
+            )
+        )
     return sections
 
 
@@ -166,8 +179,12 @@ def _named(credentials: list[ProviderCredential]) -> list[tuple[str, str]]:
 
 
 def _render_page(
-    request: HttpRequest, *, forms: dict[str, dict[str, Form]] | None = None, order_form: OrderForm | None = None,
-    result: tuple[str, CardResult] | None = None, status: int = 200,
+    request: HttpRequest,
+    *,
+    forms: dict[str, dict[str, Form]] | None = None,
+    order_form: OrderForm | None = None,
+    result: tuple[str, CardResult] | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     own = list(selectors.credential_list_for_user(user=request.user))  # by priority
     sections = _sections(own, forms or {})
@@ -225,22 +242,35 @@ def _credential_action(request: HttpRequest, provider: str, *, save: bool) -> Ht
         try:
             if save:
                 save_unverified = request.POST.get("save_unverified") == "1"
-                credential, result = credentials.credential_save(user=request.user, provider=provider, data=form.to_input(), save_unverified=save_unverified)
+                credential, result = credentials.credential_save(
+                    user=request.user, provider=provider, data=form.to_input(), save_unverified=save_unverified
+                )
             else:
-                credential, result = None, credentials.credential_verify_input(user=request.user, provider=provider, data=form.to_input())
+                credential, result = (
+                    None,
+                    credentials.credential_verify_input(user=request.user, provider=provider, data=form.to_input()),
+                )
         except ValidationError as exc:
             _add_errors(form, exc)
         else:
             if credential is not None:
                 level = messages.SUCCESS if result.ok else messages.WARNING
-                text = f"{backend.name}: saved. {result.message}" if result.ok else f"{backend.name}: saved without verification. {result.message}"
+                text = (
+                    f"{backend.name}: saved. {result.message}"
+                    if result.ok
+                    else f"{backend.name}: saved without verification. {result.message}"
+                )
                 messages.add_message(request, level, text, extra_tags=_card_tag(provider))
                 return _back(provider)
             # Nothing stored: the page again with what was typed (never the secrets) and the result on the card.
             if save:
-                card = CardResult("error", f"{backend.name}: {result.message} Nothing was saved; your stored credential is unchanged.")
+                card = CardResult(
+                    "error", f"{backend.name}: {result.message} Nothing was saved; your stored credential is unchanged."
+                )
             else:
-                card = CardResult("success" if result.ok else "error", f"{backend.name}: {result.message} (Nothing was saved.)")
+                card = CardResult(
+                    "success" if result.ok else "error", f"{backend.name}: {result.message} (Nothing was saved.)"
+                )
             return _render_page(request, forms={backend.id: {"credential": form}}, result=(provider, card))
     return _form_errors(request, backend, form, section="credential")
 
@@ -269,7 +299,11 @@ def credential_preferences(request: HttpRequest, provider: str) -> HttpResponse:
             messages.success(request, f"{backend.name}: preferences saved.", extra_tags=_card_tag(provider))
             unlisted = form.unlisted_models(credential.available_models or [])
             if unlisted:
-                messages.warning(request, f"{backend.name} did not list {', '.join(unlisted)}; agents will still try it.", extra_tags=_card_tag(provider))
+                messages.warning(
+                    request,
+                    f"{backend.name} did not list {', '.join(unlisted)}; agents will still try it.",
+                    extra_tags=_card_tag(provider),
+                )
             return _back(provider)
     return _form_errors(request, backend, form, section="preferences")
 
@@ -282,8 +316,12 @@ def credential_enabled(request: HttpRequest, provider: str) -> HttpResponse:
     credential = _credential_or_404(request.user, provider)
     enabled = request.POST.get("enabled") == "1"
     credentials.credential_update_preferences(
-        user=request.user, provider=provider, default_model=credential.default_model, priority=credential.priority,
-        enabled=enabled, **{f"{t}_model": credential.tier_model(t) for t in TIERS},
+        user=request.user,
+        provider=provider,
+        default_model=credential.default_model,
+        priority=credential.priority,
+        enabled=enabled,
+        **{f"{t}_model": credential.tier_model(t) for t in TIERS},
     )
     state = "enabled: agents may use it" if enabled else "disabled: agents will not use it"
     messages.success(request, f"{backend.name}: {state}.", extra_tags=_card_tag(provider))

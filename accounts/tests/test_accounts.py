@@ -37,7 +37,8 @@ def test_signup_logs_the_new_user_in_and_lands_on_the_settings_page(client):
 
 def test_signup_with_mismatched_passwords_creates_nothing(client):
     response = client.post(
-        "/accounts/signup/", {"username": "dave", "password1": "a-long-Passphrase-42", "password2": "other-Passphrase-42"}
+        "/accounts/signup/",
+        {"username": "dave", "password1": "a-long-Passphrase-42", "password2": "other-Passphrase-42"},
     )
     assert response.status_code == 200
     assert not get_user_model().objects.filter(username="dave").exists()

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,33 +14,80 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AgentRun',
+            name="AgentRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('agent', models.CharField(help_text="The agent's name in agents.catalog.", max_length=64)),
-                ('tier', models.CharField(max_length=16)),
-                ('prompt', models.TextField(blank=True, default='')),
-                ('output', models.TextField(blank=True, default='', help_text='The answer as shown to the user (structured answers rendered).')),
-                ('provider', models.CharField(blank=True, default='', max_length=32)),
-                ('model_id', models.CharField(blank=True, default='', max_length=200)),
-                ('credential_source', models.CharField(blank=True, default='', help_text='user or platform', max_length=16)),
-                ('credential_key', models.CharField(blank=True, default='', help_text='cred:<id> or platform:<provider>; never a secret.', max_length=64)),
-                ('fallbacks', models.JSONField(blank=True, default=list)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='running', max_length=16)),
-                ('streamed', models.BooleanField(default=False)),
-                ('latency_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('time_to_first_token_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('input_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('output_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('error', models.CharField(blank=True, default='', help_text='Sanitized; never contains a secret.', max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='agent_runs', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("agent", models.CharField(help_text="The agent's name in agents.catalog.", max_length=64)),
+                ("tier", models.CharField(max_length=16)),
+                ("prompt", models.TextField(blank=True, default="")),
+                (
+                    "output",
+                    models.TextField(
+                        blank=True,
+                        default="",
+                        help_text="The answer as shown to the user (structured answers rendered).",
+                    ),
+                ),
+                ("provider", models.CharField(blank=True, default="", max_length=32)),
+                ("model_id", models.CharField(blank=True, default="", max_length=200)),
+                (
+                    "credential_source",
+                    models.CharField(blank=True, default="", help_text="user or platform", max_length=16),
+                ),
+                (
+                    "credential_key",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="cred:<id> or platform:<provider>; never a secret.",
+                        max_length=64,
+                    ),
+                ),
+                ("fallbacks", models.JSONField(blank=True, default=list)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("running", "Running"), ("succeeded", "Succeeded"), ("failed", "Failed")],
+                        default="running",
+                        max_length=16,
+                    ),
+                ),
+                ("streamed", models.BooleanField(default=False)),
+                ("latency_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("time_to_first_token_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("input_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("output_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "error",
+                    models.CharField(
+                        blank=True, default="", help_text="Sanitized; never contains a secret.", max_length=500
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="agent_runs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['user', '-created_at'], name='agents_run_user_recent'), models.Index(fields=['provider', 'status'], name='agents_run_provider_status'), models.Index(fields=['agent', '-created_at'], name='agents_run_agent_recent'), models.Index(fields=['created_at'], name='agents_run_created')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('status__in', ['running', 'succeeded', 'failed'])), name='agents_run_status_known')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["user", "-created_at"], name="agents_run_user_recent"),
+                    models.Index(fields=["provider", "status"], name="agents_run_provider_status"),
+                    models.Index(fields=["agent", "-created_at"], name="agents_run_agent_recent"),
+                    models.Index(fields=["created_at"], name="agents_run_created"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("status__in", ["running", "succeeded", "failed"])),
+                        name="agents_run_status_known",
+                    )
+                ],
             },
         ),
     ]

@@ -1,5 +1,6 @@
 """Fixtures for the agents tests: stored credentials, a clean cache and clean settings (the users
 alice and bob come from the root conftest.py)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,7 +12,6 @@ from django.core.cache import cache
 from agents.limits import overrides_clear
 from agents.modelcache import model_cache_clear
 from providers.models import ProviderCredential, VerificationStatus
-
 
 TEST_KEY = Fernet.generate_key().decode()
 
@@ -25,9 +25,19 @@ def _clean_state(settings):
     overrides_clear()
     settings.CREDENTIALS_ENCRYPTION_KEYS = [TEST_KEY]
     settings.AI_GATEWAY_ENABLED = False
-    for name in ("AI_GATEWAY_CLIENT_ID", "AI_GATEWAY_CLIENT_SECRET", "AI_GATEWAY_BASE_URL", "AI_GATEWAY_TOKEN_URL",
-                 "AI_GATEWAY_DEFAULT_MODEL", "AI_GATEWAY_FAST_MODEL", "AI_GATEWAY_STANDARD_MODEL",
-                 "AI_GATEWAY_PREMIUM_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+    for name in (
+        "AI_GATEWAY_CLIENT_ID",
+        "AI_GATEWAY_CLIENT_SECRET",
+        "AI_GATEWAY_BASE_URL",
+        "AI_GATEWAY_TOKEN_URL",
+        "AI_GATEWAY_DEFAULT_MODEL",
+        "AI_GATEWAY_FAST_MODEL",
+        "AI_GATEWAY_STANDARD_MODEL",
+        "AI_GATEWAY_PREMIUM_MODEL",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+    ):
         setattr(settings, name, "")
     settings.AGENTS_BREAKER_FAILURES = 3
     settings.AGENTS_BREAKER_WINDOW = 30.0
@@ -66,8 +76,11 @@ def gateway2():
     """A second gateway, for a user's own service account."""
     from providers.testing.gateway_simulator import GatewaySimulator
 
-    with GatewaySimulator(client_id="alice-client", client_secret="alice-secret-canary-0002",
-                          models=("alice-fast", "alice-standard", "alice-premium")) as sim:
+    with GatewaySimulator(
+        client_id="alice-client",
+        client_secret="alice-secret-canary-0002",
+        models=("alice-fast", "alice-standard", "alice-premium"),
+    ) as sim:
         yield sim
 
 
@@ -89,9 +102,15 @@ def platform_gateway(settings, gateway):
 def alice_gateway(alice, gateway2, make_credential):
     """Alice's own gateway service account (verified), on the second simulator."""
     return make_credential(
-        alice, "ai_gateway", client_id=gateway2.client_id, client_secret=gateway2.client_secret,
-        base_url=gateway2.base_url, token_url=gateway2.token_url,
-        fast_model="alice-fast", standard_model="alice-standard", premium_model="alice-premium",
+        alice,
+        "ai_gateway",
+        client_id=gateway2.client_id,
+        client_secret=gateway2.client_secret,
+        base_url=gateway2.base_url,
+        token_url=gateway2.token_url,
+        fast_model="alice-fast",
+        standard_model="alice-standard",
+        premium_model="alice-premium",
     )
 
 
@@ -100,7 +119,9 @@ def openai_fake(settings):
     """A local server speaking OpenAI's wire format; the operator setting points OpenAI at it."""
     from providers.testing.fake_chat import FakeOpenAIChat
 
-    with FakeOpenAIChat(valid_key="sk-alice-openai-canary-0003", models=["gpt-fast", "gpt-standard", "gpt-premium"]) as fake:
+    with FakeOpenAIChat(
+        valid_key="sk-alice-openai-canary-0003", models=["gpt-fast", "gpt-standard", "gpt-premium"]
+    ) as fake:
         settings.PROVIDERS_OPENAI_BASE_URL = fake.base_url
         yield fake
 
@@ -108,5 +129,12 @@ def openai_fake(settings):
 @pytest.fixture
 def alice_openai(alice, openai_fake, make_credential):
     """Alice's own OpenAI key (verified)."""
-    return make_credential(alice, "openai", api_key=openai_fake.valid_key, priority=10,
-                           fast_model="gpt-fast", standard_model="gpt-standard", premium_model="gpt-premium")
+    return make_credential(
+        alice,
+        "openai",
+        api_key=openai_fake.valid_key,
+        priority=10,
+        fast_model="gpt-fast",
+        standard_model="gpt-standard",
+        premium_model="gpt-premium",
+    )

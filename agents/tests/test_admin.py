@@ -10,12 +10,38 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def runs(alice):
-    AgentRun.objects.create(user=alice, agent="idea_generator", tier="fast", provider="openai", model_id="m",
-                            status=RunStatus.SUCCEEDED, input_tokens=10, output_tokens=5, latency_ms=100)
-    AgentRun.objects.create(user=alice, agent="idea_critic", tier="standard", provider="openai", model_id="m",
-                            status=RunStatus.FAILED, latency_ms=300, error="HTTP 503")
-    AgentRun.objects.create(user=alice, agent="idea_generator", tier="fast", provider="ai_gateway", model_id="g",
-                            status=RunStatus.SUCCEEDED, input_tokens=1, output_tokens=2, latency_ms=50)
+    AgentRun.objects.create(
+        user=alice,
+        agent="idea_generator",
+        tier="fast",
+        provider="openai",
+        model_id="m",
+        status=RunStatus.SUCCEEDED,
+        input_tokens=10,
+        output_tokens=5,
+        latency_ms=100,
+    )
+    AgentRun.objects.create(
+        user=alice,
+        agent="idea_critic",
+        tier="standard",
+        provider="openai",
+        model_id="m",
+        status=RunStatus.FAILED,
+        latency_ms=300,
+        error="HTTP 503",
+    )
+    AgentRun.objects.create(
+        user=alice,
+        agent="idea_generator",
+        tier="fast",
+        provider="ai_gateway",
+        model_id="g",
+        status=RunStatus.SUCCEEDED,
+        input_tokens=1,
+        output_tokens=2,
+        latency_ms=50,
+    )
 
 
 def test_provider_totals(runs):

@@ -1,4 +1,5 @@
 """ForgeAgent.get_agno_model: the runner's models (resolve + the model cache), first healthy one."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,7 +35,10 @@ def test_skips_open_and_unbuildable_candidates(alice, platform_gateway, alice_op
     with pytest.raises(NoModelAvailable) as caught:
         GENERATOR.get_agno_model(user=alice)
     # The open one is named too (as the runner does), then the unbuildable one.
-    assert [(t["provider"], t["model"]) for t in caught.value.tried] == [("ai_gateway", "sim-fast"), ("openai", "gpt-fast")]
+    assert [(t["provider"], t["model"]) for t in caught.value.tried] == [
+        ("ai_gateway", "sim-fast"),
+        ("openai", "gpt-fast"),
+    ]
     assert caught.value.tried[0]["reason"].startswith("circuit open")
     assert caught.value.tried[1]["reason"].startswith("could not be used: ")
     assert "canary" not in str(caught.value)

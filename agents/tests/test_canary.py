@@ -1,4 +1,5 @@
 """A canary secret never appears in pages, run records or logs, whatever happens to the run."""
+
 from __future__ import annotations
 
 import io
@@ -33,9 +34,13 @@ def body_of(response) -> str:
     return response.content.decode()
 
 
-def test_canary_never_leaks(client, alice, platform_gateway, gateway2, alice_gateway, openai_fake, make_credential, settings, all_logs):
+def test_canary_never_leaks(
+    client, alice, platform_gateway, gateway2, alice_gateway, openai_fake, make_credential, settings, all_logs
+):
     openai_fake.valid_key = CANARY_KEY
-    make_credential(alice, "openai", api_key=CANARY_KEY, priority=200, fast_model="gpt-fast", premium_model="gpt-premium")
+    make_credential(
+        alice, "openai", api_key=CANARY_KEY, priority=200, fast_model="gpt-fast", premium_model="gpt-premium"
+    )
     client.force_login(alice)
     seen: list[str] = []
 
@@ -49,10 +54,16 @@ def test_canary_never_leaks(client, alice, platform_gateway, gateway2, alice_gat
     gateway2.fail(500, times=None)
     seen.append(body_of(client.post("/forge/stream", {"agent": "concept_brief", "prompt": "fallback"})))
     # 3. OpenAI refuses and echoes the key it was sent (some providers do): a 400 goes back.
-    openai_fake.inject(path_prefix="/v1/chat", status=400, times=None,
-                       body={"error": {"message": f"Bad request for key {CANARY_KEY}", "type": "invalid_request_error"}})
+    openai_fake.inject(
+        path_prefix="/v1/chat",
+        status=400,
+        times=None,
+        body={"error": {"message": f"Bad request for key {CANARY_KEY}", "type": "invalid_request_error"}},
+    )
     seen.append(form_run({"agent": "idea_generator", "tier": "premium", "prompt": "refused"}))
-    seen.append(body_of(client.post("/forge/stream", {"agent": "idea_generator", "tier": "premium", "prompt": "refused"})))
+    seen.append(
+        body_of(client.post("/forge/stream", {"agent": "idea_generator", "tier": "premium", "prompt": "refused"}))
+    )
     # 4. The command, failing the same way.
     out, err = io.StringIO(), io.StringIO()
     with pytest.raises(CommandError) as caught:
@@ -85,7 +96,9 @@ def test_canary_never_leaks(client, alice, platform_gateway, gateway2, alice_gat
         assert canary not in everything
 
 
-def test_canary_never_leaks_from_a_rejected_credential_or_a_timeout(alice, platform_gateway, openai_fake, make_credential, settings, all_logs):
+def test_canary_never_leaks_from_a_rejected_credential_or_a_timeout(
+    alice, platform_gateway, openai_fake, make_credential, settings, all_logs
+):
     """The breaker's paths: a 401 that echoes the key (credential rejected, marked failed) and a
     timeout; neither the events, the record, the credential's last error nor the logs carry it."""
     from agents.catalog import AGENTS
@@ -95,14 +108,28 @@ def test_canary_never_leaks_from_a_rejected_credential_or_a_timeout(alice, platf
     settings.AI_GATEWAY_ENABLED = False  # Alice's key first, then the platform gateway
     settings.AGENTS_RUN_TIMEOUT = 0.5
     make_credential(alice, "openai", api_key=CANARY_KEY, fast_model="gpt-fast")
-    openai_fake.inject(path_prefix="/v1/chat", status=401, times=None,
-                       body={"error": {"message": f"Incorrect API key provided: {CANARY_KEY}", "type": "invalid_request_error", "code": "invalid_api_key"}})
+    openai_fake.inject(
+        path_prefix="/v1/chat",
+        status=401,
+        times=None,
+        body={
+            "error": {
+                "message": f"Incorrect API key provided: {CANARY_KEY}",
+                "type": "invalid_request_error",
+                "code": "invalid_api_key",
+            }
+        },
+    )
     platform_gateway.stream_fault(trickle_after=0, trickle_seconds=3, trickle_every=0.1)
     events = list(stream_agent(agent=AGENTS["idea_generator"], user=alice, prompt="leak?"))
 
-    seen = [repr(events), serializers.serialize("json", AgentRun.objects.all()),
-            serializers.serialize("json", ProviderCredential.objects.all(), fields=("status", "status_code", "last_error")),
-            all_logs.text, json.dumps([r.getMessage() for r in all_logs.records])]
+    seen = [
+        repr(events),
+        serializers.serialize("json", AgentRun.objects.all()),
+        serializers.serialize("json", ProviderCredential.objects.all(), fields=("status", "status_code", "last_error")),
+        all_logs.text,
+        json.dumps([r.getMessage() for r in all_logs.records]),
+    ]
     everything = "\n".join(seen)
     assert "credential rejected" in everything and "AGENTS_RUN_TIMEOUT" in everything
     assert ProviderCredential.objects.get(owner=alice).status == "failed"
@@ -110,7 +137,9 @@ def test_canary_never_leaks_from_a_rejected_credential_or_a_timeout(alice, platf
         assert canary not in everything
 
 
-def test_a_server_failure_mid_stream_never_logs_or_shows_a_secret(client, alice, platform_gateway, monkeypatch, all_logs):
+def test_a_server_failure_mid_stream_never_logs_or_shows_a_secret(
+    client, alice, platform_gateway, monkeypatch, all_logs
+):
     import agents.services
 
     def broken(*args, **kwargs):
@@ -124,8 +153,9 @@ def test_a_server_failure_mid_stream_never_logs_or_shows_a_secret(client, alice,
         assert canary not in body and canary not in all_logs.text
 
 
-def test_canary_never_reaches_the_limiters_the_response_cache_or_the_429(client, alice, platform_gateway, gateway2, alice_gateway,
-                                                                        openai_fake, make_credential, settings, all_logs):
+def test_canary_never_reaches_the_limiters_the_response_cache_or_the_429(
+    client, alice, platform_gateway, gateway2, alice_gateway, openai_fake, make_credential, settings, all_logs
+):
     """Rate limit keys, cached answers and refusals hold ids and tokens, never a secret."""
     from django.core.cache import cache
     from django.core.cache.backends.locmem import _caches
@@ -133,7 +163,9 @@ def test_canary_never_reaches_the_limiters_the_response_cache_or_the_429(client,
     from agents.models import UsageLimits
 
     openai_fake.valid_key = CANARY_KEY
-    make_credential(alice, "openai", api_key=CANARY_KEY, priority=200, fast_model="gpt-fast", standard_model="gpt-standard")
+    make_credential(
+        alice, "openai", api_key=CANARY_KEY, priority=200, fast_model="gpt-fast", standard_model="gpt-standard"
+    )
     settings.AGENTS_USER_RATE_LIMIT = "3/minute"
     settings.PROVIDERS_CREDENTIAL_RATE_LIMIT = "1/minute"
     settings.AGENTS_USER_TOKEN_LIMIT = settings.PROVIDERS_MODEL_TOKEN_LIMIT = "100000/minute"

@@ -1,4 +1,5 @@
 """`manage.py agents_run`: streams, ends with one summary line, non-zero exit naming what was tried."""
+
 from __future__ import annotations
 
 import io
@@ -54,6 +55,10 @@ def test_unknown_agent_is_refused_by_the_real_entry_point():
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "manage.py", "agents_run", "no_such_agent", "x", "--user", "alice"],
-                            capture_output=True, text=True, env={"DJANGO_DEBUG": "true", "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, "manage.py", "agents_run", "no_such_agent", "x", "--user", "alice"],
+        capture_output=True,
+        text=True,
+        env={"DJANGO_DEBUG": "true", "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode != 0 and "invalid choice" in result.stderr

@@ -146,7 +146,9 @@ def test_the_forge_page_shows_the_refusal_with_429(client, alice, platform_gatew
     settings.AGENTS_USER_RATE_LIMIT = "1/minute"
     client.force_login(alice)
     # Post-redirect-get: the run (and the refusal) happen on the GET the POST redirects to.
-    b"".join(client.get(client.post("/forge/", {"agent": "idea_generator", "prompt": "x"})["Location"]).streaming_content)
+    b"".join(
+        client.get(client.post("/forge/", {"agent": "idea_generator", "prompt": "x"})["Location"]).streaming_content
+    )
     page = client.get(client.post("/forge/", {"agent": "idea_generator", "prompt": "y"})["Location"])
     assert page.status_code == 429 and "Retry-After" in page
     assert "You have reached your limit of 1/minute agent runs" in page.content.decode()

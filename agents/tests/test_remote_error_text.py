@@ -1,6 +1,7 @@
 """Agent runs on a user's own gateway URL: the endpoint's free text never reaches the run's
 reason, the events or the record (docs/security.md, "Error texts"); the operator's gateway keeps
 a short redacted snippet, since the operator chose that endpoint."""
+
 from __future__ import annotations
 
 import pytest

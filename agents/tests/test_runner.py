@@ -1,4 +1,5 @@
 """The fallback loop against real HTTP simulators with real Agno agents."""
+
 from __future__ import annotations
 
 import asyncio
@@ -25,7 +26,12 @@ def test_platform_gateway_answers_and_the_run_is_recorded(alice, platform_gatewa
     run = AgentRun.objects.get()
     assert run.pk == result.run.pk
     assert (run.user, run.agent, run.tier, run.status) == (alice, "idea_generator", "fast", RunStatus.SUCCEEDED)
-    assert (run.provider, run.model_id, run.credential_source, run.credential_key) == ("ai_gateway", "sim-fast", "platform", "platform:ai_gateway")
+    assert (run.provider, run.model_id, run.credential_source, run.credential_key) == (
+        "ai_gateway",
+        "sim-fast",
+        "platform",
+        "platform:ai_gateway",
+    )
     assert run.fallbacks == [] and run.error == ""
     assert run.input_tokens > 0 and run.output_tokens > 0
     assert run.latency_ms is not None and run.finished_at is not None
@@ -67,7 +73,9 @@ def test_users_own_gateway_failing_falls_back_to_the_platform_gateway(alice, pla
     assert not breaker_state("platform:ai_gateway", "sim-fast").exists
 
 
-def test_long_retry_after_opens_the_breaker_and_the_next_run_skips_it(alice, platform_gateway, openai_fake, alice_openai, settings):
+def test_long_retry_after_opens_the_breaker_and_the_next_run_skips_it(
+    alice, platform_gateway, openai_fake, alice_openai, settings
+):
     platform_gateway.rate_limit(retry_after=600, times=None)
     first = run_agent(agent=GENERATOR, user=alice, prompt="one")
     assert "429" in first.run.fallbacks[0]["reason"] and "600" in first.run.fallbacks[0]["reason"]
@@ -81,8 +89,11 @@ def test_long_retry_after_opens_the_breaker_and_the_next_run_skips_it(alice, pla
 
 
 def test_400_goes_back_to_the_caller_without_fallback(alice, platform_gateway, openai_fake, alice_openai):
-    platform_gateway.inject(path_prefix="/v1/chat", status=400,
-                            body={"error": {"message": "max_tokens is too large", "type": "invalid_request_error"}})
+    platform_gateway.inject(
+        path_prefix="/v1/chat",
+        status=400,
+        body={"error": {"message": "max_tokens is too large", "type": "invalid_request_error"}},
+    )
     with pytest.raises(RequestRefused) as caught:
         run_agent(agent=GENERATOR, user=alice, prompt="x")
     assert "AI Gateway" in str(caught.value) and "max_tokens is too large" in str(caught.value)
@@ -130,7 +141,9 @@ def test_all_down_raises_one_error_naming_what_was_tried(alice, platform_gateway
         run_agent(agent=GENERATOR, user=alice, prompt="x")
     error = caught.value
     assert [(t["provider"], t["model"], t["source"]) for t in error.tried] == [
-        ("ai_gateway", "sim-fast", "platform"), ("openai", "gpt-fast", "user")]
+        ("ai_gateway", "sim-fast", "platform"),
+        ("openai", "gpt-fast", "user"),
+    ]
     assert "sim-fast" in str(error) and "gpt-fast" in str(error) and "503" in str(error) and "500" in str(error)
     run = AgentRun.objects.get()
     assert run.status == RunStatus.FAILED and len(run.fallbacks) == 2 and "No model available" in run.error
@@ -218,7 +231,9 @@ def test_run_without_a_record(alice, platform_gateway):
     assert not AgentRun.objects.exists()
 
 
-def test_unparseable_structured_answer_is_a_failure_with_a_clear_reason(alice, platform_gateway, openai_fake, alice_openai):
+def test_unparseable_structured_answer_is_a_failure_with_a_clear_reason(
+    alice, platform_gateway, openai_fake, alice_openai
+):
     critic = AGENTS["idea_critic"]
     platform_gateway.script_reply("Sure! The idea is great, 9/10.")  # prose, not the schema's JSON
     with pytest.raises(AgentError) as caught:
@@ -236,7 +251,12 @@ def test_the_record_is_written_when_the_run_starts(alice, platform_gateway):
     first = next(stream)
     assert isinstance(first, CandidateChosen)
     run = AgentRun.objects.get()
-    assert (run.status, run.prompt, run.agent, run.streamed) == (RunStatus.RUNNING, "still running", "idea_generator", True)
+    assert (run.status, run.prompt, run.agent, run.streamed) == (
+        RunStatus.RUNNING,
+        "still running",
+        "idea_generator",
+        True,
+    )
     assert run.created_at is not None and run.finished_at is None and run.fallbacks == []
     events = [first, *stream]
     run.refresh_from_db()

@@ -1,4 +1,5 @@
 """resolve(user, tier): order, platform defaults, tier model precedence, skipped credentials, isolation."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,8 +26,10 @@ def test_own_credentials_by_priority_then_platform(alice, make_credential, setti
     got = resolve(alice, "fast")
     # Platform credentials come in registry order (openai before gemini) after the user's own.
     assert summary(got) == [
-        ("openai", "user", "gpt-fast"), ("anthropic", "user", "claude-fast"),
-        ("openai", "platform", "openai-backend-fast"), ("gemini", "platform", "gemini-backend-fast"),
+        ("openai", "user", "gpt-fast"),
+        ("anthropic", "user", "claude-fast"),
+        ("openai", "platform", "openai-backend-fast"),
+        ("gemini", "platform", "gemini-backend-fast"),
     ]
     assert [c.key for c in got] == [f"cred:{openai.pk}", f"cred:{anthropic.pk}", "platform:openai", "platform:gemini"]
     # Reordering the user's priorities reorders their candidates.
@@ -42,9 +45,15 @@ def test_gateway_first_when_enabled(alice, make_credential, settings):
     settings.AI_GATEWAY_CLIENT_SECRET = "platform-secret-value"
     settings.AI_GATEWAY_BASE_URL = "http://127.0.0.1:9/v1"
     settings.AI_GATEWAY_STANDARD_MODEL = "gw-standard"
-    assert summary(resolve(alice, "standard")) == [("ai_gateway", "platform", "gw-standard"), ("openai", "user", "gpt-std")]
+    assert summary(resolve(alice, "standard")) == [
+        ("ai_gateway", "platform", "gw-standard"),
+        ("openai", "user", "gpt-std"),
+    ]
     settings.AI_GATEWAY_ENABLED = False
-    assert summary(resolve(alice, "standard")) == [("openai", "user", "gpt-std"), ("ai_gateway", "platform", "gw-standard")]
+    assert summary(resolve(alice, "standard")) == [
+        ("openai", "user", "gpt-std"),
+        ("ai_gateway", "platform", "gw-standard"),
+    ]
 
 
 def test_platform_only_user_gets_platform_defaults(alice, settings):
@@ -63,9 +72,15 @@ def test_no_credentials_at_all_gives_no_candidates(alice):
 
 def test_tier_model_precedence(alice, make_credential, settings, monkeypatch):
     gateway = registry.get("ai_gateway")
-    monkeypatch.setattr(gateway, "default_tier_models", {"fast": "backend-fast", "standard": "backend-std", "premium": "backend-premium"})
+    monkeypatch.setattr(
+        gateway,
+        "default_tier_models",
+        {"fast": "backend-fast", "standard": "backend-std", "premium": "backend-premium"},
+    )
     settings.AI_GATEWAY_STANDARD_MODEL = "env-std"
-    cred = make_credential(alice, "ai_gateway", base_url="http://127.0.0.1:9/v1", default_model="cred-default", fast_model="user-fast")
+    cred = make_credential(
+        alice, "ai_gateway", base_url="http://127.0.0.1:9/v1", default_model="cred-default", fast_model="user-fast"
+    )
     # 1. the user's preference for the tier
     assert resolve(alice, "fast")[0].model_id == "user-fast"
     # 2. else the credential's default
@@ -86,11 +101,14 @@ def test_credential_without_any_model_is_left_out(alice, make_credential, monkey
     assert resolve(alice, "fast") == []
 
 
-@pytest.mark.parametrize("fields", [
-    {"enabled": False},
-    {"status": VerificationStatus.UNVERIFIED},
-    {"status": VerificationStatus.FAILED},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"enabled": False},
+        {"status": VerificationStatus.UNVERIFIED},
+        {"status": VerificationStatus.FAILED},
+    ],
+)
 def test_disabled_and_unverified_are_skipped(alice, make_credential, fields):
     make_credential(alice, "openai", priority=1, fast_model="gpt-fast", **fields)
     make_credential(alice, "anthropic", priority=2, fast_model="claude-fast")

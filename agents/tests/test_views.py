@@ -1,4 +1,5 @@
 """The Forge page: login, streaming (HTML and NDJSON), run records, history, errors, isolation."""
+
 from __future__ import annotations
 
 import json
@@ -67,7 +68,9 @@ def test_form_post_streams_the_answer_page_and_records_the_run(alice_client, ali
 
 def test_ndjson_stream_for_the_script(alice_client, platform_gateway, openai_fake, alice_openai):
     platform_gateway.fail(503, times=None)
-    response = alice_client.post(reverse("agents:stream"), {"agent": "concept_brief", "tier": "fast", "prompt": "a repair cafe"})
+    response = alice_client.post(
+        reverse("agents:stream"), {"agent": "concept_brief", "tier": "fast", "prompt": "a repair cafe"}
+    )
     assert response["Content-Type"] == "application/x-ndjson"
     chunks = chunks_of(response)
     events = [json.loads(line) for line in "".join(chunks).splitlines()]
@@ -99,8 +102,12 @@ def test_all_down_shows_a_clear_error_on_the_page(alice_client, platform_gateway
 def test_no_provider_error_links_to_settings(alice_client):
     page = "".join(chunks_of(run_form(alice_client, {"agent": "idea_generator", "prompt": "x"})))
     assert "No AI provider is set up" in page and 'href="/settings/providers/"' in page
-    events = [json.loads(line) for line in b"".join(
-        alice_client.post(reverse("agents:stream"), {"agent": "idea_generator", "prompt": "x"}).streaming_content).splitlines()]
+    events = [
+        json.loads(line)
+        for line in b"".join(
+            alice_client.post(reverse("agents:stream"), {"agent": "idea_generator", "prompt": "x"}).streaming_content
+        ).splitlines()
+    ]
     assert events[-1]["kind"] == "error" and events[-1]["settings_url"] == "/settings/providers/"
 
 
@@ -140,7 +147,9 @@ def test_no_inline_script_or_style_in_any_template():
     assert offending == []
 
 
-def test_a_server_failure_mid_stream_ends_with_a_clear_error_event_under_wsgi(alice_client, platform_gateway, monkeypatch):
+def test_a_server_failure_mid_stream_ends_with_a_clear_error_event_under_wsgi(
+    alice_client, platform_gateway, monkeypatch
+):
     import agents.services
 
     def broken(*args, **kwargs):
@@ -167,7 +176,9 @@ def test_reload_after_the_form_post_does_not_run_again(alice_client, platform_ga
 
 
 def test_history_fragment_and_done_event_carry_display_names_and_rendered_html(alice_client, platform_gateway):
-    response = alice_client.post(reverse("agents:stream"), {"agent": "idea_generator", "prompt": "**bold** <script>x</script>"})
+    response = alice_client.post(
+        reverse("agents:stream"), {"agent": "idea_generator", "prompt": "**bold** <script>x</script>"}
+    )
     events = [json.loads(line) for line in "".join(chunks_of(response)).splitlines()]
     done = events[-1]
     assert done["kind"] == "done"

@@ -4,6 +4,7 @@ The base URL and token URL are user-set, so both pass `netpolicy.validate_url()`
 connection goes through the policy transport (the check happens on the address connected to).
 Verification always runs a fresh grant: it must prove these credentials, not a cached token.
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -25,7 +26,9 @@ def gateway_urls(config: CredentialConfig) -> tuple[str, str]:
     """(base URL, token URL), validated; the token URL defaults to the base URL's origin + /oauth/token."""
     base = config.base_url or app_settings.AI_GATEWAY_BASE_URL
     if not base:
-        raise CredentialInvalid("No AI Gateway base URL is configured", provider=config.provider, code="missing_base_url")
+        raise CredentialInvalid(
+            "No AI Gateway base URL is configured", provider=config.provider, code="missing_base_url"
+        )
     base_url = validate_url(base).rstrip("/")
     token_url = validate_url(config.token_url or oauth2.default_token_url(base_url))
     return base_url, token_url
@@ -67,8 +70,14 @@ class AIGatewayBackend(BaseBackend):
         )
 
     def platform_settings(self) -> tuple[str, ...]:
-        return ("AI_GATEWAY_CLIENT_ID", "AI_GATEWAY_CLIENT_SECRET", "AI_GATEWAY_BASE_URL", "AI_GATEWAY_TOKEN_URL",
-                "AI_GATEWAY_SCOPE", "AI_GATEWAY_TOKEN_AUTH_METHOD")
+        return (
+            "AI_GATEWAY_CLIENT_ID",
+            "AI_GATEWAY_CLIENT_SECRET",
+            "AI_GATEWAY_BASE_URL",
+            "AI_GATEWAY_TOKEN_URL",
+            "AI_GATEWAY_SCOPE",
+            "AI_GATEWAY_TOKEN_AUTH_METHOD",
+        )
 
     def platform_setup_hint(self) -> str:
         return "AI_GATEWAY_CLIENT_ID, AI_GATEWAY_CLIENT_SECRET and AI_GATEWAY_BASE_URL"
@@ -89,18 +98,31 @@ class AIGatewayBackend(BaseBackend):
 
     def list_models(self, config: CredentialConfig) -> list[str]:
         if not config.client_id or not config.client_secret:
-            raise CredentialInvalid("The client ID and client secret are both required", provider=self.id, code="missing_key")
+            raise CredentialInvalid(
+                "The client ID and client secret are both required", provider=self.id, code="missing_key"
+            )
         auth_method = config.token_auth_method or "client_secret_basic"
         if auth_method not in oauth2.AUTH_METHODS:
-            raise BadRequest(f"Unsupported token auth method {auth_method!r}", provider=self.id, code="invalid_auth_method")
+            raise BadRequest(
+                f"Unsupported token auth method {auth_method!r}", provider=self.id, code="invalid_auth_method"
+            )
         base_url, token_url = gateway_urls(config)
         with new_client(enforce_policy=True) as client:
             token = oauth2.request_token(
-                client, token_url=token_url, client_id=config.client_id, client_secret=config.client_secret,
-                scope=config.scope, auth_method=auth_method, provider=self.id,
+                client,
+                token_url=token_url,
+                client_id=config.client_id,
+                client_secret=config.client_secret,
+                scope=config.scope,
+                auth_method=auth_method,
+                provider=self.id,
             )
-            payload = get_json(client, base_url + "/models",
-                               headers={"Authorization": f"Bearer {token.access_token.reveal()}"}, provider=self.id)
+            payload = get_json(
+                client,
+                base_url + "/models",
+                headers={"Authorization": f"Bearer {token.access_token.reveal()}"},
+                provider=self.id,
+            )
         data = payload.get("data") if isinstance(payload, dict) else None
         return model_ids(data, key="id", provider=self.id)
 
@@ -109,4 +131,7 @@ class AIGatewayBackend(BaseBackend):
         rather than `list_models()`'s fresh grant."""
         with GatewayClient(config) as client:
             models = client.list_models()
-        return [m if isinstance(m, str) else (m.get("id") if isinstance(m, dict) else getattr(m, "id", str(m))) for m in models]
+        return [
+            m if isinstance(m, str) else (m.get("id") if isinstance(m, dict) else getattr(m, "id", str(m)))
+            for m in models
+        ]

@@ -3,6 +3,7 @@
 The list is paginated (`has_more`, `last_id`, `after_id`); we ask for the largest page and
 follow a bounded number of pages.
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar

@@ -17,6 +17,7 @@ What a backend answers, and who asks:
 * models and order: `default_model_for()`, `env_tier_models()` / `env_default_model()` /
   `env_model_for()`, `tried_first()` (resolution).
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar

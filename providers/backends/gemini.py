@@ -5,6 +5,7 @@ Names come as `models/<id>`; we return the ids. Models that cannot generate cont
 (embeddings, ...) are left out when the provider says so. Google answers an unknown key with
 400 INVALID_ARGUMENT / reason API_KEY_INVALID, which we treat as invalid credentials.
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -75,7 +76,9 @@ class GeminiBackend(BaseBackend):
             payload = get_json(client, url, headers={"x-goog-api-key": key}, provider=self.id, params=params)
         except BadRequest as exc:
             if any(reason in str(exc) for reason in _KEY_REASONS) or "API key not valid" in str(exc):
-                raise CredentialInvalid(str(exc), provider=self.id, status_code=exc.status_code, code="API_KEY_INVALID") from exc
+                raise CredentialInvalid(
+                    str(exc), provider=self.id, status_code=exc.status_code, code="API_KEY_INVALID"
+                ) from exc
             raise
         if not isinstance(payload, dict):
             raise UnexpectedResponse(f"{self.id}: the model list is not a JSON object", provider=self.id)
@@ -93,4 +96,3 @@ def _generative_model_ids(payload: dict[str, Any], provider: str) -> list[str]:
             continue
         ids.append(item["name"].removeprefix("models/"))
     return ids
-

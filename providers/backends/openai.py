@@ -1,4 +1,5 @@
 """OpenAI: `GET {OPENAI_BASE_URL}/models` with `Authorization: Bearer <key>`."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar

@@ -32,6 +32,7 @@ output, streaming and usage metrics are Agno's own code. What it changes, and wh
 * Each answer's `x-ratelimit-*` headers go to `ratelimit_signals.observe` (the agents app holds a
   credential whose window is spent back until its reset).
 """
+
 from __future__ import annotations
 
 import threading
@@ -76,7 +77,9 @@ class _GatewayAuth(httpx2.Auth):
         request.headers["Authorization"] = "Bearer " + token.reveal()
         response = yield request
         _cap(response, self.config.provider)  # the 401's body too: httpx reads it before the resend
-        observe_rate_limits(response.headers, credential_id=self.config.credential_id, provider=self.config.provider, request=request)
+        observe_rate_limits(
+            response.headers, credential_id=self.config.credential_id, provider=self.config.provider, request=request
+        )
         if response.status_code == 401:
             manager.invalidate(self.config, token)
             request.headers["Authorization"] = "Bearer " + manager.get_token(self.config).reveal()
@@ -88,7 +91,9 @@ class _GatewayAuth(httpx2.Auth):
         request.headers["Authorization"] = "Bearer " + token.reveal()
         response = yield request
         _cap(response, self.config.provider)
-        observe_rate_limits(response.headers, credential_id=self.config.credential_id, provider=self.config.provider, request=request)
+        observe_rate_limits(
+            response.headers, credential_id=self.config.credential_id, provider=self.config.provider, request=request
+        )
         if response.status_code == 401:
             manager.invalidate(self.config, token)
             request.headers["Authorization"] = "Bearer " + (await manager.aget_token(self.config)).reveal()
@@ -146,10 +151,17 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
         # Keep as many idle connections as may be busy at once: httpx's default keeps 20, so a
         # worker with more streams in flight closed the extra connections after each burst and
         # opened new ones on the next (the load test measured 80 % reuse with 32 in flight).
-        limits = httpx2.Limits(max_connections=int(app_settings.GATEWAY_MAX_CONNECTIONS),
-                               max_keepalive_connections=int(app_settings.GATEWAY_MAX_CONNECTIONS))
-        return new_sdk_client(sync=sync, enforce_policy=self.enforce_policy, timeout=self._timeout(),
-                              auth=_GatewayAuth(self.config), limits=limits)
+        limits = httpx2.Limits(
+            max_connections=int(app_settings.GATEWAY_MAX_CONNECTIONS),
+            max_keepalive_connections=int(app_settings.GATEWAY_MAX_CONNECTIONS),
+        )
+        return new_sdk_client(
+            sync=sync,
+            enforce_policy=self.enforce_policy,
+            timeout=self._timeout(),
+            auth=_GatewayAuth(self.config),
+            limits=limits,
+        )
 
     def _get_client_params(self) -> dict[str, Any]:
         # Not super(): OpenAIChat's version reads $OPENAI_API_KEY when api_key is empty.
@@ -179,7 +191,9 @@ class AIGatewayModel(PerLoopAsyncClients, OpenAILike):
 
     def _new_async_client(self) -> Any:
         # Called by PerLoopAsyncClients once per running event loop.
-        client = AsyncOpenAI(api_key=_PLACEHOLDER_KEY, http_client=self._http_client(sync=False), **self._get_client_params())
+        client = AsyncOpenAI(
+            api_key=_PLACEHOLDER_KEY, http_client=self._http_client(sync=False), **self._get_client_params()
+        )
         # $OPENAI_ORG_ID, $OPENAI_PROJECT_ID and $OPENAI_CUSTOM_HEADERS never reach the gateway.
         return isolate_sdk_client(client, explicit_headers=self.default_headers)
 

@@ -24,6 +24,7 @@ Both clients derive from `BaseGatewayClient` (configuration, URLs, headers, the 
 share the call's time bounds and request bodies below; the pools are in
 `providers.gateway.pools`, the decoding of a stream in `providers.gateway.streaming`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -64,7 +65,9 @@ def _timing() -> _Timing:
     # an httpx.Timeout on every request is measurable next to a loopback call.
     connect, read = float(app_settings.HTTP_CONNECT_TIMEOUT), float(app_settings.HTTP_READ_TIMEOUT)
     full = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
-    return _Timing(float(app_settings.GATEWAY_TOTAL_TIMEOUT), connect, read, int(app_settings.HTTP_MAX_RESPONSE_BYTES), full)
+    return _Timing(
+        float(app_settings.GATEWAY_TOTAL_TIMEOUT), connect, read, int(app_settings.HTTP_MAX_RESPONSE_BYTES), full
+    )
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
@@ -132,7 +135,9 @@ class BaseGatewayClient:
     def _models(self, payload: Any) -> list[dict[str, Any]]:
         data = payload.get("data") if isinstance(payload, dict) else None
         if not isinstance(data, list):
-            raise UnexpectedResponse(f"{self.provider} returned a model list in an unknown shape", provider=self.provider)
+            raise UnexpectedResponse(
+                f"{self.provider} returned a model list in an unknown shape", provider=self.provider
+            )
         return [m for m in data if isinstance(m, dict) and m.get("id")]
 
     def __repr__(self) -> str:
@@ -150,7 +155,9 @@ class GatewayClient(BaseGatewayClient):
         """A non-streamed chat completion; the gateway's JSON answer as a dict."""
         result = self._call("POST", "/chat/completions", _chat_body(messages, model, params, stream=False))
         if not isinstance(result, dict):
-            raise UnexpectedResponse(f"{self.provider} returned a completion in an unknown shape", provider=self.provider)
+            raise UnexpectedResponse(
+                f"{self.provider} returned a completion in an unknown shape", provider=self.provider
+            )
         return result
 
     def _call(self, method: str, path: str, body: Any) -> Any:
@@ -163,12 +170,19 @@ class GatewayClient(BaseGatewayClient):
         for attempt in (0, 1):
             token = self._tokens.get_token(self.config)
             try:
-                with http.stream(method, url, json=body, headers=self._headers(token), timeout=_timeout(deadline)) as response:
+                with http.stream(
+                    method, url, json=body, headers=self._headers(token), timeout=_timeout(deadline)
+                ) as response:
                     if response.status_code == 401 and attempt == 0:
                         self._tokens.invalidate(self.config, token)
                         continue
                     if not response.is_success:
-                        error = error_for_response(response, provider=self.provider, body=read_error_body(response), remote_text=not self._enforce)
+                        error = error_for_response(
+                            response,
+                            provider=self.provider,
+                            body=read_error_body(response),
+                            remote_text=not self._enforce,
+                        )
                         assert error is not None
                         raise error
                     raw = read_capped(response, _timing().max_bytes)
@@ -177,7 +191,9 @@ class GatewayClient(BaseGatewayClient):
             return parse_json(raw, provider=self.provider)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def stream_chat_completion(self, messages: list[dict[str, Any]], model: str, **params: Any) -> Iterator[dict[str, Any]]:
+    def stream_chat_completion(
+        self, messages: list[dict[str, Any]], model: str, **params: Any
+    ) -> Iterator[dict[str, Any]]:
         """Deltas of a streamed chat completion, then `{"usage": ...}` (see the module doc)."""
         body = _chat_body(messages, model, params, stream=True)
         url = self._url("/chat/completions")
@@ -189,13 +205,20 @@ class GatewayClient(BaseGatewayClient):
             try:
                 token = self._tokens.get_token(self.config)
                 try:
-                    with http.stream("POST", url, json=body, headers=self._headers(token), timeout=_timeout(deadline)) as response:
+                    with http.stream(
+                        "POST", url, json=body, headers=self._headers(token), timeout=_timeout(deadline)
+                    ) as response:
                         if response.status_code == 401 and not reauthorized:
                             reauthorized = True
                             self._tokens.invalidate(self.config, token)
                             continue
                         if not response.is_success:
-                            error = error_for_response(response, provider=self.provider, body=read_error_body(response), remote_text=not self._enforce)
+                            error = error_for_response(
+                                response,
+                                provider=self.provider,
+                                body=read_error_body(response),
+                                remote_text=not self._enforce,
+                            )
                             assert error is not None
                             raise error
                         set_idle_timeout(response, deadline)
@@ -205,8 +228,7 @@ class GatewayClient(BaseGatewayClient):
                                 items = state.feed(line)
                                 if items is None:
                                     continue
-                                for item in items:
-                                    yield item
+                                yield from items
                                 if state.done:
                                     return
                                 state.check_deadline(deadline)
@@ -243,7 +265,9 @@ class AsyncGatewayClient(BaseGatewayClient):
     async def chat_completion(self, messages: list[dict[str, Any]], model: str, **params: Any) -> dict[str, Any]:
         result = await self._call("POST", "/chat/completions", _chat_body(messages, model, params, stream=False))
         if not isinstance(result, dict):
-            raise UnexpectedResponse(f"{self.provider} returned a completion in an unknown shape", provider=self.provider)
+            raise UnexpectedResponse(
+                f"{self.provider} returned a completion in an unknown shape", provider=self.provider
+            )
         return result
 
     async def _call(self, method: str, path: str, body: Any) -> Any:
@@ -256,12 +280,19 @@ class AsyncGatewayClient(BaseGatewayClient):
         for attempt in (0, 1):
             token = await self._tokens.aget_token(self.config)
             try:
-                async with http.stream(method, url, json=body, headers=self._headers(token), timeout=_timeout(deadline)) as response:
+                async with http.stream(
+                    method, url, json=body, headers=self._headers(token), timeout=_timeout(deadline)
+                ) as response:
                     if response.status_code == 401 and attempt == 0:
                         self._tokens.invalidate(self.config, token)
                         continue
                     if not response.is_success:
-                        error = error_for_response(response, provider=self.provider, body=await aread_error_body(response), remote_text=not self._enforce)
+                        error = error_for_response(
+                            response,
+                            provider=self.provider,
+                            body=await aread_error_body(response),
+                            remote_text=not self._enforce,
+                        )
                         assert error is not None
                         raise error
                     raw = await aread_capped(response, _timing().max_bytes)
@@ -270,7 +301,9 @@ class AsyncGatewayClient(BaseGatewayClient):
             return parse_json(raw, provider=self.provider)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def stream_chat_completion(self, messages: list[dict[str, Any]], model: str, **params: Any) -> AsyncIterator[dict[str, Any]]:
+    async def stream_chat_completion(
+        self, messages: list[dict[str, Any]], model: str, **params: Any
+    ) -> AsyncIterator[dict[str, Any]]:
         body = _chat_body(messages, model, params, stream=True)
         url = self._url("/chat/completions")
         deadline = _deadline()
@@ -281,13 +314,20 @@ class AsyncGatewayClient(BaseGatewayClient):
             try:
                 token = await self._tokens.aget_token(self.config)
                 try:
-                    async with http.stream("POST", url, json=body, headers=self._headers(token), timeout=_timeout(deadline)) as response:
+                    async with http.stream(
+                        "POST", url, json=body, headers=self._headers(token), timeout=_timeout(deadline)
+                    ) as response:
                         if response.status_code == 401 and not reauthorized:
                             reauthorized = True
                             self._tokens.invalidate(self.config, token)
                             continue
                         if not response.is_success:
-                            error = error_for_response(response, provider=self.provider, body=await aread_error_body(response), remote_text=not self._enforce)
+                            error = error_for_response(
+                                response,
+                                provider=self.provider,
+                                body=await aread_error_body(response),
+                                remote_text=not self._enforce,
+                            )
                             assert error is not None
                             raise error
                         set_idle_timeout(response, deadline)

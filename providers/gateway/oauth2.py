@@ -10,6 +10,7 @@ only builds the request and parses the answer, identically for sync and async ca
 * `expires_in` is only RECOMMENDED (§5.1): missing means `None`; the caller picks a default.
 * The token and the secret never appear in a message, log line or repr (`Secret`).
 """
+
 from __future__ import annotations
 
 import base64
@@ -53,7 +54,9 @@ def default_token_url(base_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/oauth/token", "", ""))
 
 
-def _build_request(*, client_id: Secret, client_secret: Secret, scope: str, auth_method: str) -> tuple[dict[str, str], dict[str, str]]:
+def _build_request(
+    *, client_id: Secret, client_secret: Secret, scope: str, auth_method: str
+) -> tuple[dict[str, str], dict[str, str]]:
     if auth_method not in AUTH_METHODS:
         raise ValueError(f"unsupported token auth method {auth_method!r}; use one of {', '.join(AUTH_METHODS)}")
     form = {"grant_type": "client_credentials"}
@@ -69,8 +72,9 @@ def _build_request(*, client_id: Secret, client_secret: Secret, scope: str, auth
     return headers, form
 
 
-def _error_for(response: httpx.Response, body: bytes, *, provider: str, secrets: tuple[Secret, ...],
-               remote_text: bool = True) -> ProviderError:
+def _error_for(
+    response: httpx.Response, body: bytes, *, provider: str, secrets: tuple[Secret, ...], remote_text: bool = True
+) -> ProviderError:
     """The typed error for a refused grant. `remote_text=False` (a token URL a user set): the
     OAuth2 error code at most, never the server's `error_description`."""
     try:
@@ -86,8 +90,12 @@ def _error_for(response: httpx.Response, body: bytes, *, provider: str, secrets:
     if code in _CREDENTIAL_ERRORS or (status == 401 and not code):
         code = code or "invalid_client"
         detail = redact(f"{code}: {description}" if description else code, secrets=secrets)
-        return CredentialInvalid(f"The {display_name(provider)} token endpoint rejected the client credentials (HTTP {status}, {detail})",
-                                 provider=provider, status_code=status, code=code)
+        return CredentialInvalid(
+            f"The {display_name(provider)} token endpoint rejected the client credentials (HTTP {status}, {detail})",
+            provider=provider,
+            status_code=status,
+            code=code,
+        )
     error = error_for_response(response, provider=f"{provider} token endpoint", body=body, remote_text=remote_text)
     if error is None:  # a 2xx never reaches here
         error = UnexpectedResponse(f"{display_name(provider)} token endpoint: unexpected answer", status_code=status)
@@ -100,14 +108,20 @@ def _error_for(response: httpx.Response, body: bytes, *, provider: str, secrets:
 def _parse_token(body: bytes, *, provider: str, sent_at: float) -> TokenResponse:
     payload: Any = parse_json(body, provider=f"{provider} token endpoint")
     if not isinstance(payload, dict):
-        raise UnexpectedResponse(f"{display_name(provider)} token endpoint: the answer is not a JSON object", provider=provider)
+        raise UnexpectedResponse(
+            f"{display_name(provider)} token endpoint: the answer is not a JSON object", provider=provider
+        )
     token = payload.get("access_token")
     if not isinstance(token, str) or not token:
-        raise UnexpectedResponse(f"{display_name(provider)} token endpoint: no access_token in the answer", provider=provider)
+        raise UnexpectedResponse(
+            f"{display_name(provider)} token endpoint: no access_token in the answer", provider=provider
+        )
     token_type = payload.get("token_type")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         shown = redact(str(token_type), limit=30) if token_type is not None else "missing"
-        raise UnexpectedResponse(f"{display_name(provider)} token endpoint: token_type {shown!r} is not Bearer", provider=provider)
+        raise UnexpectedResponse(
+            f"{display_name(provider)} token endpoint: token_type {shown!r} is not Bearer", provider=provider
+        )
     scope = payload.get("scope")
     return TokenResponse(
         access_token=Secret(token),
@@ -135,22 +149,39 @@ def _check_args(token_url: str, client_id: Secret | None, client_secret: Secret 
     if not token_url:
         raise CredentialInvalid("No token URL is configured", provider=provider, code="invalid_request")
     if not client_id or not client_secret:
-        raise CredentialInvalid("The client ID and client secret are both required", provider=provider, code="invalid_client")
+        raise CredentialInvalid(
+            "The client ID and client secret are both required", provider=provider, code="invalid_client"
+        )
 
 
-def request_token(client: httpx.Client, *, token_url: str, client_id: Secret, client_secret: Secret, scope: str = "",
-                  auth_method: str = "client_secret_basic", provider: str = "oauth2") -> TokenResponse:
+def request_token(
+    client: httpx.Client,
+    *,
+    token_url: str,
+    client_id: Secret,
+    client_secret: Secret,
+    scope: str = "",
+    auth_method: str = "client_secret_basic",
+    provider: str = "oauth2",
+) -> TokenResponse:
     """Run the client-credentials grant once. Raises CredentialInvalid (code = the OAuth2 error),
     RateLimited, ProviderUnavailable / ProviderTimeout, or UnexpectedResponse."""
     _check_args(token_url, client_id, client_secret, provider)
-    headers, form = _build_request(client_id=client_id, client_secret=client_secret, scope=scope, auth_method=auth_method)
+    headers, form = _build_request(
+        client_id=client_id, client_secret=client_secret, scope=scope, auth_method=auth_method
+    )
     secrets = (client_id, client_secret)
     sent_at = time.monotonic()
     try:
         with client.stream("POST", token_url, data=form, headers=headers) as response:
             if not response.is_success:
-                raise _error_for(response, read_error_body(response), provider=provider, secrets=secrets,
-                                 remote_text=not for_user_urls(client))
+                raise _error_for(
+                    response,
+                    read_error_body(response),
+                    provider=provider,
+                    secrets=secrets,
+                    remote_text=not for_user_urls(client),
+                )
             body = read_capped(response)
     except httpx.HTTPError as exc:
         raise error_for_transport(exc, provider=provider) from exc
@@ -160,19 +191,33 @@ def request_token(client: httpx.Client, *, token_url: str, client_id: Secret, cl
     return _parse_token(body, provider=provider, sent_at=sent_at)
 
 
-async def arequest_token(client: httpx.AsyncClient, *, token_url: str, client_id: Secret, client_secret: Secret,
-                         scope: str = "", auth_method: str = "client_secret_basic",
-                         provider: str = "oauth2") -> TokenResponse:
+async def arequest_token(
+    client: httpx.AsyncClient,
+    *,
+    token_url: str,
+    client_id: Secret,
+    client_secret: Secret,
+    scope: str = "",
+    auth_method: str = "client_secret_basic",
+    provider: str = "oauth2",
+) -> TokenResponse:
     """Async twin of `request_token` (same request, same parsing, same errors)."""
     _check_args(token_url, client_id, client_secret, provider)
-    headers, form = _build_request(client_id=client_id, client_secret=client_secret, scope=scope, auth_method=auth_method)
+    headers, form = _build_request(
+        client_id=client_id, client_secret=client_secret, scope=scope, auth_method=auth_method
+    )
     secrets = (client_id, client_secret)
     sent_at = time.monotonic()
     try:
         async with client.stream("POST", token_url, data=form, headers=headers) as response:
             if not response.is_success:
-                raise _error_for(response, await aread_error_body(response), provider=provider, secrets=secrets,
-                                 remote_text=not for_user_urls(client))
+                raise _error_for(
+                    response,
+                    await aread_error_body(response),
+                    provider=provider,
+                    secrets=secrets,
+                    remote_text=not for_user_urls(client),
+                )
             body = await aread_capped(response)
     except httpx.HTTPError as exc:
         raise error_for_transport(exc, provider=provider) from exc

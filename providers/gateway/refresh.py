@@ -110,7 +110,11 @@ def _warn_if_too_short(key: str, lifetime: float) -> None:
             "providers: gateway tokens for %s live %.0f s: refreshed %.0f s before expiry, but beat runs "
             "every %.0f s (PROVIDERS_TOKEN_REFRESH_INTERVAL), so requests will often refresh them "
             "themselves; set the interval below %.0f s",
-            key, lifetime, ahead, interval, ahead,
+            key,
+            lifetime,
+            ahead,
+            interval,
+            ahead,
         )
 
 

@@ -15,6 +15,7 @@ What is retried, and why:
 
 Every wait respects the call's deadline: a retry that could not finish in time is not started.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -75,8 +76,9 @@ class RetryPolicy:
             return None
         return delay
 
-    def call(self, attempt: Callable[[], T], *, deadline: float | None = None,
-             sleep: Callable[[float], None] = time.sleep) -> T:
+    def call(
+        self, attempt: Callable[[], T], *, deadline: float | None = None, sleep: Callable[[float], None] = time.sleep
+    ) -> T:
         """Run `attempt` until it succeeds or the policy gives up (re-raising the last error)."""
         retry = 0
         while True:

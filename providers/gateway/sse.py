@@ -5,6 +5,7 @@ dispatches the event; `data:` lines are joined with "\\n"; one leading space aft
 dropped; lines starting with ":" are comments (keep-alives); unknown fields are ignored. An
 event with no data is not dispatched.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,9 +45,8 @@ class SSEDecoder:
         elif name == "id":
             if "\0" not in value:
                 self._id = value
-        elif name == "retry":
-            if value.isdigit():
-                self._retry = int(value)
+        elif name == "retry" and value.isdigit():
+            self._retry = int(value)
         return None
 
     def flush(self) -> ServerSentEvent | None:

@@ -79,7 +79,8 @@ class StreamState:
             raw = event.data.encode()
             detail = provider_error_detail(raw) if self.remote_text else oauth2_error_code(raw)
             raise self.error(
-                f"{display_name(self.provider)} reported an error mid-stream{': ' + detail if detail else ''}", "error_event"
+                f"{display_name(self.provider)} reported an error mid-stream{': ' + detail if detail else ''}",
+                "error_event",
             )
         out: list[dict[str, Any]] = []
         for choice in payload.get("choices") or ():

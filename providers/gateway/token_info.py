@@ -6,6 +6,7 @@ fingerprints, never a raw client id or secret), and the expiry math: the lifetim
 manager (`providers.gateway.tokens`), the cross-process store (`token_store`) and the
 pre-refresh (`refresh`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -58,10 +59,14 @@ class TokenInfo:
     scope: str = ""
 
     @classmethod
-    def issued(cls, access_token: Secret, token_type: str, expires_in: float | None, sent_at: float, scope: str = "") -> TokenInfo:
+    def issued(
+        cls, access_token: Secret, token_type: str, expires_in: float | None, sent_at: float, scope: str = ""
+    ) -> TokenInfo:
         lifetime = clamp_lifetime(expires_in)
         expires_at = sent_at + lifetime
-        return cls(access_token, token_type, expires_at, expires_at - refresh_margin(lifetime), sent_at, lifetime, scope)
+        return cls(
+            access_token, token_type, expires_at, expires_at - refresh_margin(lifetime), sent_at, lifetime, scope
+        )
 
     def expires_in(self, now: float | None = None) -> float:
         return self.expires_at - (time.time() if now is None else now)
@@ -112,5 +117,13 @@ def _token_key(token_url: str, client_id: Secret, scope: str, client_secret: Sec
     return TokenKey(token_url, client_id.fingerprint(key), scope, client_secret.fingerprint(key))
 
 
-__all__ = ["MAX_LIFETIME", "MIN_LIFETIME", "TokenInfo", "TokenKey", "clamp_lifetime", "refresh_margin", "token_key",
-           "token_url_for"]
+__all__ = [
+    "MAX_LIFETIME",
+    "MIN_LIFETIME",
+    "TokenInfo",
+    "TokenKey",
+    "clamp_lifetime",
+    "refresh_margin",
+    "token_key",
+    "token_url_for",
+]

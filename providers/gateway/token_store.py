@@ -20,6 +20,7 @@ Web workers and Celery workers then use one token per credential, and one proces
 We talk to Redis with redis-py directly (not through Django's cache API) because leases and
 compare-and-delete need `SET NX PX` and scripts; the key prefix follows the cache's KEY_PREFIX.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,7 +54,15 @@ if value and string.sub(value, 1, string.len(ARGV[1])) == ARGV[1] then return re
 return 0
 """
 # Errors a failure marker may carry across processes (by name; nothing else is ever built).
-_SHAREABLE_ERRORS = ("CredentialInvalid", "BadRequest", "RateLimited", "ProviderTimeout", "ProviderUnavailable", "UnexpectedResponse", "URLNotAllowed")
+_SHAREABLE_ERRORS = (
+    "CredentialInvalid",
+    "BadRequest",
+    "RateLimited",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "UnexpectedResponse",
+    "URLNotAllowed",
+)
 _POLL_INTERVAL = 0.05
 
 
@@ -138,8 +147,15 @@ class SharedTokenStore:
         try:
             _, _, blob = raw.decode().partition(":")
             data = json.loads(decrypt(blob, context=key))
-            return TokenInfo(Secret(data["access_token"]), data["token_type"], float(data["expires_at"]), float(data["refresh_at"]),
-                             float(data["obtained_at"]), float(data["lifetime"]), data.get("scope", ""))
+            return TokenInfo(
+                Secret(data["access_token"]),
+                data["token_type"],
+                float(data["expires_at"]),
+                float(data["refresh_at"]),
+                float(data["obtained_at"]),
+                float(data["lifetime"]),
+                data.get("scope", ""),
+            )
         except (exceptions.CredentialDecryptionError, ValueError, KeyError, TypeError):
             # Another key set or a corrupt entry: ignore it, a fresh token will overwrite it.
             logger.warning("ignoring an unreadable shared gateway token")
@@ -149,9 +165,15 @@ class SharedTokenStore:
 
     def _put_failure(self, cache_id: str, error: BaseException) -> None:
         name = type(error).__name__ if type(error).__name__ in _SHAREABLE_ERRORS else "ProviderUnavailable"
-        payload = {"at": time.time(), "type": name, "message": str(error)[:300], "code": getattr(error, "code", ""),
-                   "status_code": getattr(error, "status_code", None), "retry_after": getattr(error, "retry_after", None),
-                   "provider": getattr(error, "provider", None)}
+        payload = {
+            "at": time.time(),
+            "type": name,
+            "message": str(error)[:300],
+            "code": getattr(error, "code", ""),
+            "status_code": getattr(error, "status_code", None),
+            "retry_after": getattr(error, "retry_after", None),
+            "provider": getattr(error, "provider", None),
+        }
         ttl_ms = max(1, int(float(app_settings.TOKEN_NEGATIVE_CACHE_SECONDS) * 1000))
         try:
             self._redis.set(self._key("gwfail", cache_id), json.dumps(payload), px=ttl_ms)
@@ -170,7 +192,11 @@ class SharedTokenStore:
         if data["at"] < since:
             return None
         cls: Any = getattr(exceptions, data["type"])
-        kwargs: dict[str, Any] = {"provider": data.get("provider"), "status_code": data["status_code"], "code": data["code"]}
+        kwargs: dict[str, Any] = {
+            "provider": data.get("provider"),
+            "status_code": data["status_code"],
+            "code": data["code"],
+        }
         if data["type"] == "RateLimited":
             kwargs["retry_after"] = data["retry_after"]
         if data["type"] == "URLNotAllowed":
@@ -179,7 +205,9 @@ class SharedTokenStore:
 
     # -- single flight across processes ---------------------------------------------------
 
-    def obtain(self, cache_id: str, fetch: Callable[[], TokenInfo], *, accept: Callable[[TokenInfo], bool]) -> TokenInfo:
+    def obtain(
+        self, cache_id: str, fetch: Callable[[], TokenInfo], *, accept: Callable[[TokenInfo], bool]
+    ) -> TokenInfo:
         """A token `accept` likes: the shared one, or one fetched by us under the lease, or by
         the lease holder while we poll; ourselves after the deadline or when Redis fails."""
         started = time.time()
@@ -215,7 +243,9 @@ class SharedTokenStore:
             if failure is not None:
                 raise failure
             if time.monotonic() >= deadline:
-                logger.warning("gateway token lease holder did not publish a token in %.0f s; fetching ourselves", lease)
+                logger.warning(
+                    "gateway token lease holder did not publish a token in %.0f s; fetching ourselves", lease
+                )
                 break
         return self._fetch_and_share(cache_id, fetch)
 

@@ -24,6 +24,7 @@ Guarantees, and the peer bugs they answer (see shared/notes/oauth2.md):
   `CredentialInvalid`. The manager writes nothing: for a stored credential it sends
   `credential_rejected`, and the providers app's receiver marks the credential failed.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -198,8 +199,9 @@ class TokenManager:
 
     # -- single flight --------------------------------------------------------------------
 
-    def _begin(self, key: TokenKey, config: CredentialConfig, *, force: bool,
-               keep: Keep | None = None) -> TokenInfo | concurrent.futures.Future[TokenInfo]:
+    def _begin(
+        self, key: TokenKey, config: CredentialConfig, *, force: bool, keep: Keep | None = None
+    ) -> TokenInfo | concurrent.futures.Future[TokenInfo]:
         now = time.monotonic()
         with self._lock:
             slot = self._slots.get(key)
@@ -227,18 +229,28 @@ class TokenManager:
                 raise _copy_error(slot.failure)
             return self._start(key, slot, config, force=force)
 
-    def _start(self, key: TokenKey, slot: _Slot, config: CredentialConfig, *, force: bool,
-               keep: Keep | None = None) -> concurrent.futures.Future[TokenInfo]:
+    def _start(
+        self, key: TokenKey, slot: _Slot, config: CredentialConfig, *, force: bool, keep: Keep | None = None
+    ) -> concurrent.futures.Future[TokenInfo]:
         """Called with the lock held."""
         future: concurrent.futures.Future[TokenInfo] = concurrent.futures.Future()
         future.set_running_or_notify_cancel()  # from now on cancel() is a no-op
         slot.flight = future
-        thread = threading.Thread(target=self._fly, args=(key, slot, config, future, force, keep), name="gateway-token-refresh", daemon=True)
+        thread = threading.Thread(
+            target=self._fly, args=(key, slot, config, future, force, keep), name="gateway-token-refresh", daemon=True
+        )
         thread.start()
         return future
 
-    def _fly(self, key: TokenKey, slot: _Slot, config: CredentialConfig, future: concurrent.futures.Future[TokenInfo],
-             force: bool, keep: Keep | None) -> None:
+    def _fly(
+        self,
+        key: TokenKey,
+        slot: _Slot,
+        config: CredentialConfig,
+        future: concurrent.futures.Future[TokenInfo],
+        force: bool,
+        keep: Keep | None,
+    ) -> None:
         try:
             info = self._obtain(key, config, force=force, keep=keep)
         except BaseException as exc:  # every failure must reach the waiters
@@ -322,11 +334,12 @@ def fetch_token(config: CredentialConfig) -> TokenInfo:
             if not bound.expired:
                 raise
             raise ProviderTimeout(
-                f"The AI Gateway token endpoint did not answer within {limit:g} s "
-                "(PROVIDERS_TOKEN_REQUEST_TIMEOUT).",
+                f"The AI Gateway token endpoint did not answer within {limit:g} s (PROVIDERS_TOKEN_REQUEST_TIMEOUT).",
                 provider=config.provider,
             ) from None
-    return TokenInfo.issued(response.access_token, response.token_type, response.expires_in, sent_at, response.scope or config.scope)
+    return TokenInfo.issued(
+        response.access_token, response.token_type, response.expires_in, sent_at, response.scope or config.scope
+    )
 
 
 _http_clients: dict[tuple[int, bool], httpx.Client] = {}

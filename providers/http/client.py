@@ -9,6 +9,7 @@ openai SDK runs on.
 
 Failures map to the typed errors of `providers.exceptions` (`providers.http.errors`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -117,7 +118,9 @@ def _check_declared_length(response: httpx.Response, limit: int) -> bool:
 
 
 def _too_large(status_code: int, limit: int, provider: str = "") -> ResponseTooLarge:
-    return ResponseTooLarge(f"the response is larger than the {limit}-byte limit", provider=provider, status_code=status_code)
+    return ResponseTooLarge(
+        f"the response is larger than the {limit}-byte limit", provider=provider, status_code=status_code
+    )
 
 
 def cap_response(response: Any, *, limit: int, provider: str = "") -> None:
@@ -137,8 +140,11 @@ def cap_response(response: Any, *, limit: int, provider: str = "") -> None:
         # We asked for identity; the bytes counted below would be compressed ones, and what the
         # reader decodes could be any size.
         response.close()
-        raise UnexpectedResponse(f"the provider sent a {encoding}-encoded answer although none was accepted",
-                                 provider=provider, status_code=response.status_code)
+        raise UnexpectedResponse(
+            f"the provider sent a {encoding}-encoded answer although none was accepted",
+            provider=provider,
+            status_code=response.status_code,
+        )
     lib = httpx if isinstance(response, httpx.Response) else _httpx2()
     response.stream = _capped_stream_class(lib)(response.stream, limit, provider, response.status_code)
 
@@ -251,7 +257,9 @@ def parse_json(body: bytes, *, provider: str) -> Any:
     try:
         return json.loads(body)
     except ValueError:
-        raise UnexpectedResponse(f"{display_name(provider)} answered with something that is not JSON", provider=provider) from None
+        raise UnexpectedResponse(
+            f"{display_name(provider)} answered with something that is not JSON", provider=provider
+        ) from None
 
 
 def _tag(error: ProviderError, provider: str) -> ProviderError:
@@ -259,50 +267,74 @@ def _tag(error: ProviderError, provider: str) -> ProviderError:
     return error
 
 
-def request_json(client: httpx.Client, method: str, url: str, *, provider: str,
-                 headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+def request_json(
+    client: httpx.Client, method: str, url: str, *, provider: str, headers: dict[str, str] | None = None, **kwargs: Any
+) -> Any:
     """Send a request, read the capped body, map any failure to a typed error, parse JSON."""
     try:
         with client.stream(method, url, headers=headers, **kwargs) as response:
             if not response.is_success:
-                error = error_for_response(response, provider=provider, body=read_error_body(response),
-                                           remote_text=not for_user_urls(client))
+                error = error_for_response(
+                    response, provider=provider, body=read_error_body(response), remote_text=not for_user_urls(client)
+                )
                 assert error is not None
                 raise error
             body = read_capped(response)
     except httpx.HTTPError as exc:
         raise error_for_transport(exc, provider=provider) from exc
     except ResponseTooLarge as exc:
-        raise _tag(exc, provider)
+        raise _tag(exc, provider) from None
     return parse_json(body, provider=provider)
 
 
-async def arequest_json(client: httpx.AsyncClient, method: str, url: str, *, provider: str,
-                        headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+async def arequest_json(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    provider: str,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> Any:
     """Async twin of `request_json`."""
     try:
         async with client.stream(method, url, headers=headers, **kwargs) as response:
             if not response.is_success:
-                error = error_for_response(response, provider=provider, body=await aread_error_body(response),
-                                           remote_text=not for_user_urls(client))
+                error = error_for_response(
+                    response,
+                    provider=provider,
+                    body=await aread_error_body(response),
+                    remote_text=not for_user_urls(client),
+                )
                 assert error is not None
                 raise error
             body = await aread_capped(response)
     except httpx.HTTPError as exc:
         raise error_for_transport(exc, provider=provider) from exc
     except ResponseTooLarge as exc:
-        raise _tag(exc, provider)
+        raise _tag(exc, provider) from None
     return parse_json(body, provider=provider)
 
 
-def get_json(client: httpx.Client, url: str, *, headers: dict[str, str] | None = None, provider: str,
-             params: dict[str, Any] | None = None) -> Any:
+def get_json(
+    client: httpx.Client,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    provider: str,
+    params: dict[str, Any] | None = None,
+) -> Any:
     """A streamed GET whose body is capped, errors mapped and JSON parsed."""
     return request_json(client, "GET", url, provider=provider, headers=headers, params=params)
 
 
-async def aget_json(client: httpx.AsyncClient, url: str, *, headers: dict[str, str] | None = None, provider: str,
-                    params: dict[str, Any] | None = None) -> Any:
+async def aget_json(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    provider: str,
+    params: dict[str, Any] | None = None,
+) -> Any:
     """Async twin of `get_json`."""
     return await arequest_json(client, "GET", url, provider=provider, headers=headers, params=params)
-

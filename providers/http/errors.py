@@ -15,12 +15,13 @@ display name (`display_name`), never an errno or an exception class name. Remote
 Connection failures (refused, reset, TLS, DNS, a server that speaks no HTTP) collapse into one
 message, so verify cannot tell an open port from a closed or filtered one.
 """
+
 from __future__ import annotations
 
 import email.utils
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -38,11 +39,21 @@ from ..redaction import redact
 
 #: The error codes of RFC 6749 §5.2 and RFC 6750 §3.1: the only words from a user-set server we
 #: repeat (they are a fixed vocabulary, not free text).
-OAUTH2_ERROR_CODES = frozenset({
-    "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
-    "invalid_scope", "invalid_token", "insufficient_scope", "access_denied", "server_error",
-    "temporarily_unavailable",
-})
+OAUTH2_ERROR_CODES = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "invalid_token",
+        "insufficient_scope",
+        "access_denied",
+        "server_error",
+        "temporarily_unavailable",
+    }
+)
 
 # Provider id -> display name, filled by `providers.registry.load()` (this module cannot import
 # the registry: the backends import it).
@@ -109,8 +120,8 @@ def parse_retry_after(value: str | None) -> float | None:
         except (TypeError, ValueError, IndexError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
     if math.isnan(seconds) or math.isinf(seconds):
         return None
     return min(max(seconds, 0.0), 24 * 3600.0)

@@ -24,6 +24,7 @@ The rules (docs/security.md, "URL policy"):
   IP literals, or `.example.com` / `*.example.com` for a domain and its subdomains; an entry
   without a port allows the scheme's default port only, `host:port` (`[v6]:port`) that port.
 """
+
 from __future__ import annotations
 
 import ipaddress

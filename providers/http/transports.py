@@ -10,6 +10,7 @@ exception types (httpx maps only httpcore's errors, httpx2 only httpcore2's), so
 transport classes are built once per stack from one definition (`policy_transports`); the
 resolve-and-check step (`checked_addresses`) is shared by both and by sync and async.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -46,8 +47,14 @@ def _backends(core: ModuleType) -> tuple[type, type]:
         def __init__(self, inner: Any) -> None:
             self._inner = inner
 
-        def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                        socket_options: Iterable[Any] | None = None) -> Any:
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Iterable[Any] | None = None,
+        ) -> Any:
             try:
                 infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
             except OSError as exc:
@@ -55,15 +62,17 @@ def _backends(core: ModuleType) -> tuple[type, type]:
             last_error: Exception | None = None
             for ip in addresses(host, port, infos):
                 try:
-                    return self._inner.connect_tcp(ip, port, timeout=timeout, local_address=local_address,
-                                                   socket_options=socket_options)
+                    return self._inner.connect_tcp(
+                        ip, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                    )
                 except (core.ConnectError, core.ConnectTimeout) as exc:
                     last_error = exc
             assert last_error is not None
             raise last_error
 
-        def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                socket_options: Iterable[Any] | None = None) -> Any:
+        def connect_unix_socket(
+            self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+        ) -> Any:
             raise core.ConnectError("unix sockets are not allowed by the URL policy")
 
         def sleep(self, seconds: float) -> None:
@@ -75,8 +84,14 @@ def _backends(core: ModuleType) -> tuple[type, type]:
         def __init__(self, inner: Any) -> None:
             self._inner = inner
 
-        async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                              local_address: str | None = None, socket_options: Iterable[Any] | None = None) -> Any:
+        async def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Iterable[Any] | None = None,
+        ) -> Any:
             try:
                 infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
             except OSError as exc:
@@ -84,15 +99,17 @@ def _backends(core: ModuleType) -> tuple[type, type]:
             last_error: Exception | None = None
             for ip in addresses(host, port, infos):
                 try:
-                    return await self._inner.connect_tcp(ip, port, timeout=timeout, local_address=local_address,
-                                                         socket_options=socket_options)
+                    return await self._inner.connect_tcp(
+                        ip, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                    )
                 except (core.ConnectError, core.ConnectTimeout) as exc:
                     last_error = exc
             assert last_error is not None
             raise last_error
 
-        async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                      socket_options: Iterable[Any] | None = None) -> Any:
+        async def connect_unix_socket(
+            self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+        ) -> Any:
             raise core.ConnectError("unix sockets are not allowed by the URL policy")
 
         async def sleep(self, seconds: float) -> None:

@@ -5,6 +5,7 @@ ValidationError with field errors and touches nothing. The rules it applies (see
 docstring): a blank secret keeps the stored one, and a stored client secret only ever goes to the
 URLs it was stored with. Text stored as a credential's error is `redact()`ed to `LAST_ERROR_MAX`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -178,14 +179,20 @@ def prepare_input(*, user: AbstractBaseUser, provider: str, data: CredentialInpu
     # client as much as the secret does, so every secret field must be re-entered.
     if backend.user_urls and existing is not None:
         missing = [name for name in backend.secret_fields if name not in new_secrets]
-        changed = [n for n, v in (("base_url", base_url), ("token_url", token_url)) if n not in errors and v != getattr(existing, n)]
+        changed = [
+            n
+            for n, v in (("base_url", base_url), ("token_url", token_url))
+            if n not in errors and v != getattr(existing, n)
+        ]
         if missing and changed:
             for name in changed:
                 errors.setdefault(name, []).append(REENTER_URL_CHANGE)
             for name in missing:
                 errors.setdefault(name, []).append("Required when a URL changes.")
 
-    default_model = existing.default_model if (data.default_model is None and existing) else (data.default_model or "").strip()
+    default_model = (
+        existing.default_model if (data.default_model is None and existing) else (data.default_model or "").strip()
+    )
     if len(default_model) > MODEL_MAX:
         errors["default_model"] = [f"At most {MODEL_MAX} characters."]
 
@@ -203,4 +210,6 @@ def prepare_input(*, user: AbstractBaseUser, provider: str, data: CredentialInpu
         token_auth_method=token_auth_method,
         credential_id=existing.pk if existing else None,
     )
-    return PreparedInput(backend=backend, config=config, new_secrets=new_secrets, default_model=default_model, existing=existing)
+    return PreparedInput(
+        backend=backend, config=config, new_secrets=new_secrets, default_model=default_model, existing=existing
+    )

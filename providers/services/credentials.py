@@ -12,6 +12,7 @@ Rules kept here (see ARCHITECTURE.md "Security rules"):
 
 Checking and merging the submitted input lives in `providers.credential_input`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,25 +28,24 @@ from django.views.decorators.debug import sensitive_variables
 from ideaforge import ratelimit
 
 from .. import registry, snapshots
+from ..audit import audit
 from ..backends.base import BaseBackend
-from .credential_input import (
-    LAST_ERROR_MAX,
-    MODEL_MAX,
-    REENTER_URL_CHANGE,
-    URL_FIELDS,
-    CredentialInput,
-    prepare_input,
-    validate_url_field,
-)
 from ..conf import app_settings
 from ..exceptions import CredentialDecryptionError, URLNotAllowed
-from ..audit import audit
 from ..http.deadline import deadline
 from ..metrics import count_verification
 from ..models import AuditAction, ProviderCredential, VerificationStatus
 from ..redaction import redact
 from ..selectors import credential_config, platform_config
 from ..types import CredentialConfig, VerificationOutcome, VerificationResult
+from .credential_input import (
+    LAST_ERROR_MAX,
+    MODEL_MAX,
+    URL_FIELDS,
+    CredentialInput,
+    prepare_input,
+    validate_url_field,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,14 @@ def _error_text(result: VerificationResult, config: CredentialConfig) -> str:
 
 
 def _log_result(action: str, provider: str, owner_id: object, result: VerificationResult) -> None:
-    logger.info("credential %s: provider=%s owner=%s outcome=%s models=%d", action, provider, owner_id, result.outcome.value, len(result.models))
+    logger.info(
+        "credential %s: provider=%s owner=%s outcome=%s models=%d",
+        action,
+        provider,
+        owner_id,
+        result.outcome.value,
+        len(result.models),
+    )
     count_verification(provider, result.outcome.value)
 
 
@@ -163,7 +170,10 @@ def credential_save(
         created = credential is None
         if credential is None:
             credential = ProviderCredential(owner=user, provider=provider)
-        elif prepared.existing is None or (credential.base_url, credential.token_url) != (prepared.existing.base_url, prepared.existing.token_url):
+        elif prepared.existing is None or (credential.base_url, credential.token_url) != (
+            prepared.existing.base_url,
+            prepared.existing.token_url,
+        ):
             # Someone else changed the row while we verified; our URL check was against old data.
             raise ValidationError({"base_url": ["This credential changed meanwhile; please submit again."]})
         before = {name: getattr(credential, name) for name in _PLAIN_FIELDS}
@@ -187,7 +197,12 @@ def credential_save(
             credential.status = VerificationStatus.UNVERIFIED if transient else VerificationStatus.FAILED
         credential.save()
         changed = [*prepared.new_secrets, *(n for n in _PLAIN_FIELDS if getattr(credential, n) != before[n])]
-        audit(AuditAction.CREATE if created else AuditAction.UPDATE, credential=credential, fields=changed, outcome=result.outcome.value)
+        audit(
+            AuditAction.CREATE if created else AuditAction.UPDATE,
+            credential=credential,
+            fields=changed,
+            outcome=result.outcome.value,
+        )
     # Reload so the returned instance holds EncryptedValue (not the plaintext just assigned).
     credential.refresh_from_db()
     logger.info("credential stored: provider=%s owner=%s status=%s", provider, user.pk, credential.status)
@@ -210,8 +225,17 @@ def credential_update_preferences(
     Raises ProviderCredential.DoesNotExist when the user has no credential for the provider.
     """
     credential = ProviderCredential.objects.get(owner=user, provider=provider)
-    models = {"default_model": default_model, "fast_model": fast_model, "standard_model": standard_model, "premium_model": premium_model}
-    errors = {name: [f"At most {MODEL_MAX} characters."] for name, value in models.items() if len((value or "").strip()) > MODEL_MAX}
+    models = {
+        "default_model": default_model,
+        "fast_model": fast_model,
+        "standard_model": standard_model,
+        "premium_model": premium_model,
+    }
+    errors = {
+        name: [f"At most {MODEL_MAX} characters."]
+        for name, value in models.items()
+        if len((value or "").strip()) > MODEL_MAX
+    }
     if not isinstance(priority, int) or isinstance(priority, bool) or not 0 <= priority <= 32767:
         errors["priority"] = ["Enter a whole number between 0 and 32767."]
     if errors:
@@ -338,7 +362,9 @@ def _check_stored_urls(config: CredentialConfig) -> VerificationResult | None:
             try:
                 validate_url_field(name, value)
             except ValidationError as exc:
-                return VerificationResult(VerificationOutcome.URL_NOT_ALLOWED, detail=f"{name}: {'; '.join(exc.messages)}")
+                return VerificationResult(
+                    VerificationOutcome.URL_NOT_ALLOWED, detail=f"{name}: {'; '.join(exc.messages)}"
+                )
     return None
 
 
@@ -363,5 +389,9 @@ def credential_mark_failed(*, credential_id: int, code: str, message: str) -> No
         owner_id = ProviderCredential.objects.filter(pk=credential_id).values_list("owner_id", flat=True).first()
         if owner_id is not None:
             snapshots.credentials_changed(owner_id=owner_id)
-    logger.warning("credential marked failed: id=%s code=%s found=%s", credential_id, redact(code, limit=LAST_ERROR_MAX)[:32], bool(updated))
-
+    logger.warning(
+        "credential marked failed: id=%s code=%s found=%s",
+        credential_id,
+        redact(code, limit=LAST_ERROR_MAX)[:32],
+        bool(updated),
+    )

@@ -15,6 +15,7 @@ Design notes:
 - A secret no configured key decrypts is reported (credential id, provider, field), never
   skipped silently and never printed: the owner must re-enter it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -69,7 +70,11 @@ class RotationReport:
         return (
             f"{self.rows} credential rows scanned; {self.reencrypted} secrets {verb}; "
             f"{self.already_current} already current; {self.failed} failed"
-            + (f"; {self.changed_concurrently} rows changed concurrently (left as saved)" if self.changed_concurrently else "")
+            + (
+                f"; {self.changed_concurrently} rows changed concurrently (left as saved)"
+                if self.changed_concurrently
+                else ""
+            )
             + "."
         )
 

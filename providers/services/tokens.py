@@ -130,7 +130,11 @@ def token_refresh_status(*, margin: float | None = None) -> list[tuple[RefreshTa
 
 def _log_unexpected(key: str, exc: BaseException) -> None:
     # The type only: an unexpected exception's text may quote what it choked on.
-    logger.error("providers: gateway token check for %s failed unexpectedly (%s); other credentials go on", key, type(exc).__name__)
+    logger.error(
+        "providers: gateway token check for %s failed unexpectedly (%s); other credentials go on",
+        key,
+        type(exc).__name__,
+    )
 
 
 def token_refresh_due(*, margin: float | None = None) -> list[RefreshTarget]:
@@ -170,7 +174,9 @@ def token_refresh_all(*, margin: float | None = None, dry_run: bool = False) -> 
         except Exception as exc:  # per-credential isolation: see token_refresh_status
             _log_unexpected(target.key, exc)
             results.append(
-                RefreshResult(target.key, target.label, RefreshAction.FAILED, target.expires_in, error=type(exc).__name__)
+                RefreshResult(
+                    target.key, target.label, RefreshAction.FAILED, target.expires_in, error=type(exc).__name__
+                )
             )
     return results
 

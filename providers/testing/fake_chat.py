@@ -18,13 +18,21 @@ the script (mapped to each provider's names). Faults: the inherited `inject(...)
 delay... by path prefix) and `stream_fault(...)` (first-byte delay, cut or error after N chunks).
 Every chat request body is kept in `chat_bodies`.
 """
+
 from __future__ import annotations
 
 import json
 import time
 from typing import Any
 
-from .fake_providers import FakeAnthropic, FakeAnthropicHandler, FakeGemini, FakeGeminiHandler, FakeOpenAI, FakeOpenAIHandler
+from .fake_providers import (
+    FakeAnthropic,
+    FakeAnthropicHandler,
+    FakeGemini,
+    FakeGeminiHandler,
+    FakeOpenAI,
+    FakeOpenAIHandler,
+)
 from .gateway_chat import ChatMixin, ChatScript, Reply, StreamFault, _split, _text
 
 
@@ -114,8 +122,13 @@ class AnthropicChatHandler(_ChatHandlerBase, FakeAnthropicHandler):
         prompt_text = " ".join(_anthropic_text(m.get("content")) for m in body["messages"])
         input_tokens, output_tokens = _usage(reply, prompt_text, text)
         message = {
-            "id": message_id, "type": "message", "role": "assistant", "model": body["model"],
-            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
             "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
         }
         if not body.get("stream"):
@@ -130,17 +143,29 @@ class AnthropicChatHandler(_ChatHandlerBase, FakeAnthropicHandler):
         start = dict(message, content=[], stop_reason=None, usage=dict(message["usage"], output_tokens=1))
         events: list[tuple[str, dict[str, Any]]] = [
             ("message_start", {"type": "message_start", "message": start}),
-            ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            ),
             ("ping", {"type": "ping"}),
         ]
         events += [
-            ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+            )
             for piece in _split(text)
         ]
         events += [
             ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                               "usage": {"output_tokens": message["usage"]["output_tokens"]}}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": message["usage"]["output_tokens"]},
+                },
+            ),
             ("message_stop", {"type": "message_stop"}),
         ]
         try:

@@ -19,9 +19,11 @@ Routes run after `record()`, the fault check and the provider's authentication c
 A key sent in the query string is always refused (`?key=`, `?api_key=`), so tests prove we
 never put one in a URL.
 """
+
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable
+from collections.abc import Iterable
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from .server import LocalServer, SimulatorHandler
@@ -36,7 +38,7 @@ class FakeProviderHandler(SimulatorHandler):
     routes: ClassVar[dict[tuple[str, str], str]] = {}
     missing_key_message: ClassVar[str] = "You didn't provide an API key."
     invalid_key_message: ClassVar[str] = "Incorrect API key provided."
-    sim: "FakeProvider"  # type: ignore[assignment]
+    sim: FakeProvider  # type: ignore[assignment]
 
     def do_GET(self) -> None:
         self.dispatch(b"")
@@ -93,7 +95,7 @@ class FakeProviderHandler(SimulatorHandler):
 
     def page(self, items: list[Any], *, start: int, requested: int | None) -> tuple[list[Any], bool]:
         size = min(x for x in (requested, self.sim.page_size, len(items) or 1) if x)
-        chunk = items[start:start + size]
+        chunk = items[start : start + size]
         return chunk, start + size < len(items)
 
 
@@ -103,8 +105,14 @@ class FakeProvider(LocalServer):
     handler_class: type[SimulatorHandler] = FakeProviderHandler
     default_models: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, port: int = 0, *, valid_key: str = "test-key", models: Iterable[str] | None = None,
-                 page_size: int | None = None) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        valid_key: str = "test-key",
+        models: Iterable[str] | None = None,
+        page_size: int | None = None,
+    ) -> None:
         super().__init__(port)
         self.valid_key = valid_key
         self.models = list(self.default_models if models is None else models)
@@ -127,7 +135,9 @@ class FakeOpenAIHandler(FakeProviderHandler):
 
     def send_error_json(self, status: int, message: str, *, kind: str = "") -> None:
         code = {"missing": None, "invalid": "invalid_api_key"}.get(kind, kind or None)
-        self.send_json(status, {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}})
+        self.send_json(
+            status, {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
+        )
 
     def list_models(self, body: bytes) -> None:
         data = [{"id": m, "object": "model", "created": 1700000000, "owned_by": "system"} for m in self.sim.models]
@@ -164,8 +174,12 @@ class FakeAnthropicHandler(FakeProviderHandler):
         return True
 
     def send_error_json(self, status: int, message: str, *, kind: str = "") -> None:
-        kind = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
-                429: "rate_limit_error"}.get(status, "invalid_request_error")
+        kind = {
+            401: "authentication_error",
+            403: "permission_error",
+            404: "not_found_error",
+            429: "rate_limit_error",
+        }.get(status, "invalid_request_error")
         self.send_json(status, {"type": "error", "error": {"type": kind, "message": message}})
 
     def list_models(self, body: bytes) -> None:
@@ -174,10 +188,24 @@ class FakeAnthropicHandler(FakeProviderHandler):
         start = models.index(after) + 1 if after in models else 0
         limit = int(self.query["limit"]) if self.query.get("limit", "").isdigit() else 20
         chunk, has_more = self.page(models, start=start, requested=limit)
-        data = [{"id": m, "type": "model", "display_name": m.replace("-", " ").title(),
-                 "created_at": "2025-01-01T00:00:00Z"} for m in chunk]
-        self.send_json(200, {"data": data, "has_more": has_more,
-                             "first_id": chunk[0] if chunk else None, "last_id": chunk[-1] if chunk else None})
+        data = [
+            {
+                "id": m,
+                "type": "model",
+                "display_name": m.replace("-", " ").title(),
+                "created_at": "2025-01-01T00:00:00Z",
+            }
+            for m in chunk
+        ]
+        self.send_json(
+            200,
+            {
+                "data": data,
+                "has_more": has_more,
+                "first_id": chunk[0] if chunk else None,
+                "last_id": chunk[-1] if chunk else None,
+            },
+        )
 
 
 class FakeAnthropic(FakeProvider):
@@ -206,12 +234,18 @@ class FakeGeminiHandler(FakeProviderHandler):
         return True
 
     def send_error_json(self, status: int, message: str, *, kind: str = "") -> None:
-        state = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                 429: "RESOURCE_EXHAUSTED"}.get(status, "INTERNAL")
+        state = {
+            400: "INVALID_ARGUMENT",
+            401: "UNAUTHENTICATED",
+            403: "PERMISSION_DENIED",
+            404: "NOT_FOUND",
+            429: "RESOURCE_EXHAUSTED",
+        }.get(status, "INTERNAL")
         error: dict[str, Any] = {"code": status, "message": message, "status": state}
         if kind:
-            error["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": kind,
-                                 "domain": "googleapis.com"}]
+            error["details"] = [
+                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": kind, "domain": "googleapis.com"}
+            ]
         self.send_json(status, {"error": error})
 
     def list_models(self, body: bytes) -> None:
@@ -227,8 +261,14 @@ class FakeGeminiHandler(FakeProviderHandler):
 
     def model_resource(self, model: str) -> dict[str, Any]:
         methods = ["embedContent"] if "embedding" in model else ["generateContent", "countTokens"]
-        return {"name": f"models/{model}", "version": "001", "displayName": model, "inputTokenLimit": 1048576,
-                "outputTokenLimit": 65536, "supportedGenerationMethods": methods}
+        return {
+            "name": f"models/{model}",
+            "version": "001",
+            "displayName": model,
+            "inputTokenLimit": 1048576,
+            "outputTokenLimit": 65536,
+            "supportedGenerationMethods": methods,
+        }
 
 
 class FakeGemini(FakeProvider):
@@ -237,6 +277,12 @@ class FakeGemini(FakeProvider):
 
 
 __all__ = [
-    "FakeAnthropic", "FakeAnthropicHandler", "FakeGemini", "FakeGeminiHandler", "FakeOpenAI", "FakeOpenAIHandler",
-    "FakeProvider", "FakeProviderHandler",
+    "FakeAnthropic",
+    "FakeAnthropicHandler",
+    "FakeGemini",
+    "FakeGeminiHandler",
+    "FakeOpenAI",
+    "FakeOpenAIHandler",
+    "FakeProvider",
+    "FakeProviderHandler",
 ]

@@ -14,6 +14,7 @@ keep-alive trickle after K chunks (an SSE comment every `trickle_every` seconds 
 closed, no final chunk) after K chunks, an SSE `event: error` after K chunks, or padding comments
 that make the stream as large as needed (`pad_each`).
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,9 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 
 @dataclass
@@ -71,16 +73,26 @@ class ChatScript:
         self.rate_limit_headers: dict[str, str] = {}
 
     def send_rate_limit_headers(
-        self, *, remaining_requests: int | None = None, reset_requests: str | None = None,
-        remaining_tokens: int | None = None, reset_tokens: str | None = None,
+        self,
+        *,
+        remaining_requests: int | None = None,
+        reset_requests: str | None = None,
+        remaining_tokens: int | None = None,
+        reset_tokens: str | None = None,
     ) -> None:
         """Answer chats with OpenAI-style `x-ratelimit-remaining-*` / `x-ratelimit-reset-*`
         headers (resets as OpenAI writes them: "1s", "6m0s", "20ms"); no arguments: none."""
-        values = {"remaining-requests": remaining_requests, "reset-requests": reset_requests,
-                  "remaining-tokens": remaining_tokens, "reset-tokens": reset_tokens}
+        values = {
+            "remaining-requests": remaining_requests,
+            "reset-requests": reset_requests,
+            "remaining-tokens": remaining_tokens,
+            "reset-tokens": reset_tokens,
+        }
         self.rate_limit_headers = {f"x-ratelimit-{k}": str(v) for k, v in values.items() if v is not None}
 
-    def script_reply(self, content: str | None = None, *, json: Any = None, usage: dict[str, int] | None = None) -> None:
+    def script_reply(
+        self, content: str | None = None, *, json: Any = None, usage: dict[str, int] | None = None
+    ) -> None:
         """Queue the next reply's text (or structured `json`), with optional usage numbers."""
         with self._chat_lock:
             self._replies.append(Reply(content=content, json=json, usage=usage))
@@ -197,11 +209,22 @@ class ChatMixin:
         except ValueError:
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
-            self.send_json(400, {"error": {"message": "messages must be a non-empty list", "type": "invalid_request_error"}})  # type: ignore[attr-defined]
+            self.send_json(
+                400, {"error": {"message": "messages must be a non-empty list", "type": "invalid_request_error"}}
+            )  # type: ignore[attr-defined]
             return
         model = body.get("model")
         if model not in sim.models:
-            self.send_json(404, {"error": {"message": f"The model {model!r} does not exist", "type": "invalid_request_error", "code": "model_not_found"}})  # type: ignore[attr-defined]
+            self.send_json(
+                404,
+                {
+                    "error": {
+                        "message": f"The model {model!r} does not exist",
+                        "type": "invalid_request_error",
+                        "code": "model_not_found",
+                    }
+                },
+            )  # type: ignore[attr-defined]
             return
         sim._count("chat")
         completion_id = sim._record_chat(body)
@@ -233,8 +256,14 @@ class ChatMixin:
                 reply.content = "Echo: " + self._last_user(messages)
         if reply.usage is None:
             prompt = sum(len(_text(m.get("content")).split()) + 3 for m in messages)
-            completion = len((reply.content or "").split()) + sum(len(json.dumps(a)) // 4 + 1 for _, a in reply.tool_calls)
-            reply.usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+            completion = len((reply.content or "").split()) + sum(
+                len(json.dumps(a)) // 4 + 1 for _, a in reply.tool_calls
+            )
+            reply.usage = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            }
         return reply
 
     def _canned(self, messages: list[dict[str, Any]], fmt: dict[str, Any], reply: Reply) -> Reply:
@@ -284,7 +313,9 @@ class ChatMixin:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body["model"],
-            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if reply.tool_calls else "stop"}],
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": "tool_calls" if reply.tool_calls else "stop"}
+            ],
             "usage": reply.usage,
         }
         self.send_json(200, payload, headers=getattr(self.sim, "rate_limit_headers", None))  # type: ignore[attr-defined]
@@ -294,7 +325,12 @@ class ChatMixin:
         if reply.tool_calls:
             yield {"role": "assistant", "content": None}, None
             for index, call in enumerate(self._tool_call_objects(reply)):
-                head = {"index": index, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}
+                head = {
+                    "index": index,
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": call["function"]["name"], "arguments": ""},
+                }
                 yield {"tool_calls": [head]}, None
                 for fragment in _split(call["function"]["arguments"], parts=3):
                     yield {"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}, None
@@ -321,7 +357,12 @@ class ChatMixin:
     def _send_stream(self, body: dict[str, Any], completion_id: str, reply: Reply, fault: StreamFault) -> None:
         sim = self.sim  # type: ignore[attr-defined]
         self._start_sse(fault)
-        base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": body["model"]}
+        base = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body["model"],
+        }
         sent = 0
         try:
             for delta, finish in self._deltas(reply):

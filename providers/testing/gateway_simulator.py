@@ -14,6 +14,7 @@ Faults: the generic `inject(...)` of `LocalServer` (status, headers, delay, ... 
 plus the gateway-specific switches below (`revoke_tokens`, `rate_limit`, `fail`,
 `fail_token_endpoint`, `trickle`, `stream_fault`, scripted replies).
 """
+
 from __future__ import annotations
 
 import base64
@@ -47,7 +48,7 @@ class IssuedToken:
 
 
 class GatewayHandler(ChatMixin, SimulatorHandler):
-    sim: "GatewaySimulator"  # type: ignore[assignment]
+    sim: GatewaySimulator  # type: ignore[assignment]
 
     def do_POST(self) -> None:
         body = self.read_body()
@@ -79,7 +80,10 @@ class GatewayHandler(ChatMixin, SimulatorHandler):
             if path == API_PREFIX + "/models":
                 if self._authorized():
                     self.sim._count("models")
-                    data = [{"id": m, "object": "model", "created": 1700000000, "owned_by": "simulator"} for m in self.sim.models]
+                    data = [
+                        {"id": m, "object": "model", "created": 1700000000, "owned_by": "simulator"}
+                        for m in self.sim.models
+                    ]
                     self.send_json(200, {"object": "list", "data": data})
                 return
         self._not_found()
@@ -147,13 +151,21 @@ class GatewayHandler(ChatMixin, SimulatorHandler):
         reason = "revoked" if token is not None and token.revoked else "expired" if token is not None else "invalid"
         self.send_json(
             401,
-            {"error": {"message": f"The access token is {reason}.", "type": "invalid_request_error", "code": "invalid_token"}},
+            {
+                "error": {
+                    "message": f"The access token is {reason}.",
+                    "type": "invalid_request_error",
+                    "code": "invalid_token",
+                }
+            },
             {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="token {reason}"'},
         )
         return False
 
     def _not_found(self) -> None:
-        self.send_json(404, {"error": {"message": f"no route for {self.command} {self.path_only}", "type": "not_found"}})
+        self.send_json(
+            404, {"error": {"message": f"no route for {self.command} {self.path_only}", "type": "not_found"}}
+        )
 
 
 class GatewaySimulator(LocalServer, ChatScript):
@@ -278,26 +290,44 @@ class GatewaySimulator(LocalServer, ChatScript):
 
     # -- fault switches (thin, named wrappers over `inject`) ------------------------------
 
-    def fail_token_endpoint(self, status: int = 503, *, times: int | None = None, error: str = "", delay: float = 0.0) -> None:
+    def fail_token_endpoint(
+        self, status: int = 503, *, times: int | None = None, error: str = "", delay: float = 0.0
+    ) -> None:
         """Token endpoint answers `status`; `error="invalid_client"` gives the OAuth2 error body."""
         body: Any = {"error": error} if error else {"error": "temporarily_unavailable"}
         self.inject(path_prefix=TOKEN_PATH, status=status, body=body, times=times, delay=delay)
 
-    def trickle(self, interval: float, *, path_prefix: str = API_PREFIX, status: int = 200, body: Any = None,
-                times: int | None = None) -> None:
+    def trickle(
+        self,
+        interval: float,
+        *,
+        path_prefix: str = API_PREFIX,
+        status: int = 200,
+        body: Any = None,
+        times: int | None = None,
+    ) -> None:
         """Answer requests under `path_prefix` (the token endpoint: `TOKEN_PATH`) one byte every
         `interval` seconds, so that no single read times out but the whole answer takes long."""
         if body is None:
-            body = ({"access_token": "trickled-token", "token_type": "Bearer", "expires_in": 3600}
-                    if path_prefix == TOKEN_PATH else {"object": "list", "data": [{"id": m} for m in self.models]})
+            body = (
+                {"access_token": "trickled-token", "token_type": "Bearer", "expires_in": 3600}
+                if path_prefix == TOKEN_PATH
+                else {"object": "list", "data": [{"id": m} for m in self.models]}
+            )
         self.inject(path_prefix=path_prefix, status=status, body=body, times=times, trickle=interval)
 
-    def rate_limit(self, retry_after: float | None = 1, *, times: int | None = 1, path_prefix: str = API_PREFIX) -> None:
+    def rate_limit(
+        self, retry_after: float | None = 1, *, times: int | None = 1, path_prefix: str = API_PREFIX
+    ) -> None:
         headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
-        body = {"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded", "code": "rate_limit_exceeded"}}
+        body = {
+            "error": {"message": "Rate limit reached", "type": "rate_limit_exceeded", "code": "rate_limit_exceeded"}
+        }
         self.inject(path_prefix=path_prefix, status=429, headers=headers, body=body, times=times)
 
-    def fail(self, status: int = 503, *, times: int | None = 1, path_prefix: str = API_PREFIX, delay: float = 0.0) -> None:
+    def fail(
+        self, status: int = 503, *, times: int | None = 1, path_prefix: str = API_PREFIX, delay: float = 0.0
+    ) -> None:
         self.inject(path_prefix=path_prefix, status=status, times=times, delay=delay)
 
 
@@ -311,7 +341,9 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - manual us
     parser.add_argument("--client-secret", default="sim-secret")
     parser.add_argument("--token-lifetime", type=int, default=3600)
     args = parser.parse_args(argv)
-    sim = GatewaySimulator(args.port, client_id=args.client_id, client_secret=args.client_secret, token_lifetime=args.token_lifetime)
+    sim = GatewaySimulator(
+        args.port, client_id=args.client_id, client_secret=args.client_secret, token_lifetime=args.token_lifetime
+    )
     print(json.dumps({"token_url": sim.token_url, "base_url": sim.base_url}))
     sim.serve_forever()
 

@@ -4,6 +4,7 @@ no persistence. `with RedisServer() as server: server.url`.
 Fault switches for the soft-dependency tests: `down()` stops the server and `up()` starts it
 again on the same port (empty, as after a crash); `pause()` / `resume()` SIGSTOP / SIGCONT it,
 a hung Redis that accepts connections (the kernel does) and never answers."""
+
 from __future__ import annotations
 
 import os
@@ -49,7 +50,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         self._dir = tempfile.TemporaryDirectory(prefix="ideaforge-redis-")
         # A port picked then released can be taken by someone else before redis binds it: retry.
         for _ in range(5):
@@ -83,9 +84,25 @@ class RedisServer:
     def _spawn(self) -> bool:
         assert self._dir is not None
         self._process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self._dir.name,
-             "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                self._dir.name,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline and self._process.poll() is None:
@@ -116,7 +133,7 @@ class RedisServer:
             self._dir.cleanup()
             self._dir = None
 
-    def __enter__(self) -> "RedisServer":
+    def __enter__(self) -> RedisServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -4,6 +4,7 @@ Shipped with the app (not only the tests) because `manage.py providers_gateway_s
 and `make demo` use it too. Subclass `SimulatorHandler`, add `do_GET`/`do_POST` routes, and
 read/write shared state on `self.server.sim` (the owning `LocalServer`).
 """
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,7 @@ class RecordedRequest:
 
 class SimulatorHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def setup(self) -> None:
         super().setup()
@@ -67,7 +68,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         pass
 
     @property
-    def sim(self) -> "LocalServer":
+    def sim(self) -> LocalServer:
         return self.server.sim
 
     @property
@@ -111,12 +112,12 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         try:
             if fault.trickle:
                 for index in range(len(body)):
-                    self.wfile.write(body[index:index + 1])
+                    self.wfile.write(body[index : index + 1])
                     self.wfile.flush()
                     time.sleep(fault.trickle)
             elif fault.chunked:
                 for start in range(0, len(body), 4096):
-                    piece = body[start:start + 4096]
+                    piece = body[start : start + 4096]
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
                 self.wfile.write(b"0\r\n\r\n")
             else:
@@ -142,7 +143,7 @@ class _Server(ThreadingHTTPServer):
     # The listen backlog (socketserver's default is 5): a burst of 50 concurrent connections
     # (a load test, a pool warming up) must queue, not be reset.
     request_queue_size = 1024
-    sim: "LocalServer"
+    sim: LocalServer
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         # One thread per connection: count it open until the socket is shut (connection reuse
@@ -228,9 +229,14 @@ class LocalServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "LocalServer":
+    def start(self) -> LocalServer:
         # A short poll interval: stop() waits for the loop to notice, and tests start hundreds of servers.
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"{type(self).__name__}:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{type(self).__name__}:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -242,7 +248,7 @@ class LocalServer:
         """Foreground mode, for management commands."""
         self._httpd.serve_forever()
 
-    def __enter__(self) -> "LocalServer":
+    def __enter__(self) -> LocalServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -1,9 +1,9 @@
 """Shared fixtures for the providers tests (the users alice and bob come from the root conftest.py).
 Helpers add fixtures here with small appended edits."""
+
 from __future__ import annotations
 
 import pytest
-
 
 # pytest-django runs tests with DEBUG=False (Django's test setup forces it), so the DEBUG-only
 # development key is not used and every write of a secret would fail. Give each test a real,

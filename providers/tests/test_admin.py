@@ -1,4 +1,5 @@
 """The operators' admin: lists and filters credentials, never renders a secret."""
+
 from __future__ import annotations
 
 import logging
@@ -39,25 +40,46 @@ def creds(alice, bob):
     alice.email = "alice@example.com"
     alice.save()
     openai = ProviderCredential.objects.create(
-        owner=alice, provider="openai", api_key=CANARY, secret_hint="…ee99", status=VerificationStatus.VERIFIED,
-        last_error="", priority=10,
+        owner=alice,
+        provider="openai",
+        api_key=CANARY,
+        secret_hint="…ee99",
+        status=VerificationStatus.VERIFIED,
+        last_error="",
+        priority=10,
     )
     gateway = ProviderCredential.objects.create(
-        owner=bob, provider="ai_gateway", client_id=GW_ID, client_secret=GW_SECRET, client_id_hint="…5511",
-        secret_hint="…9876", status=VerificationStatus.FAILED, status_code="invalid_credentials",
+        owner=bob,
+        provider="ai_gateway",
+        client_id=GW_ID,
+        client_secret=GW_SECRET,
+        client_id_hint="…5511",
+        secret_hint="…9876",
+        status=VerificationStatus.FAILED,
+        status_code="invalid_credentials",
         last_error="Invalid credentials: the provider rejected them (HTTP 401, invalid_client). " * 3,
-        base_url="https://gateway.example.com/v1", enabled=False,
+        base_url="https://gateway.example.com/v1",
+        enabled=False,
     )
     return openai, gateway
 
 
 def form_data(cred: ProviderCredential, **overrides: str) -> dict[str, str]:
     data = {
-        "owner": str(cred.owner_id), "provider": cred.provider, "priority": str(cred.priority),
-        "base_url": cred.base_url, "token_url": cred.token_url, "scope": cred.scope,
-        "token_auth_method": cred.token_auth_method, "default_model": cred.default_model,
-        "fast_model": "", "standard_model": "", "premium_model": "",
-        "new_api_key": "", "new_client_id": "", "new_client_secret": "",
+        "owner": str(cred.owner_id),
+        "provider": cred.provider,
+        "priority": str(cred.priority),
+        "base_url": cred.base_url,
+        "token_url": cred.token_url,
+        "scope": cred.scope,
+        "token_auth_method": cred.token_auth_method,
+        "default_model": cred.default_model,
+        "fast_model": "",
+        "standard_model": "",
+        "premium_model": "",
+        "new_api_key": "",
+        "new_client_id": "",
+        "new_client_secret": "",
     }
     if cred.enabled:
         data["enabled"] = "on"
@@ -86,7 +108,10 @@ def test_changelist_columns_and_no_secret(admin_client, creds):
     assert "alice" in body and "bob" in body
     assert "…ee99" in body and "id …5511 / …9876" in body
     assert "Invalid credentials" in body
-    assert "invalid_client). Invalid credentials: the provider rejected them (HTTP 401, invalid_client). Invalid" not in body
+    assert (
+        "invalid_client). Invalid credentials: the provider rejected them (HTTP 401, invalid_client). Invalid"
+        not in body
+    )
     assert_no_secret(response.content)
 
 
@@ -129,7 +154,7 @@ def test_searching_for_the_secret_finds_nothing_and_shows_nothing(admin_client, 
 
 
 def test_change_page_shows_hint_and_write_only_fields_only(admin_client, creds):
-    openai, gateway = creds
+    _openai, gateway = creds
     for cred in creds:
         response = admin_client.get(reverse(CHANGE, args=[cred.pk]))
         assert response.status_code == 200
@@ -243,7 +268,11 @@ def test_private_gateway_url_refused_in_production_mode(admin_client, creds, set
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = False
     settings.PROVIDERS_ALLOW_LOOPBACK_URLS = False
     settings.PROVIDERS_REQUIRE_HTTPS = True
-    for url in ("https://169.254.169.254/v1", "http://gateway.example.com/v1", "https://user:pw@gateway.example.com/v1"):
+    for url in (
+        "https://169.254.169.254/v1",
+        "http://gateway.example.com/v1",
+        "https://user:pw@gateway.example.com/v1",
+    ):
         data = form_data(gateway, base_url=url, new_client_secret="replacement-secret-000")
         response = admin_client.post(reverse(CHANGE, args=[gateway.pk]), data)
         assert response.status_code == 200, url
@@ -274,8 +303,11 @@ def test_verify_action_against_the_gateway_simulator(admin_client, alice, bob, g
         owner=alice, client_id=GATEWAY_CLIENT_ID, client_secret=GATEWAY_CLIENT_SECRET, **common
     )
     bad = ProviderCredential.objects.create(
-        owner=bob, client_id=GATEWAY_CLIENT_ID, client_secret="wrong-secret-CANARY-0000",
-        status=VerificationStatus.VERIFIED, **common,
+        owner=bob,
+        client_id=GATEWAY_CLIENT_ID,
+        client_secret="wrong-secret-CANARY-0000",
+        status=VerificationStatus.VERIFIED,
+        **common,
     )
     with caplog.at_level(logging.DEBUG):
         messages = run_verify_action(admin_client, [good.pk, bad.pk])

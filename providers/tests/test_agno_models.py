@@ -1,5 +1,6 @@
 """build_model() for the public providers: real Agno agents over real HTTP to local servers
 speaking OpenAI's, Anthropic's and Gemini's wire formats (providers.testing.fake_chat)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -35,14 +36,37 @@ class Spec:
 
 
 SPECS = [
-    Spec("openai", FakeOpenAIChat, "PROVIDERS_OPENAI_BASE_URL", "gpt-4o-mini",
-         "/v1/chat/completions", "/v1/chat/completions", "authorization", "OpenAIChat"),
-    Spec("anthropic", FakeAnthropicChat, "PROVIDERS_ANTHROPIC_BASE_URL", "claude-3-5-haiku-latest",
-         # This anthropic SDK sends the key as a Bearer token (the fake accepts both).
-         "/v1/messages", "/v1/messages", "authorization", "Claude"),
-    Spec("gemini", FakeGeminiChat, "PROVIDERS_GEMINI_BASE_URL", "gemini-2.5-flash",
-         "/v1/models/gemini-2.5-flash:generateContent", "/v1/models/gemini-2.5-flash:streamGenerateContent",
-         "x-goog-api-key", "Gemini"),
+    Spec(
+        "openai",
+        FakeOpenAIChat,
+        "PROVIDERS_OPENAI_BASE_URL",
+        "gpt-4o-mini",
+        "/v1/chat/completions",
+        "/v1/chat/completions",
+        "authorization",
+        "OpenAIChat",
+    ),
+    Spec(
+        "anthropic",
+        FakeAnthropicChat,
+        "PROVIDERS_ANTHROPIC_BASE_URL",
+        "claude-3-5-haiku-latest",
+        # This anthropic SDK sends the key as a Bearer token (the fake accepts both).
+        "/v1/messages",
+        "/v1/messages",
+        "authorization",
+        "Claude",
+    ),
+    Spec(
+        "gemini",
+        FakeGeminiChat,
+        "PROVIDERS_GEMINI_BASE_URL",
+        "gemini-2.5-flash",
+        "/v1/models/gemini-2.5-flash:generateContent",
+        "/v1/models/gemini-2.5-flash:streamGenerateContent",
+        "x-goog-api-key",
+        "Gemini",
+    ),
 ]
 
 
@@ -62,7 +86,9 @@ def fake(spec, settings, monkeypatch):
 
 @pytest.fixture
 def model(spec, fake):
-    return registry.get(spec.provider).build_model(CredentialConfig(provider=spec.provider, api_key=Secret(KEY)), spec.model)
+    return registry.get(spec.provider).build_model(
+        CredentialConfig(provider=spec.provider, api_key=Secret(KEY)), spec.model
+    )
 
 
 def _headers(request) -> dict[str, str]:
@@ -158,7 +184,9 @@ def test_provider_errors_surface_as_error_status_without_retries(spec, model, fa
 
 
 def test_wrong_key_is_an_error(spec, fake):
-    model = registry.get(spec.provider).build_model(CredentialConfig(provider=spec.provider, api_key=Secret("wrong-key-000000")), spec.model)
+    model = registry.get(spec.provider).build_model(
+        CredentialConfig(provider=spec.provider, api_key=Secret("wrong-key-000000")), spec.model
+    )
     result = Agent(model=model).run("hello")
     assert result.status == RunStatus.error
     # The fake counts after it has answered: give its thread a moment.
@@ -178,12 +206,16 @@ def test_stream_broken_mid_way_is_an_error(spec, model, fake, fault):
 
 
 def test_unknown_model_is_an_error(spec, fake):
-    model = registry.get(spec.provider).build_model(CredentialConfig(provider=spec.provider, api_key=Secret(KEY)), "no-such-model")
+    model = registry.get(spec.provider).build_model(
+        CredentialConfig(provider=spec.provider, api_key=Secret(KEY)), "no-such-model"
+    )
     assert Agent(model=model).run("hello").status == RunStatus.error
 
 
 def test_backend_build_model_delegates(spec, fake):
-    model = registry.get(spec.provider).build_model(CredentialConfig(provider=spec.provider, api_key=Secret(KEY)), spec.model)
+    model = registry.get(spec.provider).build_model(
+        CredentialConfig(provider=spec.provider, api_key=Secret(KEY)), spec.model
+    )
     assert type(model).__name__ == spec.agno_class
     assert Agent(model=model).run("via the registry").content == "Echo: via the registry"
 
@@ -193,8 +225,13 @@ def test_gateway_backend_build_model():
     from providers.testing.gateway_simulator import GatewaySimulator
 
     with GatewaySimulator() as sim:
-        config = CredentialConfig(provider="ai_gateway", client_id=Secret(sim.client_id),
-                                  client_secret=Secret(sim.client_secret), base_url=sim.base_url, token_url=sim.token_url)
+        config = CredentialConfig(
+            provider="ai_gateway",
+            client_id=Secret(sim.client_id),
+            client_secret=Secret(sim.client_secret),
+            base_url=sim.base_url,
+            token_url=sim.token_url,
+        )
         model = registry.get("ai_gateway").build_model(config, "sim-standard", temperature=0.2)
         assert isinstance(model, AIGatewayModel) and model.temperature == 0.2
         assert Agent(model=model).run("gateway via registry").content == "Echo: gateway via registry"

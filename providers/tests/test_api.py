@@ -2,6 +2,7 @@
 
 Provider-facing calls talk real HTTP to the local fakes / gateway simulator.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,16 @@ LIST, VERIFY, CONFIGURE = "/api/providers", "/api/providers/verify", "/api/provi
 
 
 def make(owner, provider="openai", key="sk-stored-key-000000001111", **extra) -> ProviderCredential:
-    values = dict(owner=owner, provider=provider, api_key=key, secret_hint=mask(key), status=VerificationStatus.VERIFIED,
-                  verified_at=timezone.now(), status_code="verified", available_models=["gpt-4o"])
+    values = dict(
+        owner=owner,
+        provider=provider,
+        api_key=key,
+        secret_hint=mask(key),
+        status=VerificationStatus.VERIFIED,
+        verified_at=timezone.now(),
+        status_code="verified",
+        available_models=["gpt-4o"],
+    )
     values.update(extra)
     return ProviderCredential.objects.create(**values)
 
@@ -40,7 +49,9 @@ def api(alice) -> Client:
 # --- auth, CSRF, methods -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method,url", [("get", LIST), ("post", VERIFY), ("post", CONFIGURE), ("delete", "/api/providers/openai")])
+@pytest.mark.parametrize(
+    "method,url", [("get", LIST), ("post", VERIFY), ("post", CONFIGURE), ("delete", "/api/providers/openai")]
+)
 def test_anonymous_gets_401_json(client, method, url):
     kwargs = {} if method == "get" else {"data": "{}", "content_type": "application/json"}
     response = getattr(client, method)(url, **kwargs)
@@ -54,7 +65,11 @@ def test_csrf_enforced_as_json_403(alice):
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
     payload = {"provider": "openai", "api_key": "sk-new-key-0000000000"}
-    for response in (post(client, VERIFY, payload), post(client, CONFIGURE, payload), client.delete("/api/providers/openai")):
+    for response in (
+        post(client, VERIFY, payload),
+        post(client, CONFIGURE, payload),
+        client.delete("/api/providers/openai"),
+    ):
         assert response.status_code == 403
         assert "CSRF" in response.json()["errors"]["__all__"][0]
     assert ProviderCredential.objects.filter(owner=alice).count() == 1
@@ -74,22 +89,41 @@ def test_wrong_method_is_405_json(api):
 # --- bad input -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body,field", [
-    ("{not json", "__all__"),
-    (b"\xff\xfe", "__all__"),
-    ("[1, 2]", "__all__"),
-    ('"text"', "__all__"),
-    ({}, "provider"),
-    ({"provider": "nope", "api_key": "x"}, "provider"),
-    ({"provider": 5}, "provider"),
-    ({"provider": "openai"}, "api_key"),
-    ({"provider": "openai", "api_key": 12345}, "api_key"),
-    ({"provider": "openai", "api_key": ["a"]}, "api_key"),
-    ({"provider": "ai_gateway", "client_id": "cid-0123456789"}, "client_secret"),
-    ({"provider": "ai_gateway", "client_id": "c" * 12, "client_secret": "s" * 12, "base_url": "http://u:p@127.0.0.1:9/v1"}, "base_url"),
-    ({"provider": "ai_gateway", "client_id": "c" * 12, "client_secret": "s" * 12, "base_url": "http://127.0.0.1:9/v1",
-      "token_auth_method": "client_secret_jwt"}, "token_auth_method"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ("{not json", "__all__"),
+        (b"\xff\xfe", "__all__"),
+        ("[1, 2]", "__all__"),
+        ('"text"', "__all__"),
+        ({}, "provider"),
+        ({"provider": "nope", "api_key": "x"}, "provider"),
+        ({"provider": 5}, "provider"),
+        ({"provider": "openai"}, "api_key"),
+        ({"provider": "openai", "api_key": 12345}, "api_key"),
+        ({"provider": "openai", "api_key": ["a"]}, "api_key"),
+        ({"provider": "ai_gateway", "client_id": "cid-0123456789"}, "client_secret"),
+        (
+            {
+                "provider": "ai_gateway",
+                "client_id": "c" * 12,
+                "client_secret": "s" * 12,
+                "base_url": "http://u:p@127.0.0.1:9/v1",
+            },
+            "base_url",
+        ),
+        (
+            {
+                "provider": "ai_gateway",
+                "client_id": "c" * 12,
+                "client_secret": "s" * 12,
+                "base_url": "http://127.0.0.1:9/v1",
+                "token_auth_method": "client_secret_jwt",
+            },
+            "token_auth_method",
+        ),
+    ],
+)
 @pytest.mark.parametrize("url", [VERIFY, CONFIGURE])
 def test_bad_input_is_400_with_field_errors(api, url, body, field):
     response = post(api, url, body)
@@ -99,12 +133,20 @@ def test_bad_input_is_400_with_field_errors(api, url, body, field):
     assert not ProviderCredential.objects.exists()
 
 
-@pytest.mark.parametrize("extra,field", [
-    ({"priority": -1}, "priority"), ({"priority": "1"}, "priority"), ({"priority": True}, "priority"),
-    ({"enabled": "yes"}, "enabled"), ({"save_unverified": 1}, "save_unverified"),
-    ({"models": ["gpt-4o"]}, "models"), ({"models": {"turbo": "gpt-4o"}}, "models"), ({"models": {"fast": 3}}, "models"),
-    ({"models": {"fast": "m" * 201}}, "models"),
-])
+@pytest.mark.parametrize(
+    "extra,field",
+    [
+        ({"priority": -1}, "priority"),
+        ({"priority": "1"}, "priority"),
+        ({"priority": True}, "priority"),
+        ({"enabled": "yes"}, "enabled"),
+        ({"save_unverified": 1}, "save_unverified"),
+        ({"models": ["gpt-4o"]}, "models"),
+        ({"models": {"turbo": "gpt-4o"}}, "models"),
+        ({"models": {"fast": 3}}, "models"),
+        ({"models": {"fast": "m" * 201}}, "models"),
+    ],
+)
 def test_bad_configure_options_are_400_and_change_nothing(api, alice, extra, field):
     credential = make(alice)
     before = ProviderCredential.objects.filter(pk=credential.pk).values().get()
@@ -118,7 +160,14 @@ def test_bad_configure_options_are_400_and_change_nothing(api, alice, extra, fie
 
 
 def test_list_is_masked_and_scoped(api, alice, bob, settings):
-    make(alice, "openai", key="sk-alice-secret-000011112222", priority=1, default_model="gpt-4o", fast_model="gpt-4o-mini")
+    make(
+        alice,
+        "openai",
+        key="sk-alice-secret-000011112222",
+        priority=1,
+        default_model="gpt-4o",
+        fast_model="gpt-4o-mini",
+    )
     make(bob, "anthropic", key="sk-bob-secret-000033334444")
     settings.GEMINI_API_KEY = "platform-gemini-key-55556666"
     response = api.get(LIST)
@@ -163,8 +212,13 @@ from .conftest import GATEWAY_CLIENT_ID, GATEWAY_CLIENT_SECRET  # noqa: E402
 
 
 def gateway_payload(sim, **overrides) -> dict:
-    payload = {"provider": "ai_gateway", "client_id": GATEWAY_CLIENT_ID, "client_secret": GATEWAY_CLIENT_SECRET,
-               "base_url": sim.base_url, "token_url": sim.token_url}
+    payload = {
+        "provider": "ai_gateway",
+        "client_id": GATEWAY_CLIENT_ID,
+        "client_secret": GATEWAY_CLIENT_SECRET,
+        "base_url": sim.base_url,
+        "token_url": sim.token_url,
+    }
     payload.update(overrides)
     return payload
 
@@ -181,8 +235,17 @@ def test_verify_reports_the_outcome_and_stores_nothing(api, gateway):
 
 
 def test_configure_saves_masked_with_preferences(api, alice, gateway):
-    response = post(api, CONFIGURE, gateway_payload(gateway, default_model="sim-standard",
-                                                  models={"fast": "sim-fast", "premium": "sim-premium"}, priority=3, enabled=False))
+    response = post(
+        api,
+        CONFIGURE,
+        gateway_payload(
+            gateway,
+            default_model="sim-standard",
+            models={"fast": "sim-fast", "premium": "sim-premium"},
+            priority=3,
+            enabled=False,
+        ),
+    )
     assert response.status_code == 200, response.content
     data = response.json()
     assert data["ok"] is True and data["saved"] is True
@@ -190,7 +253,9 @@ def test_configure_saves_masked_with_preferences(api, alice, gateway):
     assert credential["hint"] == mask(GATEWAY_CLIENT_SECRET) and credential["client_id_hint"] == mask(GATEWAY_CLIENT_ID)
     assert credential["status"] == "verified" and credential["models"] == list(gateway.models)
     assert credential["tier_models"] == {"fast": "sim-fast", "standard": "", "premium": "sim-premium"}
-    assert credential["priority"] == 3 and credential["enabled"] is False and credential["default_model"] == "sim-standard"
+    assert (
+        credential["priority"] == 3 and credential["enabled"] is False and credential["default_model"] == "sim-standard"
+    )
     assert GATEWAY_CLIENT_SECRET not in response.content.decode() and GATEWAY_CLIENT_ID not in response.content.decode()
     stored = ProviderCredential.objects.get(owner=alice)
     assert stored.fast_model == "sim-fast" and stored.enabled is False

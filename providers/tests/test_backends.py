@@ -3,6 +3,7 @@
 One parametrised suite for all four backends (allauth's OAuth2TestsMixin idea): the same
 scenarios, the same expected outcomes; only the server and the credential differ.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -65,7 +66,9 @@ def _check_gateway(request: RecordedRequest) -> None:
 
 def _gateway_config(server: LocalServer, good: bool) -> CredentialConfig:
     return CredentialConfig(
-        provider="ai_gateway", client_id=Secret(CLIENT_ID), client_secret=Secret(CLIENT_SECRET if good else "nope"),
+        provider="ai_gateway",
+        client_id=Secret(CLIENT_ID),
+        client_secret=Secret(CLIENT_SECRET if good else "nope"),
         base_url=server.base_url,  # type: ignore[attr-defined]
     )
 
@@ -75,15 +78,38 @@ def _set(name: str) -> Callable[[LocalServer, object], None]:
 
 
 CASES = [
-    Case("openai", "/v1/models", lambda: FakeOpenAI(valid_key=KEY, models=MODELS),
-         _set("PROVIDERS_OPENAI_BASE_URL"), _api_key_config("openai"), _check_openai),
-    Case("anthropic", "/v1/models", lambda: FakeAnthropic(valid_key=KEY, models=MODELS),
-         _set("PROVIDERS_ANTHROPIC_BASE_URL"), _api_key_config("anthropic"), _check_anthropic),
-    Case("gemini", "/v1beta/models", lambda: FakeGemini(valid_key=KEY, models=MODELS),
-         _set("PROVIDERS_GEMINI_BASE_URL"), _api_key_config("gemini"), _check_gemini),
-    Case("ai_gateway", "/v1/models",
-         lambda: GatewaySimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, models=tuple(MODELS)),
-         lambda server, settings: None, _gateway_config, _check_gateway),
+    Case(
+        "openai",
+        "/v1/models",
+        lambda: FakeOpenAI(valid_key=KEY, models=MODELS),
+        _set("PROVIDERS_OPENAI_BASE_URL"),
+        _api_key_config("openai"),
+        _check_openai,
+    ),
+    Case(
+        "anthropic",
+        "/v1/models",
+        lambda: FakeAnthropic(valid_key=KEY, models=MODELS),
+        _set("PROVIDERS_ANTHROPIC_BASE_URL"),
+        _api_key_config("anthropic"),
+        _check_anthropic,
+    ),
+    Case(
+        "gemini",
+        "/v1beta/models",
+        lambda: FakeGemini(valid_key=KEY, models=MODELS),
+        _set("PROVIDERS_GEMINI_BASE_URL"),
+        _api_key_config("gemini"),
+        _check_gemini,
+    ),
+    Case(
+        "ai_gateway",
+        "/v1/models",
+        lambda: GatewaySimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, models=tuple(MODELS)),
+        lambda server, settings: None,
+        _gateway_config,
+        _check_gateway,
+    ),
 ]
 
 
@@ -240,8 +266,14 @@ def test_gateway_token_endpoint_faults(settings):
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
 def test_gateway_auth_methods_and_explicit_token_url(method):
     with GatewaySimulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, models=tuple(MODELS)) as sim:
-        config = CredentialConfig(provider="ai_gateway", client_id=Secret(CLIENT_ID), client_secret=Secret(CLIENT_SECRET),
-                                  base_url=sim.base_url + "/", token_url=sim.token_url, token_auth_method=method)
+        config = CredentialConfig(
+            provider="ai_gateway",
+            client_id=Secret(CLIENT_ID),
+            client_secret=Secret(CLIENT_SECRET),
+            base_url=sim.base_url + "/",
+            token_url=sim.token_url,
+            token_auth_method=method,
+        )
         assert registry.get("ai_gateway").verify(config).ok
         assert sim.auth_methods[-1] == method
         assert (sim.token_requests, sim.api_requests) == (1, 1)
@@ -257,8 +289,12 @@ def test_gateway_urls_pass_the_policy_in_production(settings):
         assert result.outcome is VerificationOutcome.URL_NOT_ALLOWED
         # Even with https forgiven, loopback is refused: by validate_url and by the transport.
         settings.PROVIDERS_REQUIRE_HTTPS = False
-        localhost_config = CredentialConfig(provider="ai_gateway", client_id=Secret(CLIENT_ID),
-                                            client_secret=Secret(CLIENT_SECRET), base_url=f"http://localhost:{sim.port}/v1")
+        localhost_config = CredentialConfig(
+            provider="ai_gateway",
+            client_id=Secret(CLIENT_ID),
+            client_secret=Secret(CLIENT_SECRET),
+            base_url=f"http://localhost:{sim.port}/v1",
+        )
         assert backend.verify(localhost_config).outcome is VerificationOutcome.URL_NOT_ALLOWED
         assert sim.token_requests == 0
         # The operator allow-lists the host: it works.
@@ -268,8 +304,13 @@ def test_gateway_urls_pass_the_policy_in_production(settings):
 
 
 def test_gateway_unsupported_auth_method(settings):
-    config = CredentialConfig(provider="ai_gateway", client_id=Secret("a"), client_secret=Secret("b"),
-                              base_url="http://127.0.0.1:9/v1", token_auth_method="private_key_jwt")
+    config = CredentialConfig(
+        provider="ai_gateway",
+        client_id=Secret("a"),
+        client_secret=Secret("b"),
+        base_url="http://127.0.0.1:9/v1",
+        token_auth_method="private_key_jwt",
+    )
     assert registry.get("ai_gateway").verify(config).outcome is VerificationOutcome.UNEXPECTED_RESPONSE
 
 
@@ -285,8 +326,9 @@ def test_gemini_real_wrong_key_answer_and_embedding_filter(settings):
         assert srv.query_key_requests == 0
 
 
-@pytest.mark.parametrize("fake, setting", [(FakeAnthropic, "PROVIDERS_ANTHROPIC_BASE_URL"),
-                                           (FakeGemini, "PROVIDERS_GEMINI_BASE_URL")])
+@pytest.mark.parametrize(
+    "fake, setting", [(FakeAnthropic, "PROVIDERS_ANTHROPIC_BASE_URL"), (FakeGemini, "PROVIDERS_GEMINI_BASE_URL")]
+)
 def test_paginated_model_lists_are_followed(settings, fake, setting):
     many = [f"model-{i:02d}" for i in range(7)]
     with fake(valid_key=KEY, models=many, page_size=3) as srv:

@@ -4,6 +4,7 @@ Secrets are planted through the real flows (the settings page form and the JSON 
 against local servers over real HTTP, then every page and API response is collected, with all
 log output captured at DEBUG from every logger (including the non-propagating ones).
 """
+
 from __future__ import annotations
 
 import json
@@ -79,7 +80,9 @@ def csrf_client(user) -> Client:
 
 
 def api_post(client: Client, url: str, payload) -> object:
-    return client.post(url, json.dumps(payload), content_type="application/json", HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+    return client.post(
+        url, json.dumps(payload), content_type="application/json", HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value
+    )
 
 
 def page_post(client: Client, url: str, data: dict) -> object:
@@ -102,35 +105,89 @@ def test_gateway_canary_never_leaks(alice, all_logs):
     with GatewaySimulator(client_id=GW_ID, client_secret=GW_SECRET) as sim:
         client = csrf_client(alice)
         texts = []
-        form = {"ai_gateway-client_id": GW_ID, "ai_gateway-client_secret": GW_SECRET,
-                "ai_gateway-base_url": sim.base_url, "ai_gateway-token_url": sim.token_url}
+        form = {
+            "ai_gateway-client_id": GW_ID,
+            "ai_gateway-client_secret": GW_SECRET,
+            "ai_gateway-base_url": sim.base_url,
+            "ai_gateway-token_url": sim.token_url,
+        }
         # Through the page: verify, save, then a wrong secret, then a refused URL change.
         texts.append(body(page_post(client, f"{PAGE}ai_gateway/verify", form)))
         texts.append(body(page_post(client, f"{PAGE}ai_gateway/save", form)))
         assert ProviderCredential.objects.get(owner=alice, provider="ai_gateway").status == "verified"
-        texts.append(body(page_post(client, f"{PAGE}ai_gateway/save", {**form, "ai_gateway-client_secret": GW_SECRET + "x"})))
-        texts.append(body(page_post(client, f"{PAGE}ai_gateway/save", {**form, "ai_gateway-client_secret": "", "ai_gateway-base_url": sim.url + "/v2"})))
-        texts.append(body(page_post(client, f"{PAGE}ai_gateway/save", {**form, "save_unverified": "1", "ai_gateway-client_secret": GW_SECRET + "y"})))
+        texts.append(
+            body(page_post(client, f"{PAGE}ai_gateway/save", {**form, "ai_gateway-client_secret": GW_SECRET + "x"}))
+        )
+        texts.append(
+            body(
+                page_post(
+                    client,
+                    f"{PAGE}ai_gateway/save",
+                    {**form, "ai_gateway-client_secret": "", "ai_gateway-base_url": sim.url + "/v2"},
+                )
+            )
+        )
+        texts.append(
+            body(
+                page_post(
+                    client,
+                    f"{PAGE}ai_gateway/save",
+                    {**form, "save_unverified": "1", "ai_gateway-client_secret": GW_SECRET + "y"},
+                )
+            )
+        )
         texts.append(body(page_post(client, f"{PAGE}ai_gateway/save", form)))
         # Through the API.
-        payload = {"provider": "ai_gateway", "client_id": GW_ID, "client_secret": GW_SECRET, "base_url": sim.base_url, "token_url": sim.token_url}
+        payload = {
+            "provider": "ai_gateway",
+            "client_id": GW_ID,
+            "client_secret": GW_SECRET,
+            "base_url": sim.base_url,
+            "token_url": sim.token_url,
+        }
         texts.append(body(api_post(client, "/api/providers/verify", payload)))
         texts.append(body(api_post(client, "/api/providers/configure", {**payload, "models": {"fast": "sim-fast"}})))
         texts.append(body(api_post(client, "/api/providers/configure", {**payload, "client_secret": GW_SECRET + "z"})))
         texts.append(body(api_post(client, "/api/providers/configure", {**payload, "priority": "high"})))
-        texts.append(body(api_post(client, "/api/providers/verify", {**payload, "client_secret": "", "base_url": sim.url + "/v3"})))
-        texts.append(body(api_post(client, "/api/providers/verify", {**payload, "base_url": "http://" + GW_SECRET + "@127.0.0.1/v1"})))
+        texts.append(
+            body(
+                api_post(client, "/api/providers/verify", {**payload, "client_secret": "", "base_url": sim.url + "/v3"})
+            )
+        )
+        texts.append(
+            body(
+                api_post(
+                    client, "/api/providers/verify", {**payload, "base_url": "http://" + GW_SECRET + "@127.0.0.1/v1"}
+                )
+            )
+        )
         # The card's controls: refresh the model list, the switch, models, the up/down order.
         texts.append(body(page_post(client, f"{PAGE}ai_gateway/refresh", {})))
         texts.append(body(page_post(client, f"{PAGE}ai_gateway/enabled", {"enabled": "0"})))
         texts.append(body(page_post(client, f"{PAGE}ai_gateway/enabled", {"enabled": "1"})))
-        texts.append(body(page_post(client, f"{PAGE}ai_gateway/preferences", {"ai_gateway-prefs-fast_model": "unlisted-model", "ai_gateway-prefs-enabled": "on"})))
+        texts.append(
+            body(
+                page_post(
+                    client,
+                    f"{PAGE}ai_gateway/preferences",
+                    {"ai_gateway-prefs-fast_model": "unlisted-model", "ai_gateway-prefs-enabled": "on"},
+                )
+            )
+        )
         texts.append(body(page_post(client, f"{PAGE}order", {"provider": "ai_gateway", "move": "down"})))
         # Everything a user can look at afterwards.
         for url in (PAGE, f"{PAGE}ai_gateway/delete", "/api/providers"):
             texts.append(body(client.get(url)))
         sim.client_secret = "rotated"  # the stored secret is now rejected: error pages and status
-        texts.append(body(page_post(client, f"{PAGE}ai_gateway/verify", {**form, "ai_gateway-client_id": "", "ai_gateway-client_secret": ""})))
+        texts.append(
+            body(
+                page_post(
+                    client,
+                    f"{PAGE}ai_gateway/verify",
+                    {**form, "ai_gateway-client_id": "", "ai_gateway-client_secret": ""},
+                )
+            )
+        )
         texts.append(body(client.get(PAGE)))
     texts.append(log_text(all_logs))
     assert "credential stored" in texts[-1] and "Bad Request" in texts[-1]  # logs really were captured
@@ -158,28 +215,47 @@ class EchoingOpenAI(FakeOpenAI):
 
 def test_api_key_canary_never_leaks(alice, settings, all_logs):
     texts = []
-    with EchoingOpenAI(valid_key=CANARY) as openai, FakeAnthropic(valid_key=CANARY + "-ant") as anthropic, \
-            FakeGemini(valid_key=CANARY + "-gem") as gemini:
+    with (
+        EchoingOpenAI(valid_key=CANARY) as openai,
+        FakeAnthropic(valid_key=CANARY + "-ant") as anthropic,
+        FakeGemini(valid_key=CANARY + "-gem") as gemini,
+    ):
         settings.PROVIDERS_OPENAI_BASE_URL = openai.base_url
         settings.PROVIDERS_ANTHROPIC_BASE_URL = anthropic.base_url
         settings.PROVIDERS_GEMINI_BASE_URL = gemini.base_url
         client = csrf_client(alice)
         # The page: a rejected canary first (the fake echoes it), then the right one.
         texts.append(body(page_post(client, f"{PAGE}openai/verify", {"openai-api_key": CANARY + "0"})))
-        texts.append(body(page_post(client, f"{PAGE}openai/save", {"openai-api_key": CANARY + "0", "save_unverified": "1"})))
+        texts.append(
+            body(page_post(client, f"{PAGE}openai/save", {"openai-api_key": CANARY + "0", "save_unverified": "1"}))
+        )
         texts.append(body(page_post(client, f"{PAGE}openai/save", {"openai-api_key": CANARY})))
         assert ProviderCredential.objects.get(owner=alice, provider="openai").status == "verified"
         texts.append(body(page_post(client, f"{PAGE}openai/preferences", {"openai-prefs-priority": "bad"})))
-        texts.append(body(page_post(client, f"{PAGE}openai/save", {"openai-api_key": "", "openai-default_model": "x" * 300})))
+        texts.append(
+            body(page_post(client, f"{PAGE}openai/save", {"openai-api_key": "", "openai-default_model": "x" * 300}))
+        )
         # A form re-rendered with errors must not put the submitted key back into the page.
-        texts.append(body(page_post(client, f"{PAGE}openai/save", {"openai-api_key": CANARY, "openai-default_model": "x" * 300})))
+        texts.append(
+            body(page_post(client, f"{PAGE}openai/save", {"openai-api_key": CANARY, "openai-default_model": "x" * 300}))
+        )
         # The API.
         for provider, key in (("anthropic", CANARY + "-ant"), ("gemini", CANARY + "-gem")):
             texts.append(body(api_post(client, "/api/providers/verify", {"provider": provider, "api_key": key})))
             texts.append(body(api_post(client, "/api/providers/verify", {"provider": provider, "api_key": key + "x"})))
-            texts.append(body(api_post(client, "/api/providers/configure", {"provider": provider, "api_key": key, "priority": 2})))
-            texts.append(body(api_post(client, "/api/providers/configure", {"provider": provider, "api_key": key, "priority": -2})))
-        texts.append(body(api_post(client, "/api/providers/configure", {"provider": "openai", "api_key": CANARY + "1"})))
+            texts.append(
+                body(
+                    api_post(client, "/api/providers/configure", {"provider": provider, "api_key": key, "priority": 2})
+                )
+            )
+            texts.append(
+                body(
+                    api_post(client, "/api/providers/configure", {"provider": provider, "api_key": key, "priority": -2})
+                )
+            )
+        texts.append(
+            body(api_post(client, "/api/providers/configure", {"provider": "openai", "api_key": CANARY + "1"}))
+        )
         texts.append(body(api_post(client, "/api/providers/configure", {"provider": "nope", "api_key": CANARY})))
         texts.append(body(api_post(client, "/api/providers/verify", '{"provider": "openai", "api_key": "' + CANARY)))
         texts.append(body(client.post("/api/providers/verify", {"api_key": CANARY})))  # no CSRF header: 403
@@ -214,7 +290,13 @@ def test_gateway_canary_never_leaks_through_faults(alice, settings, all_logs):
         settings.CACHES = {"default": {"BACKEND": "providers.softcache.SoftRedisCache", "LOCATION": redis_server.url}}
         settings.PROVIDERS_REDIS_RETRY_SECONDS = 0.2
         client = csrf_client(alice)
-        payload = {"provider": "ai_gateway", "client_id": GW_ID, "client_secret": secret, "base_url": sim.base_url, "token_url": sim.token_url}
+        payload = {
+            "provider": "ai_gateway",
+            "client_id": GW_ID,
+            "client_secret": secret,
+            "base_url": sim.base_url,
+            "token_url": sim.token_url,
+        }
         texts.append(body(api_post(client, "/api/providers/configure", payload)))
         assert ProviderCredential.objects.get(owner=alice).status == "verified"
         texts.append(repr(token_services.token_refresh_all(margin=10**6)))

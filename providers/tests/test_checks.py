@@ -1,4 +1,5 @@
 """System checks on the encryption keys, and the database constraints on ProviderCredential."""
+
 from __future__ import annotations
 
 import io
@@ -76,17 +77,36 @@ def test_good_keys_pass(settings):
 def test_check_is_registered_and_stops_manage_py_check(settings):
     settings.DEBUG = False
     settings.CREDENTIALS_ENCRYPTION_KEYS = []
-    with pytest.raises(SystemCheckError, match="providers.E001"):
+    with pytest.raises(SystemCheckError, match=r"providers\.E001"):
         call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
 
 
 # --- database constraints ------------------------------------------------------------------------
 
 COLUMNS = (
-    "owner_id", "provider", "api_key", "client_id", "client_secret", "secret_hint", "client_id_hint",
-    "base_url", "token_url", "scope", "token_auth_method", "default_model", "fast_model",
-    "standard_model", "premium_model", "available_models", "priority", "enabled", "status",
-    "status_code", "last_error", "created_at", "updated_at",
+    "owner_id",
+    "provider",
+    "api_key",
+    "client_id",
+    "client_secret",
+    "secret_hint",
+    "client_id_hint",
+    "base_url",
+    "token_url",
+    "scope",
+    "token_auth_method",
+    "default_model",
+    "fast_model",
+    "standard_model",
+    "premium_model",
+    "available_models",
+    "priority",
+    "enabled",
+    "status",
+    "status_code",
+    "last_error",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -94,8 +114,29 @@ def raw_insert(owner_id: int, provider: str, token_auth_method: str = "client_se
     """INSERT straight into the table, bypassing the ORM and model validation."""
     now = timezone.now()
     values = [
-        owner_id, provider, "", "", "", "", "", "", "", "", token_auth_method, "", "", "", "", "[]",
-        100, True, "unverified", "", "", now, now,
+        owner_id,
+        provider,
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        token_auth_method,
+        "",
+        "",
+        "",
+        "",
+        "[]",
+        100,
+        True,
+        "unverified",
+        "",
+        "",
+        now,
+        now,
     ]
     sql = "INSERT INTO providers_providercredential ({}) VALUES ({})".format(
         ", ".join(COLUMNS), ", ".join(["%s"] * len(COLUMNS))

@@ -2,6 +2,7 @@
 
 Providers are local HTTP servers on 127.0.0.1 speaking each provider's wire format.
 """
+
 from __future__ import annotations
 
 import io
@@ -32,8 +33,11 @@ def run(*args: str) -> tuple[str, str, CommandError | None]:
 
 
 def credential_lines(output: str) -> list[dict[str, str]]:
-    return [m.groupdict() for line in output.splitlines() if (m := LINE.match(line)) and m["provider"] in
-            {"openai", "anthropic", "gemini", "ai_gateway"}]
+    return [
+        m.groupdict()
+        for line in output.splitlines()
+        if (m := LINE.match(line)) and m["provider"] in {"openai", "anthropic", "gemini", "ai_gateway"}
+    ]
 
 
 def assert_no_secret(*texts: str) -> None:
@@ -49,7 +53,9 @@ def lost_rows(alice, bob, settings):
     current = settings.CREDENTIALS_ENCRYPTION_KEYS
     settings.CREDENTIALS_ENCRYPTION_KEYS = [old]
     rows = [
-        ProviderCredential.objects.create(owner=alice, provider="anthropic", api_key=LOST_KEY, status=VerificationStatus.VERIFIED),
+        ProviderCredential.objects.create(
+            owner=alice, provider="anthropic", api_key=LOST_KEY, status=VerificationStatus.VERIFIED
+        ),
         ProviderCredential.objects.create(owner=bob, provider="gemini", api_key=LOST_KEY),
         ProviderCredential.objects.create(owner=bob, provider="anthropic", api_key=LOST_KEY),
     ]
@@ -65,12 +71,12 @@ def test_undecryptable_credentials_fail_one_line_each_and_exit_non_zero(lost_row
     assert error is not None
     assert "3 of 3 credential(s) failed" in str(error)
     lines = credential_lines(out)
-    assert [(l["user"], l["provider"], l["outcome"]) for l in lines] == [
+    assert [(line["user"], line["provider"], line["outcome"]) for line in lines] == [
         ("alice", "anthropic", "decryption_failed"),
         ("bob", "anthropic", "decryption_failed"),
         ("bob", "gemini", "decryption_failed"),
     ]
-    assert all("re-enter" in l["message"] for l in lines)
+    assert all("re-enter" in line["message"] for line in lines)
     assert_no_secret(out, err, str(error))
     # The outcome is recorded on the rows.
     for row in lost_rows:
@@ -89,21 +95,24 @@ def test_undecryptable_credentials_fail_one_line_each_and_exit_non_zero(lost_row
     ],
 )
 def test_filters(lost_rows, args, expected):
-    out, err, error = run(*args)
+    out, _err, error = run(*args)
     assert error is not None
-    assert [(l["user"], l["provider"]) for l in credential_lines(out)] == expected
+    assert [(line["user"], line["provider"]) for line in credential_lines(out)] == expected
 
 
 def test_no_matching_credentials_is_success(lost_rows):
-    out, err, error = run("--provider", "openai")
+    out, _err, error = run("--provider", "openai")
     assert error is None
     assert "No credentials matched." in out
     assert credential_lines(out) == []
 
 
 def test_unknown_user_or_provider_is_an_error(lost_rows):
-    for args, message in ((("--user", "nobody"), "No user named 'nobody'"), (("--provider", "cohere"), "Unknown provider 'cohere'")):
-        out, err, error = run(*args)
+    for args, message in (
+        (("--user", "nobody"), "No user named 'nobody'"),
+        (("--provider", "cohere"), "Unknown provider 'cohere'"),
+    ):
+        out, _err, error = run(*args)
         assert error is not None and message in str(error)
         assert credential_lines(out) == []
     # Nothing was verified.
@@ -133,10 +142,12 @@ def openai_server(settings):
 
 def test_one_verified_one_invalid(openai_server, alice, bob, capfd, caplog):
     ok = ProviderCredential.objects.create(owner=alice, provider="openai", api_key=GOOD_KEY)
-    bad = ProviderCredential.objects.create(owner=bob, provider="openai", api_key=BAD_KEY, status=VerificationStatus.VERIFIED)
+    bad = ProviderCredential.objects.create(
+        owner=bob, provider="openai", api_key=BAD_KEY, status=VerificationStatus.VERIFIED
+    )
     out, err, error = run()
     assert error is not None and "1 of 2 credential(s) failed" in str(error)
-    lines = {l["user"]: l for l in credential_lines(out)}
+    lines = {line["user"]: line for line in credential_lines(out)}
     assert lines["alice"]["outcome"] == "verified"
     assert "3 models" in lines["alice"]["message"]
     assert lines["bob"]["outcome"] == "invalid_credentials"
@@ -154,7 +165,7 @@ def test_all_verified_exits_zero(openai_server, alice):
     ProviderCredential.objects.create(owner=alice, provider="openai", api_key=GOOD_KEY)
     out, err, error = run("--user", "alice")
     assert error is None
-    assert [l["outcome"] for l in credential_lines(out)] == ["verified"]
+    assert [line["outcome"] for line in credential_lines(out)] == ["verified"]
     assert "1 of 1 credential(s) verified." in out
     assert_no_secret(out, err)
 
@@ -171,10 +182,14 @@ def test_gateway_credential_verifies_against_the_simulator(gateway, alice):
     from providers.tests.conftest import GATEWAY_CLIENT_ID, GATEWAY_CLIENT_SECRET
 
     ProviderCredential.objects.create(
-        owner=alice, provider="ai_gateway", client_id=GATEWAY_CLIENT_ID, client_secret=GATEWAY_CLIENT_SECRET,
-        base_url=gateway.url + "/v1", token_url=gateway.url + "/oauth/token",
+        owner=alice,
+        provider="ai_gateway",
+        client_id=GATEWAY_CLIENT_ID,
+        client_secret=GATEWAY_CLIENT_SECRET,
+        base_url=gateway.url + "/v1",
+        token_url=gateway.url + "/oauth/token",
     )
     out, err, error = run("--provider", "ai_gateway")
     assert error is None, out
-    assert [(l["user"], l["outcome"]) for l in credential_lines(out)] == [("alice", "verified")]
+    assert [(line["user"], line["outcome"]) for line in credential_lines(out)] == [("alice", "verified")]
     assert GATEWAY_CLIENT_SECRET not in out + err and GATEWAY_CLIENT_ID not in out + err

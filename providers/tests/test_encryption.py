@@ -1,4 +1,5 @@
 """Secrets at rest: ciphertext in the column, fail closed on a bad token, key rotation."""
+
 from __future__ import annotations
 
 import io
@@ -12,8 +13,8 @@ from django.db import connection
 from providers.crypto import BOUND_PREFIX
 from providers.exceptions import CredentialDecryptionError
 from providers.fields import EncryptedValue
-from providers.services.keys import credentials_rotate_keys
 from providers.models import ProviderCredential
+from providers.services.keys import credentials_rotate_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -25,9 +26,7 @@ CANARY = "sk-canary-PLAINTEXT-4f7e2d9c1b"
 
 def raw_columns(pk: int) -> tuple[str, str, str]:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT api_key, client_id, client_secret FROM providers_providercredential WHERE id = %s", [pk]
-        )
+        cursor.execute("SELECT api_key, client_id, client_secret FROM providers_providercredential WHERE id = %s", [pk])
         return cursor.fetchone()
 
 
@@ -54,7 +53,11 @@ def make_rows(users) -> list[int]:
 def test_raw_column_never_contains_plaintext(alice, settings):
     settings.CREDENTIALS_ENCRYPTION_KEYS = [K1]
     cred = ProviderCredential.objects.create(
-        owner=alice, provider="ai_gateway", api_key=CANARY, client_id="client-" + CANARY, client_secret="secret-" + CANARY
+        owner=alice,
+        provider="ai_gateway",
+        api_key=CANARY,
+        client_id="client-" + CANARY,
+        client_secret="secret-" + CANARY,
     )
     for column in raw_columns(cred.pk):
         assert column
@@ -138,7 +141,7 @@ def test_rotation_keeps_every_row_readable_with_only_new_key(alice, bob, setting
 
     for pk in pks:
         after = raw_columns(pk)
-        for old, new in zip(before[pk], after):
+        for old, new in zip(before[pk], after, strict=False):
             assert (old == new == "") or old != new
             assert CANARY not in new
 

@@ -2,6 +2,7 @@
 
 The token manager is the real one (providers.gateway.tokens); nothing is mocked.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -50,7 +51,7 @@ def _bearer(request) -> str:
     headers = {k.lower(): v for k, v in request.headers.items()}
     value = headers.get("authorization", "")
     assert value.startswith("Bearer ")
-    return value[len("Bearer "):]
+    return value[len("Bearer ") :]
 
 
 def _assert_no_env_key(sim: GatewaySimulator) -> None:
@@ -156,10 +157,22 @@ def test_streamed_tool_call_fragments_are_merged(sim, model):
 
 
 def test_agno_tool_keys_are_stripped(model):
-    tools = [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"},
-                                               "requires_confirmation": True, "external_execution": False}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "f",
+                "description": "d",
+                "parameters": {"type": "object"},
+                "requires_confirmation": True,
+                "external_execution": False,
+            },
+        }
+    ]
     params = model.get_request_params(tools=tools)
-    assert params["tools"] == [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}}}]
+    assert params["tools"] == [
+        {"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}}}
+    ]
     assert "requires_confirmation" in tools[0]["function"]  # the caller's dict is left alone
 
 
@@ -221,7 +234,7 @@ def test_revoked_token_refreshes_once_async_stream(sim, model):
     async def collect():
         return [e async for e in agent.arun("stream after revocation", stream=True, yield_run_output=True)]
 
-    text, _, output = _stream_text(asyncio.run(collect()))
+    text, _, _output = _stream_text(asyncio.run(collect()))
     assert text == "Echo: stream after revocation"
     assert (sim.unauthorized_requests, sim.token_requests, sim.counts[CHAT]) == (1, 1, 2)
 
@@ -254,7 +267,7 @@ def test_token_expiry_during_long_stream(gateway_config_for):
         sim.chunk_delay = 0.12
         agent = Agent(model=registry.get("ai_gateway").build_model(gateway_config_for(sim), "sim-fast"))
         words = " ".join(f"w{i}" for i in range(12))
-        text, chunks, output = _stream_text(list(agent.run(words, stream=True, yield_run_output=True)))
+        text, chunks, _output = _stream_text(list(agent.run(words, stream=True, yield_run_output=True)))
         # The stream outlived its token (about 1.5 s for a 1 s token) and still arrived whole.
         assert text == "Echo: " + words and chunks == 13
         assert sim.valid_tokens() == []  # the token used for the stream has expired by now
@@ -345,8 +358,13 @@ def test_platform_gateway_model_gets_plain_httpx2_client(gateway_config):
 def test_oversized_response_is_refused(settings, sim, model, mode, chunked):
     # Declared (Content-Length) or not (chunked): the SDK never gets more than the cap.
     settings.PROVIDERS_HTTP_MAX_RESPONSE_BYTES = 4096
-    completion = {"id": "c1", "object": "chat.completion", "created": 1, "model": "sim-fast",
-                  "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "padded"}}]}
+    completion = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "sim-fast",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "padded"}}],
+    }
     sim.inject(path_prefix=CHAT, status=200, body=completion, oversize=200_000, chunked=chunked, times=1)
     agent = Agent(model=model)
     result = agent.run("big") if mode == "sync" else asyncio.run(agent.arun("big"))
@@ -358,10 +376,20 @@ def test_oversized_response_is_refused(settings, sim, model, mode, chunked):
 
 def test_compressed_answer_is_refused_and_identity_is_asked_for(sim, model):
     # A gzip body is tiny on the wire and may inflate past any cap: the SDK never decodes one.
-    completion = {"id": "c1", "object": "chat.completion", "created": 1, "model": "sim-fast",
-                  "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "0" * 100_000}}]}
-    sim.inject(path_prefix=CHAT, status=200, body=gzip.compress(json.dumps(completion).encode()),
-               headers={"Content-Encoding": "gzip"}, times=1)
+    completion = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "sim-fast",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "0" * 100_000}}],
+    }
+    sim.inject(
+        path_prefix=CHAT,
+        status=200,
+        body=gzip.compress(json.dumps(completion).encode()),
+        headers={"Content-Encoding": "gzip"},
+        times=1,
+    )
     agent = Agent(model=model)
     result = agent.run("zipped")
     assert result.status == RunStatus.error and "gzip-encoded" in str(result.content)

@@ -1,5 +1,6 @@
 """GatewayClient / AsyncGatewayClient against the simulator: JSON calls, the 401 path, the
 retry policy, timeouts and the shared pools."""
+
 from __future__ import annotations
 
 import asyncio
@@ -44,7 +45,9 @@ def test_a_revoked_token_is_refreshed_once_and_the_request_resent(gw, gateway_si
 
 def test_a_second_401_is_credential_invalid(gw, gateway_sim):
     gw.list_models()
-    gateway_sim.inject(path_prefix="/v1/models", status=401, body={"error": {"message": "nope", "type": "invalid_token"}}, times=5)
+    gateway_sim.inject(
+        path_prefix="/v1/models", status=401, body={"error": {"message": "nope", "type": "invalid_token"}}, times=5
+    )
     with pytest.raises(CredentialInvalid):
         gw.list_models()
     assert gateway_sim.token_requests == 2  # exactly one refresh
@@ -92,7 +95,9 @@ def test_5xx_retries_are_bounded(gw, gateway_sim):
 
 
 def test_400_class_is_never_retried(gw, gateway_sim):
-    gateway_sim.inject(path_prefix="/v1/chat", status=400, body={"error": {"message": "bad param", "type": "invalid_request_error"}})
+    gateway_sim.inject(
+        path_prefix="/v1/chat", status=400, body={"error": {"message": "bad param", "type": "invalid_request_error"}}
+    )
     with pytest.raises(BadRequest) as info:
         gw.chat_completion(MESSAGES, "sim-fast")
     assert not info.value.retryable and gateway_sim.api_requests == 1
@@ -117,7 +122,9 @@ def test_the_total_bound_stops_retries(gw, gateway_sim, settings):
     gateway_sim.fail(503, times=None, delay=0.25)
     started = time.monotonic()
     with pytest.raises(ProviderUnavailable):
-        GatewayClient(gw.config, retry=RetryPolicy(max_retries=50, base_delay=0.01, max_delay=0.01)).chat_completion(MESSAGES, "sim-fast")
+        GatewayClient(gw.config, retry=RetryPolicy(max_retries=50, base_delay=0.01, max_delay=0.01)).chat_completion(
+            MESSAGES, "sim-fast"
+        )
     assert time.monotonic() - started < 1.2
 
 

@@ -1,4 +1,5 @@
 """The gateway simulator speaks the wire format the client relies on (real HTTP on 127.0.0.1)."""
+
 from __future__ import annotations
 
 import base64
@@ -25,7 +26,11 @@ def _basic(client_id: str, secret: str) -> str:
 
 
 def _token(sim: GatewaySimulator) -> str:
-    r = httpx.post(sim.token_url, data={"grant_type": "client_credentials"}, headers={"Authorization": _basic(sim.client_id, sim.client_secret)})
+    r = httpx.post(
+        sim.token_url,
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": _basic(sim.client_id, sim.client_secret)},
+    )
     assert r.status_code == 200, r.text
     return r.json()["access_token"]
 
@@ -35,7 +40,11 @@ def _events(response: httpx.Response) -> list[str]:
 
 
 def test_basic_auth_is_form_urldecoded_after_base64(sim):
-    r = httpx.post(sim.token_url, data={"grant_type": "client_credentials", "scope": "chat"}, headers={"Authorization": _basic(sim.client_id, sim.client_secret)})
+    r = httpx.post(
+        sim.token_url,
+        data={"grant_type": "client_credentials", "scope": "chat"},
+        headers={"Authorization": _basic(sim.client_id, sim.client_secret)},
+    )
     body = r.json()
     assert r.status_code == 200
     assert body["token_type"] == "Bearer" and body["expires_in"] == 3600 and body["scope"] == "chat"
@@ -48,19 +57,29 @@ def test_basic_auth_is_form_urldecoded_after_base64(sim):
 
 
 def test_client_secret_post_and_wrong_credentials(sim):
-    ok = httpx.post(sim.token_url, data={"grant_type": "client_credentials", "client_id": sim.client_id, "client_secret": sim.client_secret})
+    ok = httpx.post(
+        sim.token_url,
+        data={"grant_type": "client_credentials", "client_id": sim.client_id, "client_secret": sim.client_secret},
+    )
     assert ok.status_code == 200 and sim.auth_methods == ["client_secret_post"]
-    bad = httpx.post(sim.token_url, data={"grant_type": "client_credentials", "client_id": sim.client_id, "client_secret": "nope"})
+    bad = httpx.post(
+        sim.token_url, data={"grant_type": "client_credentials", "client_id": sim.client_id, "client_secret": "nope"}
+    )
     assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
     missing = httpx.post(sim.token_url, data={"grant_type": "client_credentials"})
     assert missing.status_code == 401
-    grant = httpx.post(sim.token_url, data={"grant_type": "password", "client_id": sim.client_id, "client_secret": sim.client_secret})
+    grant = httpx.post(
+        sim.token_url, data={"grant_type": "password", "client_id": sim.client_id, "client_secret": sim.client_secret}
+    )
     assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"
 
 
 def test_expires_in_is_omitted_when_lifetime_is_none():
     with GatewaySimulator(token_lifetime=None) as sim:
-        r = httpx.post(sim.token_url, data={"grant_type": "client_credentials", "client_id": "sim-client", "client_secret": "sim-secret"})
+        r = httpx.post(
+            sim.token_url,
+            data={"grant_type": "client_credentials", "client_id": "sim-client", "client_secret": "sim-secret"},
+        )
         assert r.status_code == 200 and "expires_in" not in r.json()
 
 
@@ -89,20 +108,32 @@ def test_tokens_expire():
 
 def test_chat_json_echo_with_usage(sim):
     headers = {"Authorization": f"Bearer {_token(sim)}"}
-    body = {"model": "sim-fast", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello world"}]}
+    body = {
+        "model": "sim-fast",
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello world"}],
+    }
     r = httpx.post(sim.base_url + "/chat/completions", headers=headers, json=body)
     data = r.json()
     assert data["choices"][0]["message"]["content"] == "Echo: hello world"
     assert data["usage"]["total_tokens"] == data["usage"]["prompt_tokens"] + data["usage"]["completion_tokens"] > 0
     assert sim.chat_requests == 1 and sim.last_chat_request == body
-    r = httpx.post(sim.base_url + "/chat/completions", headers=headers, json={"model": "nope", "messages": body["messages"]})
+    r = httpx.post(
+        sim.base_url + "/chat/completions", headers=headers, json={"model": "nope", "messages": body["messages"]}
+    )
     assert r.status_code == 404
-    assert httpx.post(sim.base_url + "/chat/completions", headers=headers, json={"model": "sim-fast"}).status_code == 400
+    assert (
+        httpx.post(sim.base_url + "/chat/completions", headers=headers, json={"model": "sim-fast"}).status_code == 400
+    )
 
 
 def test_chat_stream_chunks_usage_and_done(sim):
     headers = {"Authorization": f"Bearer {_token(sim)}"}
-    body = {"model": "sim-fast", "stream": True, "stream_options": {"include_usage": True}, "messages": [{"role": "user", "content": "one two three"}]}
+    body = {
+        "model": "sim-fast",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "one two three"}],
+    }
     with httpx.stream("POST", sim.base_url + "/chat/completions", headers=headers, json=body) as r:
         assert r.headers["content-type"] == "text/event-stream"
         events = _events(r)
@@ -127,7 +158,13 @@ def test_scripted_tool_call_is_streamed_in_fragments_then_answers(sim):
     assert json.loads("".join(f["function"]["arguments"] for f in fragments)) == {"city": "Paris"}
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
     follow = body["messages"] + [
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
     ]
     r = httpx.post(sim.base_url + "/chat/completions", headers=headers, json={"model": "sim-fast", "messages": follow})
@@ -136,12 +173,27 @@ def test_scripted_tool_call_is_streamed_in_fragments_then_answers(sim):
 
 def test_structured_output_matches_the_schema_or_the_script(sim):
     headers = {"Authorization": f"Bearer {_token(sim)}"}
-    schema = {"type": "object", "properties": {"title": {"type": "string"}, "score": {"type": "integer", "minimum": 3}, "tags": {"type": "array", "items": {"type": "string"}}}}
-    body = {"model": "sim-fast", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema", "json_schema": {"name": "Idea", "schema": schema}}}
-    content = httpx.post(sim.base_url + "/chat/completions", headers=headers, json=body).json()["choices"][0]["message"]["content"]
+    schema = {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string"},
+            "score": {"type": "integer", "minimum": 3},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    body = {
+        "model": "sim-fast",
+        "messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "Idea", "schema": schema}},
+    }
+    content = httpx.post(sim.base_url + "/chat/completions", headers=headers, json=body).json()["choices"][0][
+        "message"
+    ]["content"]
     assert json.loads(content) == {"title": "sample", "score": 3, "tags": ["sample"]}
     sim.script_reply(json={"title": "Forge", "score": 9, "tags": []})
-    content = httpx.post(sim.base_url + "/chat/completions", headers=headers, json=body).json()["choices"][0]["message"]["content"]
+    content = httpx.post(sim.base_url + "/chat/completions", headers=headers, json=body).json()["choices"][0][
+        "message"
+    ]["content"]
     assert json.loads(content)["title"] == "Forge"
     assert schema_instance({"anyOf": [{"type": "null"}, {"type": "string"}]}) is None
 
@@ -155,7 +207,10 @@ def test_faults_rate_limit_5xx_token_endpoint(sim):
     assert httpx.get(sim.base_url + "/models", headers=headers).status_code == 502
     assert httpx.get(sim.base_url + "/models", headers=headers).status_code == 200
     sim.fail_token_endpoint(401, error="invalid_client", times=1)
-    r = httpx.post(sim.token_url, data={"grant_type": "client_credentials", "client_id": sim.client_id, "client_secret": sim.client_secret})
+    r = httpx.post(
+        sim.token_url,
+        data={"grant_type": "client_credentials", "client_id": sim.client_id, "client_secret": sim.client_secret},
+    )
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
     assert sim.token_requests == 2
 
@@ -172,9 +227,13 @@ def test_stream_faults_cut_error_event_and_stall(sim):
         events = _events(r)
     assert events[-2] == "event: error" and "stream_error" in events[-1]
     sim.stream_fault(stall_after=1, stall_seconds=2)
-    with pytest.raises(httpx.ReadTimeout):
-        with httpx.stream("POST", sim.base_url + "/chat/completions", headers=headers, json=body, timeout=httpx.Timeout(5, read=0.5)) as r:
-            list(r.iter_lines())
+    with (
+        pytest.raises(httpx.ReadTimeout),
+        httpx.stream(
+            "POST", sim.base_url + "/chat/completions", headers=headers, json=body, timeout=httpx.Timeout(5, read=0.5)
+        ) as r,
+    ):
+        list(r.iter_lines())
     sim.stream_fault(first_byte_delay=0.3)
     started = time.monotonic()
     with httpx.stream("POST", sim.base_url + "/chat/completions", headers=headers, json=body) as r:
@@ -212,10 +271,15 @@ def test_a_burst_of_concurrent_connections_is_queued_not_reset():
 def test_the_simulator_counts_streams_a_client_left():
     with GatewaySimulator() as sim:
         sim.chunk_delay = 0.02
-        token = httpx.post(sim.token_url, data={"grant_type": "client_credentials"}, auth=(sim.client_id, sim.client_secret)).json()
+        token = httpx.post(
+            sim.token_url, data={"grant_type": "client_credentials"}, auth=(sim.client_id, sim.client_secret)
+        ).json()
         body = {"model": "sim-fast", "stream": True, "messages": [{"role": "user", "content": " ".join(["w"] * 200)}]}
         headers = {"Authorization": "Bearer " + token["access_token"]}
-        with httpx.Client() as client, client.stream("POST", sim.base_url + "/chat/completions", json=body, headers=headers) as response:
+        with (
+            httpx.Client() as client,
+            client.stream("POST", sim.base_url + "/chat/completions", json=body, headers=headers) as response,
+        ):
             next(response.iter_lines())
             assert sim.streams_active == 1
         deadline = time.monotonic() + 2

@@ -1,4 +1,5 @@
 """Streaming chat completions against the simulator's SSE, and the SSE decoder itself."""
+
 from __future__ import annotations
 
 import asyncio
@@ -176,7 +177,9 @@ def test_a_stream_over_its_size_cap_is_cut(gateway_config, token_manager, gatewa
         list(GatewayClient(gateway_config, retry=FAST).stream_chat_completion(MESSAGES, "sim-fast"))
 
     async def go():
-        return [i async for i in AsyncGatewayClient(gateway_config, retry=FAST).stream_chat_completion(MESSAGES, "sim-fast")]
+        return [
+            i async for i in AsyncGatewayClient(gateway_config, retry=FAST).stream_chat_completion(MESSAGES, "sim-fast")
+        ]
 
     with pytest.raises(ResponseTooLarge):
         asyncio.run(go())
@@ -186,7 +189,12 @@ def test_sse_decoder_follows_the_spec():
     decoder = SSEDecoder()
     lines = [": keep-alive", "event: error", "data:first", "data:  second", "id: 7", "retry: 100", "", "data: x", ""]
     events = [e for e in (decoder.feed(line) for line in lines) if e is not None]
-    assert events[0].event == "error" and events[0].data == "first\n second" and events[0].id == "7" and events[0].retry == 100
+    assert (
+        events[0].event == "error"
+        and events[0].data == "first\n second"
+        and events[0].id == "7"
+        and events[0].retry == 100
+    )
     assert events[1].event == "message" and events[1].data == "x"
     assert decoder.feed("") is None  # a blank line with nothing pending dispatches nothing
     decoder.feed("event: lonely")

@@ -1,14 +1,25 @@
 """providers.http: client factories, connect-time URL policy, capped reads, error mapping (real HTTP on 127.0.0.1)."""
+
 from __future__ import annotations
 
 import asyncio
 import gzip
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
 
+from providers.exceptions import (
+    BadRequest,
+    CredentialInvalid,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    ResponseTooLarge,
+    UnexpectedResponse,
+    URLNotAllowed,
+)
 from providers.http.client import (
     aget_json,
     cap_response,
@@ -22,16 +33,6 @@ from providers.http.client import (
 )
 from providers.http.errors import error_for_response, parse_retry_after
 from providers.http.transports import policy_transports
-from providers.exceptions import (
-    BadRequest,
-    CredentialInvalid,
-    ProviderTimeout,
-    ProviderUnavailable,
-    RateLimited,
-    ResponseTooLarge,
-    UnexpectedResponse,
-    URLNotAllowed,
-)
 from providers.testing.server import LocalServer, SimulatorHandler
 
 
@@ -77,7 +78,7 @@ def server():
 def test_policy_transport_refuses_loopback_at_connect_time(server, production):
     # validate_url() is skipped on purpose: the transport must still refuse.
     with new_client(enforce_policy=True) as client:
-        with pytest.raises(URLNotAllowed, match="127.0.0.1"):
+        with pytest.raises(URLNotAllowed, match=r"127\.0\.0\.1"):
             client.get(f"http://localhost:{server.port}/x")
         with pytest.raises(URLNotAllowed):
             client.get(f"{server.url}/x")
@@ -112,11 +113,12 @@ def test_httpx2_policy_client_refuses_a_name_resolving_to_loopback(server, produ
     client = new_sdk_client(sync=sync, enforce_policy=True)
     assert isinstance(client, httpx2.Client if sync else httpx2.AsyncClient)
     assert isinstance(client._transport, policy_transports(httpx2)[0 if sync else 1])
-    with pytest.raises(URLNotAllowed, match="127.0.0.1"):
+    with pytest.raises(URLNotAllowed, match=r"127\.0\.0\.1"):
         if sync:
             with client:
                 client.get(url)
         else:
+
             async def go():
                 async with client:
                     await client.get(url)
@@ -185,9 +187,8 @@ def test_aget_json_ok(server):
 def test_oversized_body_by_content_length(server, settings):
     settings.PROVIDERS_HTTP_MAX_RESPONSE_BYTES = 1000
     server.inject(path_prefix="/big", status=200, oversize=5000)
-    with new_client(enforce_policy=False) as client:
-        with pytest.raises(ResponseTooLarge) as info:
-            get_json(client, f"{server.url}/big", provider="test")
+    with new_client(enforce_policy=False) as client, pytest.raises(ResponseTooLarge) as info:
+        get_json(client, f"{server.url}/big", provider="test")
     assert info.value.provider == "test"
 
 
@@ -208,21 +209,31 @@ def test_oversized_chunked_body(server, settings):
 
 
 def test_not_json(server):
-    with new_client(enforce_policy=False) as client:
-        with pytest.raises(UnexpectedResponse, match="not JSON"):
-            get_json(client, f"{server.url}/notjson", provider="test")
+    with new_client(enforce_policy=False) as client, pytest.raises(UnexpectedResponse, match="not JSON"):
+        get_json(client, f"{server.url}/notjson", provider="test")
 
 
-@pytest.mark.parametrize("status, error_type", [
-    (401, CredentialInvalid), (403, CredentialInvalid), (429, RateLimited), (500, ProviderUnavailable),
-    (503, ProviderUnavailable), (400, BadRequest), (404, BadRequest), (302, UnexpectedResponse),
-])
+@pytest.mark.parametrize(
+    "status, error_type",
+    [
+        (401, CredentialInvalid),
+        (403, CredentialInvalid),
+        (429, RateLimited),
+        (500, ProviderUnavailable),
+        (503, ProviderUnavailable),
+        (400, BadRequest),
+        (404, BadRequest),
+        (302, UnexpectedResponse),
+    ],
+)
 def test_status_mapping(server, status, error_type):
-    server.inject(path_prefix="/e", status=status,
-                  body={"error": {"type": "some_error", "message": "Incorrect API key provided: sk-abcdefghijklmnop1234"}})
-    with new_client(enforce_policy=False) as client:
-        with pytest.raises(error_type) as info:
-            get_json(client, f"{server.url}/e", provider="openai", headers={"Authorization": "Bearer sk-canary-9876"})
+    server.inject(
+        path_prefix="/e",
+        status=status,
+        body={"error": {"type": "some_error", "message": "Incorrect API key provided: sk-abcdefghijklmnop1234"}},
+    )
+    with new_client(enforce_policy=False) as client, pytest.raises(error_type) as info:
+        get_json(client, f"{server.url}/e", provider="openai", headers={"Authorization": "Bearer sk-canary-9876"})
     error = info.value
     assert error.status_code == status and error.provider == "openai"
     message = str(error)
@@ -243,7 +254,7 @@ def test_redirect_not_followed(server):
 
 def test_retry_after_seconds_and_date(server):
     server.inject(path_prefix="/s", status=429, headers={"Retry-After": "17"})
-    future = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=120), usegmt=True)
+    future = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
     server.inject(path_prefix="/d", status=429, headers={"Retry-After": future})
     with new_client(enforce_policy=False) as client:
         with pytest.raises(RateLimited) as seconds:
@@ -259,18 +270,16 @@ def test_retry_after_seconds_and_date(server):
 def test_timeout(server, settings):
     settings.PROVIDERS_HTTP_READ_TIMEOUT = 0.2
     server.inject(path_prefix="/slow", status=200, delay=1.0)
-    with new_client(enforce_policy=False) as client:
-        with pytest.raises(ProviderTimeout):
-            get_json(client, f"{server.url}/slow", provider="test")
+    with new_client(enforce_policy=False) as client, pytest.raises(ProviderTimeout):
+        get_json(client, f"{server.url}/slow", provider="test")
 
 
 def test_connection_refused():
     with _Server() as probe:
         port = probe.port
     # Nothing listens there any more.
-    with new_client(enforce_policy=False) as client:
-        with pytest.raises(ProviderUnavailable) as info:
-            get_json(client, f"http://127.0.0.1:{port}/x", provider="test")
+    with new_client(enforce_policy=False) as client, pytest.raises(ProviderUnavailable) as info:
+        get_json(client, f"http://127.0.0.1:{port}/x", provider="test")
     assert not isinstance(info.value, ProviderTimeout)
 
 
@@ -296,8 +305,7 @@ def test_cap_response_bounds_a_chunked_body_read_by_someone_else(server, stack):
             assert len(response.read()) == 50_000  # exactly at the cap is fine
 
     async def go():
-        make_async = (new_async_client if stack == "httpx"
-                      else (lambda **kw: new_sdk_client(sync=False, **kw)))
+        make_async = new_async_client if stack == "httpx" else (lambda **kw: new_sdk_client(sync=False, **kw))
         async with make_async(enforce_policy=False) as client:
             async with client.stream("GET", f"{server.url}/chunked") as response:
                 cap_response(response, limit=10_000)
@@ -305,10 +313,9 @@ def test_cap_response_bounds_a_chunked_body_read_by_someone_else(server, stack):
 
     with pytest.raises(ResponseTooLarge):
         asyncio.run(go())
-    with new_client(enforce_policy=False) as client:
-        with client.stream("GET", f"{server.url}/x") as response:
-            with pytest.raises(ResponseTooLarge):  # a declared length over the cap: refused at once
-                cap_response(response, limit=5)
+    with new_client(enforce_policy=False) as client, client.stream("GET", f"{server.url}/x") as response:
+        with pytest.raises(ResponseTooLarge):  # a declared length over the cap: refused at once
+            cap_response(response, limit=5)
 
 
 @pytest.mark.parametrize("stack", ["httpx", "httpx2"])
@@ -317,8 +324,7 @@ def test_clients_ask_for_identity_and_cap_response_refuses_a_compressed_answer(s
     bomb = gzip.compress(b"0" * 1_000_000)
     server.inject(path_prefix="/gz", status=200, body=bomb, headers={"Content-Encoding": "gzip"})
     make = new_client if stack == "httpx" else (lambda **kw: new_sdk_client(sync=True, **kw))
-    with make(enforce_policy=False) as client:
-        with client.stream("GET", f"{server.url}/gz") as response:
-            with pytest.raises(UnexpectedResponse, match="gzip-encoded"):
-                cap_response(response, limit=10_000, provider="p")
+    with make(enforce_policy=False) as client, client.stream("GET", f"{server.url}/gz") as response:
+        with pytest.raises(UnexpectedResponse, match="gzip-encoded"):
+            cap_response(response, limit=10_000, provider="p")
     assert server.requests[-1].headers["Accept-Encoding"] == "identity"

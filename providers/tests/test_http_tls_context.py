@@ -1,4 +1,5 @@
 """Every client from providers.http shares one TLS context (a fresh one costs tens of ms per client)."""
+
 from __future__ import annotations
 
 import asyncio

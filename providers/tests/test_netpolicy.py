@@ -1,4 +1,5 @@
 """URL policy for user-set URLs (gateway base URL and token URL)."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,47 +9,53 @@ from providers.exceptions import URLNotAllowed
 from providers.http.netpolicy import check_address, is_global_address, validate_url
 
 
-@pytest.mark.parametrize("url", [
-    "https://127.0.0.1/v1",
-    "https://localhost/v1",  # a name that resolves to loopback
-    "https://[::1]/v1",
-    "https://169.254.169.254/latest/meta-data/",  # cloud metadata endpoint
-    "https://10.0.0.5/v1",
-    "https://192.168.1.10/v1",
-    "https://172.16.0.1/v1",
-    "https://100.64.0.1/v1",  # CGNAT
-    "https://0.0.0.0/",
-    "https://224.0.0.1/",
-    "https://240.0.0.1/",
-    "https://[fd00::1]/",  # IPv6 ULA
-    "https://[fe80::1]/",
-    "https://[::ffff:127.0.0.1]/",  # IPv4-mapped
-    "https://[::ffff:8.8.8.8]/",
-    "https://[2002:7f00:1::]/",  # 6to4 around 127.0.0.1
-    "https://[64:ff9b::a00:1]/",  # NAT64 around 10.0.0.1
-    "https://2130706433/",  # 127.0.0.1 as a decimal number, resolved by the C library
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/v1",
+        "https://localhost/v1",  # a name that resolves to loopback
+        "https://[::1]/v1",
+        "https://169.254.169.254/latest/meta-data/",  # cloud metadata endpoint
+        "https://10.0.0.5/v1",
+        "https://192.168.1.10/v1",
+        "https://172.16.0.1/v1",
+        "https://100.64.0.1/v1",  # CGNAT
+        "https://0.0.0.0/",
+        "https://224.0.0.1/",
+        "https://240.0.0.1/",
+        "https://[fd00::1]/",  # IPv6 ULA
+        "https://[fe80::1]/",
+        "https://[::ffff:127.0.0.1]/",  # IPv4-mapped
+        "https://[::ffff:8.8.8.8]/",
+        "https://[2002:7f00:1::]/",  # 6to4 around 127.0.0.1
+        "https://[64:ff9b::a00:1]/",  # NAT64 around 10.0.0.1
+        "https://2130706433/",  # 127.0.0.1 as a decimal number, resolved by the C library
+    ],
+)
 def test_non_global_addresses_refused_in_production(production, url):
     with pytest.raises(URLNotAllowed, match="private or reserved"):
         validate_url(url)
 
 
-@pytest.mark.parametrize("url, message", [
-    ("https://user:pw@gateway.example.com/", "user name or password"),
-    ("https://user@gateway.example.com/", "user name or password"),
-    ("file:///etc/passwd", "Only http and https"),
-    ("ftp://gateway.example.com/", "Only http and https"),
-    ("gopher://gateway.example.com/", "Only http and https"),
-    ("javascript:alert(1)", "Only http and https"),
-    ("http://8.8.8.8/v1", "must use https"),
-    ("https://8.8.8.8/v1\r\nX-Injected: 1", "control characters"),
-    ("https://8.8.8.8/v\x00", "control characters"),
-    ("https://8.8.8.8 /v1", "control characters"),
-    ("https://8.8.8.8\\@127.0.0.1/", "backslash"),
-    ("https:///v1", "no host"),
-    ("https://8.8.8.8:99999/", "malformed"),
-    ("", "Enter a URL"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("https://user:pw@gateway.example.com/", "user name or password"),
+        ("https://user@gateway.example.com/", "user name or password"),
+        ("file:///etc/passwd", "Only http and https"),
+        ("ftp://gateway.example.com/", "Only http and https"),
+        ("gopher://gateway.example.com/", "Only http and https"),
+        ("javascript:alert(1)", "Only http and https"),
+        ("http://8.8.8.8/v1", "must use https"),
+        ("https://8.8.8.8/v1\r\nX-Injected: 1", "control characters"),
+        ("https://8.8.8.8/v\x00", "control characters"),
+        ("https://8.8.8.8 /v1", "control characters"),
+        ("https://8.8.8.8\\@127.0.0.1/", "backslash"),
+        ("https:///v1", "no host"),
+        ("https://8.8.8.8:99999/", "malformed"),
+        ("", "Enter a URL"),
+    ],
+)
 def test_malformed_or_odd_urls_refused(production, url, message):
     with pytest.raises(URLNotAllowed, match=message):
         validate_url(url)

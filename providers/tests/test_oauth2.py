@@ -1,4 +1,5 @@
 """OAuth2 client-credentials (RFC 6749 §4.4) against a strict local token endpoint."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +10,6 @@ from urllib.parse import parse_qs, unquote_plus
 
 import pytest
 
-from providers.gateway import oauth2
 from providers.exceptions import (
     BadRequest,
     CredentialInvalid,
@@ -18,6 +18,7 @@ from providers.exceptions import (
     RateLimited,
     UnexpectedResponse,
 )
+from providers.gateway import oauth2
 from providers.http.client import new_async_client, new_client
 from providers.secrets import Secret
 from providers.testing.server import LocalServer, SimulatorHandler
@@ -78,8 +79,9 @@ def endpoint():
 
 def _request(endpoint: TokenEndpoint, *, secret: str = TRICKY_SECRET, **kwargs) -> oauth2.TokenResponse:
     with new_client(enforce_policy=True) as client:
-        return oauth2.request_token(client, token_url=endpoint.token_url, client_id=Secret(CLIENT_ID),
-                                    client_secret=Secret(secret), **kwargs)
+        return oauth2.request_token(
+            client, token_url=endpoint.token_url, client_id=Secret(CLIENT_ID), client_secret=Secret(secret), **kwargs
+        )
 
 
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
@@ -106,8 +108,13 @@ def test_tricky_secret_round_trips(endpoint, method):
 def test_async_twin_same_behaviour(endpoint):
     async def go(method):
         async with new_async_client(enforce_policy=True) as client:
-            return await oauth2.arequest_token(client, token_url=endpoint.token_url, client_id=Secret(CLIENT_ID),
-                                               client_secret=Secret(TRICKY_SECRET), auth_method=method)
+            return await oauth2.arequest_token(
+                client,
+                token_url=endpoint.token_url,
+                client_id=Secret(CLIENT_ID),
+                client_secret=Secret(TRICKY_SECRET),
+                auth_method=method,
+            )
 
     for method in oauth2.AUTH_METHODS:
         assert asyncio.run(go(method)).access_token.reveal() == "tok-canary-123456"
@@ -158,12 +165,15 @@ def test_other_400_is_bad_request(endpoint):
     assert info.value.code == "invalid_request"
 
 
-@pytest.mark.parametrize("payload, message", [
-    ({"access_token": "t", "token_type": "mac"}, "not Bearer"),
-    ({"access_token": "t"}, "not Bearer"),
-    ({"token_type": "Bearer", "expires_in": 60}, "no access_token"),
-    (["not", "an", "object"], "not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({"access_token": "t", "token_type": "mac"}, "not Bearer"),
+        ({"access_token": "t"}, "not Bearer"),
+        ({"token_type": "Bearer", "expires_in": 60}, "no access_token"),
+        (["not", "an", "object"], "not a JSON object"),
+    ],
+)
 def test_unusable_token_answers(endpoint, payload, message):
     endpoint.token_payload = payload
     with pytest.raises(UnexpectedResponse, match=message):

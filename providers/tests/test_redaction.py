@@ -1,4 +1,5 @@
 """providers.redaction: the one rule for outside text that may carry a secret."""
+
 from __future__ import annotations
 
 from urllib.parse import quote_plus
@@ -24,7 +25,9 @@ def test_known_secrets_go_longest_first_as_secret_or_string():
 
 def test_known_secret_forms_encoded_and_prefix():
     secret = "s3cr+t/with:colon=eq%25pct é-end"
-    text = redact(f"body client_secret={quote_plus(secret)}; raw {secret}; masked s3cr+t/w****end", secrets=(Secret(secret),))
+    text = redact(
+        f"body client_secret={quote_plus(secret)}; raw {secret}; masked s3cr+t/w****end", secrets=(Secret(secret),)
+    )
     assert secret not in text and quote_plus(secret) not in text and secret[:8] not in text
     assert "s3cr+t/" not in text.replace("[redacted]", "")
 
@@ -33,16 +36,19 @@ def test_short_known_secret_has_no_separate_prefix():
     assert redact("id abc12345 and abc1234", secrets=("abc12345",)) == "id [redacted] and abc1234"
 
 
-@pytest.mark.parametrize("text", [
-    "Incorrect API key provided: sk-proj-abcdefgh1234",  # ours and Agno's
-    "Authorization: Bearer abcdefghijklmnop",
-    "token ya29.a0AfH6SMBx",  # ours only
-    "opaque " + "A1b2" * 8,  # a 32-character run
-    "api_key=hunter2",  # Agno's only
-    "https://user:hunter2@example.com/v1",
-    "AKIAIOSFODNN7EXAMPLE",
-    "hf_abcdefghijklmnop",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Incorrect API key provided: sk-proj-abcdefgh1234",  # ours and Agno's
+        "Authorization: Bearer abcdefghijklmnop",
+        "token ya29.a0AfH6SMBx",  # ours only
+        "opaque " + "A1b2" * 8,  # a 32-character run
+        "api_key=hunter2",  # Agno's only
+        "https://user:hunter2@example.com/v1",
+        "AKIAIOSFODNN7EXAMPLE",
+        "hf_abcdefghijklmnop",
+    ],
+)
 def test_credential_shapes_are_redacted(text):
     assert "[redacted]" in redact(text)
     assert "[redacted]" in scrub(text)

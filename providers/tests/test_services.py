@@ -2,6 +2,7 @@
 
 Provider-facing tests talk real HTTP to local servers (the gateway simulator, the fakes).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -9,11 +10,10 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from providers.services import credentials as services
-from providers.fields import EncryptedValue
 from providers.models import ProviderCredential, VerificationStatus
 from providers.redaction import redact
 from providers.secrets import Secret, mask
+from providers.services import credentials as services
 from providers.services.credential_input import LAST_ERROR_MAX, CredentialInput
 from providers.types import VerificationOutcome
 
@@ -21,8 +21,15 @@ pytestmark = pytest.mark.django_db
 
 
 def make(owner, provider="openai", key="sk-stored-key-000000001111", **extra) -> ProviderCredential:
-    values = dict(owner=owner, provider=provider, api_key=key, secret_hint=mask(key), status=VerificationStatus.VERIFIED,
-                  verified_at=timezone.now(), status_code="verified")
+    values = dict(
+        owner=owner,
+        provider=provider,
+        api_key=key,
+        secret_hint=mask(key),
+        status=VerificationStatus.VERIFIED,
+        verified_at=timezone.now(),
+        status_code="verified",
+    )
     values.update(extra)
     return ProviderCredential.objects.create(**values)
 
@@ -72,12 +79,23 @@ def test_url_policy_errors_are_field_errors(alice, url):
 def test_update_preferences(alice):
     credential = make(alice)
     updated = services.credential_update_preferences(
-        user=alice, provider="openai", default_model="gpt-4o", fast_model="gpt-4o-mini", standard_model="gpt-4o",
-        premium_model="o3", priority=2, enabled=False,
+        user=alice,
+        provider="openai",
+        default_model="gpt-4o",
+        fast_model="gpt-4o-mini",
+        standard_model="gpt-4o",
+        premium_model="o3",
+        priority=2,
+        enabled=False,
     )
     assert updated.pk == credential.pk
     credential.refresh_from_db()
-    assert (credential.fast_model, credential.premium_model, credential.priority, credential.enabled) == ("gpt-4o-mini", "o3", 2, False)
+    assert (credential.fast_model, credential.premium_model, credential.priority, credential.enabled) == (
+        "gpt-4o-mini",
+        "o3",
+        2,
+        False,
+    )
     assert credential.api_key == updated.api_key  # the secret is untouched
 
 
@@ -85,8 +103,16 @@ def test_update_preferences_validates(alice):
     credential = make(alice)
     before = row(credential)
     with pytest.raises(ValidationError) as exc:
-        services.credential_update_preferences(user=alice, provider="openai", default_model="", fast_model="x" * 201,
-                                               standard_model="", premium_model="", priority=-1, enabled=True)
+        services.credential_update_preferences(
+            user=alice,
+            provider="openai",
+            default_model="",
+            fast_model="x" * 201,
+            standard_model="",
+            premium_model="",
+            priority=-1,
+            enabled=True,
+        )
     assert set(exc.value.message_dict) == {"fast_model", "priority"}
     assert row(credential) == before
 
@@ -94,8 +120,16 @@ def test_update_preferences_validates(alice):
 def test_other_users_credentials_do_not_exist(alice, bob):
     make(alice)
     with pytest.raises(ProviderCredential.DoesNotExist):
-        services.credential_update_preferences(user=bob, provider="openai", default_model="", fast_model="",
-                                               standard_model="", premium_model="", priority=1, enabled=True)
+        services.credential_update_preferences(
+            user=bob,
+            provider="openai",
+            default_model="",
+            fast_model="",
+            standard_model="",
+            premium_model="",
+            priority=1,
+            enabled=True,
+        )
     with pytest.raises(ProviderCredential.DoesNotExist):
         services.credential_delete(user=bob, provider="openai")
     assert ProviderCredential.objects.filter(owner=alice).count() == 1
@@ -115,7 +149,9 @@ def test_set_order(alice, bob):
     make(alice, "gemini", priority=3)
     bobs = make(bob, "openai", priority=9)
     services.credential_set_order(user=alice, providers=["gemini", "openai"])
-    order = list(ProviderCredential.objects.filter(owner=alice).order_by("priority").values_list("provider", "priority"))
+    order = list(
+        ProviderCredential.objects.filter(owner=alice).order_by("priority").values_list("provider", "priority")
+    )
     assert order == [("gemini", 0), ("openai", 1), ("anthropic", 2)]
     assert row(bobs)["priority"] == 9
     with pytest.raises(ValidationError):
@@ -126,7 +162,11 @@ def test_set_order(alice, bob):
 
 def test_mark_failed(alice):
     credential = make(alice)
-    services.credential_mark_failed(credential_id=credential.pk, code="invalid_client", message="The token endpoint said invalid_client.\n" + "x" * 900)
+    services.credential_mark_failed(
+        credential_id=credential.pk,
+        code="invalid_client",
+        message="The token endpoint said invalid_client.\n" + "x" * 900,
+    )
     credential.refresh_from_db()
     assert credential.status == VerificationStatus.FAILED
     assert credential.status_code == "invalid_client"
@@ -136,7 +176,9 @@ def test_mark_failed(alice):
 
 def test_redacted_error_text_removes_secrets_and_truncates():
     secret = Secret("sk-CANARY-7f3e9a1b2c4d")
-    text = redact("bad key sk-CANARY-7f3e9a1b2c4d and prefix sk-CANAR\x00" + "y" * 600, secrets=(secret,), limit=LAST_ERROR_MAX)
+    text = redact(
+        "bad key sk-CANARY-7f3e9a1b2c4d and prefix sk-CANAR\x00" + "y" * 600, secrets=(secret,), limit=LAST_ERROR_MAX
+    )
     assert "sk-CANARY" not in text and "sk-CANAR" not in text and "\x00" not in text
     assert len(text) <= 500
 
@@ -160,8 +202,14 @@ def test_blank_secret_with_undecryptable_stored_one_is_a_field_error(alice, sett
 
 
 def test_reverify_refuses_a_stored_url_the_policy_now_rejects(alice):
-    credential = make(alice, "ai_gateway", key="", client_id="cid-0123456789", client_secret="cs-0123456789abc",
-                      base_url="http://user:pw@127.0.0.1:9/v1")
+    credential = make(
+        alice,
+        "ai_gateway",
+        key="",
+        client_id="cid-0123456789",
+        client_secret="cs-0123456789abc",
+        base_url="http://user:pw@127.0.0.1:9/v1",
+    )
     result = services.credential_verify(credential=credential)
     assert result.outcome is VerificationOutcome.URL_NOT_ALLOWED
     credential.refresh_from_db()
@@ -179,7 +227,9 @@ from .conftest import GATEWAY_CLIENT_ID, GATEWAY_CLIENT_SECRET  # noqa: E402
 
 
 def gateway_input(sim, **overrides) -> CredentialInput:
-    values = dict(client_id=GATEWAY_CLIENT_ID, client_secret=GATEWAY_CLIENT_SECRET, base_url=sim.base_url, token_url=sim.token_url)
+    values = dict(
+        client_id=GATEWAY_CLIENT_ID, client_secret=GATEWAY_CLIENT_SECRET, base_url=sim.base_url, token_url=sim.token_url
+    )
     values.update(overrides)
     return CredentialInput(**values)
 
@@ -201,11 +251,19 @@ def test_verify_input_stores_nothing(alice, gateway):
 
 
 def test_save_stores_a_verified_credential(alice, gateway):
-    credential, result = services.credential_save(user=alice, provider="ai_gateway", data=gateway_input(gateway, default_model="sim-standard"))
+    credential, result = services.credential_save(
+        user=alice, provider="ai_gateway", data=gateway_input(gateway, default_model="sim-standard")
+    )
     assert result.ok and credential is not None
-    assert credential.status == VerificationStatus.VERIFIED and credential.verified_at and credential.status_code == "verified"
+    assert (
+        credential.status == VerificationStatus.VERIFIED
+        and credential.verified_at
+        and credential.status_code == "verified"
+    )
     assert credential.available_models == list(result.models)
-    assert credential.secret_hint == mask(GATEWAY_CLIENT_SECRET) and credential.client_id_hint == mask(GATEWAY_CLIENT_ID)
+    assert credential.secret_hint == mask(GATEWAY_CLIENT_SECRET) and credential.client_id_hint == mask(
+        GATEWAY_CLIENT_ID
+    )
     assert credential.client_secret.secret().reveal() == GATEWAY_CLIENT_SECRET
     assert credential.base_url == gateway.base_url and credential.default_model == "sim-standard"
     assert credential.last_error == ""
@@ -214,7 +272,9 @@ def test_save_stores_a_verified_credential(alice, gateway):
 def test_failed_verification_leaves_the_stored_row_alone(alice, gateway):
     credential, _ = services.credential_save(user=alice, provider="ai_gateway", data=gateway_input(gateway))
     before = row(credential)
-    saved, result = services.credential_save(user=alice, provider="ai_gateway", data=gateway_input(gateway, client_secret="wrong-secret-000000"))
+    saved, result = services.credential_save(
+        user=alice, provider="ai_gateway", data=gateway_input(gateway, client_secret="wrong-secret-000000")
+    )
     assert saved is None and result.outcome is VerificationOutcome.INVALID_CREDENTIALS
     assert row(credential) == before
 
@@ -235,10 +295,16 @@ def test_save_anyway(alice, gateway, wrong, status):
 def test_blank_secret_keeps_the_stored_one(alice, gateway):
     services.credential_save(user=alice, provider="ai_gateway", data=gateway_input(gateway))
     gateway.requests.clear()
-    result = services.credential_verify_input(user=alice, provider="ai_gateway", data=gateway_input(gateway, client_id="", client_secret=None))
+    result = services.credential_verify_input(
+        user=alice, provider="ai_gateway", data=gateway_input(gateway, client_id="", client_secret=None)
+    )
     assert result.ok
     assert basic_credentials_seen(gateway) == [(GATEWAY_CLIENT_ID, GATEWAY_CLIENT_SECRET)]
-    credential, result = services.credential_save(user=alice, provider="ai_gateway", data=gateway_input(gateway, client_id="", client_secret="", default_model="sim-fast"))
+    credential, result = services.credential_save(
+        user=alice,
+        provider="ai_gateway",
+        data=gateway_input(gateway, client_id="", client_secret="", default_model="sim-fast"),
+    )
     assert result.ok and credential.client_secret.secret().reveal() == GATEWAY_CLIENT_SECRET
     assert credential.default_model == "sim-fast"
 
@@ -251,7 +317,9 @@ def test_url_change_without_the_secret_is_refused(alice, gateway, field):
         new_url = other.base_url if field == "base_url" else other.token_url
         for call in (services.credential_verify_input, services.credential_save):
             with pytest.raises(ValidationError) as exc:
-                call(user=alice, provider="ai_gateway", data=gateway_input(gateway, client_secret="", **{field: new_url}))
+                call(
+                    user=alice, provider="ai_gateway", data=gateway_input(gateway, client_secret="", **{field: new_url})
+                )
             assert field in exc.value.message_dict and "client_secret" in exc.value.message_dict
         assert other.requests == []  # the stored secret never left for the new address
         assert row(credential) == before

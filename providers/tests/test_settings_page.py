@@ -2,6 +2,7 @@
 
 Provider-facing flows talk real HTTP to the local fakes (see conftest: `fake_openai`, `gateway`).
 """
+
 from __future__ import annotations
 
 import re
@@ -21,8 +22,14 @@ PAGE = "/settings/providers/"
 
 def stored(owner, provider="openai", key="sk-stored-key-000000001111", **extra) -> ProviderCredential:
     values = dict(
-        owner=owner, provider=provider, api_key=key, secret_hint=mask(key), status=VerificationStatus.VERIFIED,
-        verified_at=timezone.now(), available_models=["gpt-4o-mini", "gpt-4o"], status_code="verified",
+        owner=owner,
+        provider=provider,
+        api_key=key,
+        secret_hint=mask(key),
+        status=VerificationStatus.VERIFIED,
+        verified_at=timezone.now(),
+        available_models=["gpt-4o-mini", "gpt-4o"],
+        status_code="verified",
     )
     values.update(extra)
     return ProviderCredential.objects.create(**values)
@@ -125,8 +132,14 @@ def test_platform_provided_status(client, alice, settings):
 
 def test_statuses_and_hint(client, alice):
     stored(alice, "openai", key="sk-openai-secret-abcdefgh1234")
-    stored(alice, "anthropic", key="sk-ant-secret-abcdefgh5678", status=VerificationStatus.FAILED,
-           status_code="invalid_credentials", last_error="Invalid credentials: the provider rejected them.")
+    stored(
+        alice,
+        "anthropic",
+        key="sk-ant-secret-abcdefgh5678",
+        status=VerificationStatus.FAILED,
+        status_code="invalid_credentials",
+        last_error="Invalid credentials: the provider rejected them.",
+    )
     stored(alice, "gemini", key="gemini-secret-abcdefgh9012", status=VerificationStatus.UNVERIFIED, verified_at=None)
     client.force_login(alice)
     html = client.get(PAGE).content.decode()
@@ -149,16 +162,26 @@ def test_statuses_and_hint(client, alice):
 def test_preferences_are_saved_without_reverification(client, alice):
     credential = stored(alice)
     client.force_login(alice)
-    response = client.post(f"{PAGE}openai/preferences", {
-        "openai-prefs-default_model": "gpt-4o", "openai-prefs-fast_model": "gpt-4o-mini",
-        "openai-prefs-standard_model": "gpt-4o", "openai-prefs-premium_model": "o3",
-        "openai-prefs-priority": "7",  # enabled unchecked -> disabled
-    })
+    response = client.post(
+        f"{PAGE}openai/preferences",
+        {
+            "openai-prefs-default_model": "gpt-4o",
+            "openai-prefs-fast_model": "gpt-4o-mini",
+            "openai-prefs-standard_model": "gpt-4o",
+            "openai-prefs-premium_model": "o3",
+            "openai-prefs-priority": "7",  # enabled unchecked -> disabled
+        },
+    )
     assert response.status_code == 302
     # o3 is not among the models the provider listed: saved, with a warning.
     assert messages_of(response) == ["OpenAI: preferences saved.", "OpenAI did not list o3; agents will still try it."]
     credential.refresh_from_db()
-    assert (credential.default_model, credential.fast_model, credential.standard_model, credential.premium_model) == ("gpt-4o", "gpt-4o-mini", "gpt-4o", "o3")
+    assert (credential.default_model, credential.fast_model, credential.standard_model, credential.premium_model) == (
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4o",
+        "o3",
+    )
     assert credential.priority == 7 and credential.enabled is False
     assert credential.last_checked_at is None  # nothing was sent to the provider
 
@@ -167,7 +190,9 @@ def test_bad_preferences_change_nothing(client, alice):
     credential = stored(alice)
     before = snapshot(credential)
     client.force_login(alice)
-    response = client.post(f"{PAGE}openai/preferences", {"openai-prefs-priority": "-4", "openai-prefs-fast_model": "x" * 300})
+    response = client.post(
+        f"{PAGE}openai/preferences", {"openai-prefs-priority": "-4", "openai-prefs-fast_model": "x" * 300}
+    )
     assert response.status_code == 400
     html = response.content.decode()
     assert "Nothing was changed" in html and "errorlist" in html
@@ -196,23 +221,41 @@ def test_order_of_preference(client, alice):
     client.force_login(alice)
     html = client.get(PAGE).content.decode()
     # One ordering control: up/down per card, cards in the order agents try them; no priority box.
-    assert html.index('id="provider-openai"') < html.index('id="provider-anthropic"') < html.index('id="provider-gemini"')
+    assert (
+        html.index('id="provider-openai"') < html.index('id="provider-anthropic"') < html.index('id="provider-gemini"')
+    )
     assert 'aria-label="Move OpenAI up"' in html and 'name="openai-prefs-priority"' not in html
     response = client.post(f"{PAGE}order", {"provider": "gemini", "move": "up"})
     assert response.status_code == 302
-    assert dict(ProviderCredential.objects.filter(owner=alice).values_list("provider", "priority")) == {"openai": 0, "gemini": 1, "anthropic": 2}
+    assert dict(ProviderCredential.objects.filter(owner=alice).values_list("provider", "priority")) == {
+        "openai": 0,
+        "gemini": 1,
+        "anthropic": 2,
+    }
     html = client.get(PAGE).content.decode()
     assert html.index('id="provider-gemini"') < html.index('id="provider-anthropic"')
     # Moving the first one up changes nothing; an unknown provider is refused.
     client.post(f"{PAGE}order", {"provider": "openai", "move": "up"})
     client.post(f"{PAGE}order", {"provider": "nope", "move": "down"})
-    assert dict(ProviderCredential.objects.filter(owner=alice).values_list("provider", "priority")) == {"openai": 0, "gemini": 1, "anthropic": 2}
+    assert dict(ProviderCredential.objects.filter(owner=alice).values_list("provider", "priority")) == {
+        "openai": 0,
+        "gemini": 1,
+        "anthropic": 2,
+    }
     response = client.post(f"{PAGE}order", {"position_openai": "3", "position_anthropic": "2", "position_gemini": "1"})
     assert response.status_code == 302
-    assert dict(ProviderCredential.objects.filter(owner=alice).values_list("provider", "priority")) == {"gemini": 0, "anthropic": 1, "openai": 2}
+    assert dict(ProviderCredential.objects.filter(owner=alice).values_list("provider", "priority")) == {
+        "gemini": 0,
+        "anthropic": 1,
+        "openai": 2,
+    }
     bad = client.post(f"{PAGE}order", {"position_openai": "x"})
     assert bad.status_code == 400
-    assert dict(ProviderCredential.objects.filter(owner=alice).values_list("provider", "priority")) == {"gemini": 0, "anthropic": 1, "openai": 2}
+    assert dict(ProviderCredential.objects.filter(owner=alice).values_list("provider", "priority")) == {
+        "gemini": 0,
+        "anthropic": 1,
+        "openai": 2,
+    }
 
 
 # --- real verification against the gateway simulator ---------------------------------------
@@ -232,9 +275,14 @@ def fast_failures(settings):
 
 
 def gateway_form(sim, **overrides) -> dict:
-    data = {"ai_gateway-client_id": GATEWAY_CLIENT_ID, "ai_gateway-client_secret": GATEWAY_CLIENT_SECRET,
-            "ai_gateway-base_url": sim.base_url, "ai_gateway-token_url": sim.token_url,
-            "ai_gateway-token_auth_method": "client_secret_basic", "ai_gateway-default_model": ""}
+    data = {
+        "ai_gateway-client_id": GATEWAY_CLIENT_ID,
+        "ai_gateway-client_secret": GATEWAY_CLIENT_SECRET,
+        "ai_gateway-base_url": sim.base_url,
+        "ai_gateway-token_url": sim.token_url,
+        "ai_gateway-token_auth_method": "client_secret_basic",
+        "ai_gateway-default_model": "",
+    }
     data.update({f"ai_gateway-{k}": v for k, v in overrides.items()})
     return data
 
@@ -246,14 +294,17 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-@pytest.mark.parametrize("case,expected", [
-    ("verified", "Verified: the provider offers 3 models."),
-    ("invalid", "Invalid credentials"),
-    ("unreachable", "Provider unreachable"),
-    ("timeout", "Provider timed out"),
-    ("rate_limited", "Rate limited by the provider (the key may be fine"),
-    ("unexpected", "Unexpected response from the provider"),
-])
+@pytest.mark.parametrize(
+    "case,expected",
+    [
+        ("verified", "Verified: the provider offers 3 models."),
+        ("invalid", "Invalid credentials"),
+        ("unreachable", "Provider unreachable"),
+        ("timeout", "Provider timed out"),
+        ("rate_limited", "Rate limited by the provider (the key may be fine"),
+        ("unexpected", "Unexpected response from the provider"),
+    ],
+)
 def test_each_outcome_is_shown_on_the_page(alice_client, gateway, fast_failures, case, expected):
     form = gateway_form(gateway)
     if case == "invalid":
@@ -277,7 +328,9 @@ def test_each_outcome_is_shown_on_the_page(alice_client, gateway, fast_failures,
 
 
 def test_save_then_blank_secret_keeps_it_and_failed_save_changes_nothing(alice_client, alice, gateway):
-    response = alice_client.post(f"{PAGE}ai_gateway/save", gateway_form(gateway, default_model="sim-standard"), follow=True)
+    response = alice_client.post(
+        f"{PAGE}ai_gateway/save", gateway_form(gateway, default_model="sim-standard"), follow=True
+    )
     assert "AI Gateway (service account): saved. Verified: the provider offers 3 models." in response.content.decode()
     credential = ProviderCredential.objects.get(owner=alice, provider="ai_gateway")
     assert credential.status == VerificationStatus.VERIFIED and credential.default_model == "sim-standard"
@@ -286,13 +339,17 @@ def test_save_then_blank_secret_keeps_it_and_failed_save_changes_nothing(alice_c
     before = snapshot(credential)
 
     # Wrong secret: nothing changes.
-    response = alice_client.post(f"{PAGE}ai_gateway/save", gateway_form(gateway, client_secret="wrong-secret-000000"), follow=True)
+    response = alice_client.post(
+        f"{PAGE}ai_gateway/save", gateway_form(gateway, client_secret="wrong-secret-000000"), follow=True
+    )
     assert "Nothing was saved; your stored credential is unchanged." in response.content.decode()
     assert snapshot(credential) == before
 
     # Blank secret fields: the gateway sees the stored ones again.
     gateway.requests.clear()
-    response = alice_client.post(f"{PAGE}ai_gateway/verify", gateway_form(gateway, client_id="", client_secret=""), follow=True)
+    response = alice_client.post(
+        f"{PAGE}ai_gateway/verify", gateway_form(gateway, client_id="", client_secret=""), follow=True
+    )
     assert "Verified: the provider offers 3 models." in response.content.decode()
     sent = [r for r in gateway.requests if r.path.startswith("/oauth/token")]
     assert sent, "the stored secret was not used"
@@ -309,7 +366,9 @@ def test_url_change_without_secret_is_refused_on_the_page(alice_client, alice, g
     from providers.testing.gateway_simulator import GatewaySimulator
 
     with GatewaySimulator(client_id=GATEWAY_CLIENT_ID, client_secret=GATEWAY_CLIENT_SECRET) as other:
-        response = alice_client.post(f"{PAGE}ai_gateway/save", gateway_form(gateway, client_secret="", base_url=other.base_url))
+        response = alice_client.post(
+            f"{PAGE}ai_gateway/save", gateway_form(gateway, client_secret="", base_url=other.base_url)
+        )
         assert response.status_code == 400
         html = response.content.decode()
         assert "Re-enter the client ID and client secret to use a new URL" in html and "Nothing was changed" in html
@@ -319,7 +378,9 @@ def test_url_change_without_secret_is_refused_on_the_page(alice_client, alice, g
 
 def test_save_anyway_stores_unverified(alice_client, alice, gateway, fast_failures):
     gateway.rate_limit(retry_after=30, times=None, path_prefix="/v1/models")
-    response = alice_client.post(f"{PAGE}ai_gateway/save", {**gateway_form(gateway), "save_unverified": "1"}, follow=True)
+    response = alice_client.post(
+        f"{PAGE}ai_gateway/save", {**gateway_form(gateway), "save_unverified": "1"}, follow=True
+    )
     html = response.content.decode()
     assert "saved without verification. Rate limited by the provider" in html
     credential = ProviderCredential.objects.get(owner=alice, provider="ai_gateway")
@@ -345,7 +406,9 @@ def bearer_keys(fake) -> list[str]:
 
 
 def test_openai_key_flow(alice_client, alice, fake_openai):
-    response = alice_client.post(f"{PAGE}openai/save", {"openai-api_key": OPENAI_KEY, "openai-default_model": "gpt-4o"}, follow=True)
+    response = alice_client.post(
+        f"{PAGE}openai/save", {"openai-api_key": OPENAI_KEY, "openai-default_model": "gpt-4o"}, follow=True
+    )
     html = response.content.decode()
     assert "OpenAI: saved. Verified: the provider offers 3 models." in html
     assert mask(OPENAI_KEY) in html and OPENAI_KEY not in html
@@ -356,7 +419,9 @@ def test_openai_key_flow(alice_client, alice, fake_openai):
 
     # Blank key on edit: the fake sees the stored key again, and the row keeps it.
     fake_openai.requests.clear()
-    response = alice_client.post(f"{PAGE}openai/save", {"openai-api_key": "", "openai-default_model": "o3"}, follow=True)
+    response = alice_client.post(
+        f"{PAGE}openai/save", {"openai-api_key": "", "openai-default_model": "o3"}, follow=True
+    )
     assert "OpenAI: saved. Verified" in response.content.decode()
     assert bearer_keys(fake_openai) == [OPENAI_KEY]
     credential.refresh_from_db()
@@ -392,7 +457,7 @@ def test_no_js_verify_keeps_non_secret_fields_and_shows_result_on_the_card(alice
     response = alice_client.post(f"{PAGE}ai_gateway/verify", form)
     html = response.content.decode()
     assert response.status_code == 400
-    card = html[html.index('id="provider-ai_gateway"'):]
+    card = html[html.index('id="provider-ai_gateway"') :]
     assert card.index("Nothing was changed") < card.index("<form")  # the result comes first in the card
     assert 'value="ftp://x"' in card and 'value="my-scope"' in card and 'value="sim-fast"' in card
     assert f'value="{gateway.token_url}"' in card
@@ -401,7 +466,7 @@ def test_no_js_verify_keeps_non_secret_fields_and_shows_result_on_the_card(alice
     response = alice_client.post(f"{PAGE}ai_gateway/verify", gateway_form(gateway, scope="my-scope"))
     html = response.content.decode()
     assert response.status_code == 200 and 'value="my-scope"' in html
-    card = html[html.index('id="provider-ai_gateway"'):]
+    card = html[html.index('id="provider-ai_gateway"') :]
     assert card.index("Verified: the provider offers 3 models.") < card.index("<form")
     assert GATEWAY_CLIENT_SECRET not in html
     assert not ProviderCredential.objects.exists()

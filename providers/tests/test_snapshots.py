@@ -1,6 +1,7 @@
 """Credential snapshots (providers.snapshots): used while current, dropped by every kind of write,
 also when the write happened in another process (simulated: that process's snapshot is put back
 after the write, as it would still be in its memory, and only the shared cache tells it)."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,7 +12,12 @@ from django.test.utils import CaptureQueriesContext
 from providers import snapshots
 from providers.models import ProviderCredential, VerificationStatus
 from providers.selectors import effective_credentials_for_user
-from providers.services.credentials import credential_delete, credential_mark_failed, credential_set_order, credential_update_preferences
+from providers.services.credentials import (
+    credential_delete,
+    credential_mark_failed,
+    credential_set_order,
+    credential_update_preferences,
+)
 
 # Snapshots are only stored outside atomic blocks, so these tests run without the test transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,8 +26,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _clean(settings):
     settings.AI_GATEWAY_ENABLED = False
-    for name in ("AI_GATEWAY_CLIENT_ID", "AI_GATEWAY_CLIENT_SECRET", "AI_GATEWAY_BASE_URL",
-                 "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+    for name in (
+        "AI_GATEWAY_CLIENT_ID",
+        "AI_GATEWAY_CLIENT_SECRET",
+        "AI_GATEWAY_BASE_URL",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+    ):
         setattr(settings, name, "")
     cache.clear()
     snapshots.snapshots_clear()
@@ -32,7 +44,9 @@ def _clean(settings):
 
 def cred(owner, provider, **fields):
     fields.setdefault("status", VerificationStatus.VERIFIED)
-    return ProviderCredential.objects.create(owner=owner, provider=provider, api_key=f"sk-{provider}-test-0123456789", **fields)
+    return ProviderCredential.objects.create(
+        owner=owner, provider=provider, api_key=f"sk-{provider}-test-0123456789", **fields
+    )
 
 
 def keys(user):
@@ -64,11 +78,21 @@ def test_writes_in_another_process_are_seen_by_the_next_resolve(alice, change):
     openai = cred(alice, "openai", priority=1)
     anthropic = cred(alice, "anthropic", priority=2)
     writes = {
-        "disable": lambda: credential_update_preferences(user=alice, provider="openai", default_model="", fast_model="",
-                                                         standard_model="", premium_model="", priority=1, enabled=False),
+        "disable": lambda: credential_update_preferences(
+            user=alice,
+            provider="openai",
+            default_model="",
+            fast_model="",
+            standard_model="",
+            premium_model="",
+            priority=1,
+            enabled=False,
+        ),
         "delete": lambda: credential_delete(user=alice, provider="openai"),
         "priority": lambda: _save(openai.pk, priority=5),
-        "mark_failed": lambda: credential_mark_failed(credential_id=openai.pk, code="invalid_client", message="revoked"),
+        "mark_failed": lambda: credential_mark_failed(
+            credential_id=openai.pk, code="invalid_client", message="revoked"
+        ),
         "new": lambda: cred(alice, "gemini", priority=0),
         "order": lambda: credential_set_order(user=alice, providers=["anthropic", "openai"]),
         "unverify_save": lambda: _save(openai.pk, status=VerificationStatus.FAILED),

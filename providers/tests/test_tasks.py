@@ -5,6 +5,7 @@ run a real redis-server and a real `celery worker` subprocess against a migrated
 with the platform gateway credential (AI_GATEWAY_* env) pointing at a GatewaySimulator. Other
 processes ("web") are `manage.py shell -c` subprocesses sharing the same Redis.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,13 @@ PLATFORM = "platform:ai_gateway"
 def test_refresh_task_is_idempotent_in_process(platform_gateway, alice):
     sim = platform_gateway
     cred = ProviderCredential.objects.create(
-        owner=alice, provider="ai_gateway", client_id=sim.client_id, client_secret=sim.client_secret,
-        base_url=sim.base_url, token_url=sim.token_url, status="verified",
+        owner=alice,
+        provider="ai_gateway",
+        client_id=sim.client_id,
+        client_secret=sim.client_secret,
+        base_url=sim.base_url,
+        token_url=sim.token_url,
+        status="verified",
     )
     key = f"cred:{cred.pk}"
     assert refresh_gateway_token.apply(args=[key]).get() == "refreshed"
@@ -71,8 +77,13 @@ def test_beat_task_queues_one_task_per_due_credential_with_ids_only(platform_gat
         pytest.skip("needs the in-memory broker (CELERY_BROKER_URL unset)")
     sim = platform_gateway
     cred = ProviderCredential.objects.create(
-        owner=alice, provider="ai_gateway", client_id=sim.client_id, client_secret=sim.client_secret,
-        base_url=sim.base_url, token_url=sim.token_url, status="verified",
+        owner=alice,
+        provider="ai_gateway",
+        client_id=sim.client_id,
+        client_secret=sim.client_secret,
+        base_url=sim.base_url,
+        token_url=sim.token_url,
+        status="verified",
     )
     with app.connection_for_read() as conn:
         queue = conn.SimpleQueue("celery")
@@ -107,12 +118,20 @@ def _free_port() -> int:
 
 
 def _manage_env(db_file: Path, sim: GatewaySimulator, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AI_GATEWAY_", "CELERY_", "REDIS_URL", "DATABASE_URL"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AI_GATEWAY_", "CELERY_", "REDIS_URL", "DATABASE_URL"))
+    }
     env.update(
-        DJANGO_SETTINGS_MODULE="ideaforge.settings", DJANGO_DEBUG="true", PYTHONUNBUFFERED="1",
-        DATABASE_URL=f"sqlite:///{db_file}", AI_GATEWAY_ENABLED="true",
-        AI_GATEWAY_CLIENT_ID=sim.client_id, AI_GATEWAY_CLIENT_SECRET=sim.client_secret,
-        AI_GATEWAY_BASE_URL=sim.base_url, AI_GATEWAY_TOKEN_URL=sim.token_url, LOG_LEVEL="INFO",
+        DJANGO_SETTINGS_MODULE="ideaforge.settings",
+        DJANGO_DEBUG="true",
+        PYTHONUNBUFFERED="1",
+        DATABASE_URL=f"sqlite:///{db_file}",
+        AI_GATEWAY_ENABLED="true",
+        AI_GATEWAY_CLIENT_ID=sim.client_id,
+        AI_GATEWAY_CLIENT_SECRET=sim.client_secret,
+        AI_GATEWAY_BASE_URL=sim.base_url,
+        AI_GATEWAY_TOKEN_URL=sim.token_url,
+        LOG_LEVEL="INFO",
     )
     env.update(extra)
     return env
@@ -123,7 +142,14 @@ def db_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("celery-db") / "db.sqlite3"
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(DJANGO_DEBUG="true", DATABASE_URL=f"sqlite:///{path}")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return path
 
 
@@ -134,7 +160,14 @@ def module_sim():
 
 
 def _shell(code: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_beat_task_with_the_broker_down_logs_once_and_keeps_going(db_file, module_sim):
@@ -177,15 +210,41 @@ def worker(redis_url, db_file, module_sim, tmp_path_factory):
     base = redis_url.rstrip("/").rsplit("/", 1)[0] if redis_url.count("/") > 2 else redis_url.rstrip("/")
     queue = f"d2-test-{uuid.uuid4().hex[:8]}"
     env = _manage_env(
-        db_file, module_sim, REDIS_URL=f"{base}/3", CACHE_KEY_PREFIX=queue, CELERY_BROKER_URL=f"{base}/4",
-        CELERY_RESULT_BACKEND=f"{base}/5", CELERY_TASK_DEFAULT_QUEUE=queue,
+        db_file,
+        module_sim,
+        REDIS_URL=f"{base}/3",
+        CACHE_KEY_PREFIX=queue,
+        CELERY_BROKER_URL=f"{base}/4",
+        CELERY_RESULT_BACKEND=f"{base}/5",
+        CELERY_TASK_DEFAULT_QUEUE=queue,
     )
     log = tmp_path_factory.mktemp("celery-worker") / "worker.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "ideaforge", "worker", "--pool=solo", "--concurrency", "1", "-Q", queue,
-             "-n", f"{queue}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "ideaforge",
+                "worker",
+                "--pool=solo",
+                "--concurrency",
+                "1",
+                "-Q",
+                queue,
+                "-n",
+                f"{queue}@%h",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 60
@@ -208,7 +267,9 @@ def worker(redis_url, db_file, module_sim, tmp_path_factory):
 
 
 def _send(worker, name: str, *args: str, task_id: str | None = None):
-    return worker["sender"].send_task(name, args=list(args), queue=worker["queue"], task_id=task_id, ignore_result=False)
+    return worker["sender"].send_task(
+        name, args=list(args), queue=worker["queue"], task_id=task_id, ignore_result=False
+    )
 
 
 def _wait_for(predicate, timeout: float = 30) -> bool:

@@ -1,5 +1,6 @@
 """Management commands of the gateway runtime: providers_refresh_tokens, providers_list_models,
 providers_gateway_simulator. Real HTTP against the gateway simulator on 127.0.0.1."""
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,15 @@ def platform_gateway(platform_gateway, settings):
 
 def _gateway_credential(owner, sim, *, secret=None, **fields) -> ProviderCredential:
     values = dict(
-        owner=owner, provider="ai_gateway", client_id=sim.client_id, client_secret=secret or sim.client_secret,
-        client_id_hint="…ient", secret_hint="…", base_url=sim.base_url, token_url=sim.token_url, status="verified",
+        owner=owner,
+        provider="ai_gateway",
+        client_id=sim.client_id,
+        client_secret=secret or sim.client_secret,
+        client_id_hint="…ient",
+        secret_hint="…",
+        base_url=sim.base_url,
+        token_url=sim.token_url,
+        status="verified",
     )
     values.update(fields)
     return ProviderCredential.objects.create(**values)
@@ -180,9 +188,28 @@ def test_list_models_errors_are_clear(settings, platform_gateway, alice):
 def test_gateway_simulator_command_serves_until_interrupted():
     env = {**os.environ, "DJANGO_DEBUG": "true", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "providers_gateway_simulator", "--port", "0", "--client-id", "demo-id",
-         "--client-secret", "demo-secret", "--token-lifetime", "120", "--chunk-delay-ms", "40", "--answers", "echo"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "manage.py",
+            "providers_gateway_simulator",
+            "--port",
+            "0",
+            "--client-id",
+            "demo-id",
+            "--client-secret",
+            "demo-secret",
+            "--token-lifetime",
+            "120",
+            "--chunk-delay-ms",
+            "40",
+            "--answers",
+            "echo",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     out = err = ""
     try:
@@ -196,15 +223,25 @@ def test_gateway_simulator_command_serves_until_interrupted():
             if sep:
                 lines[name] = value
         assert lines["AI_GATEWAY_ENABLED"] == "true" and lines["AI_GATEWAY_CLIENT_ID"] == "demo-id"
-        token = httpx.post(lines["AI_GATEWAY_TOKEN_URL"], data={"grant_type": "client_credentials"}, auth=("demo-id", "demo-secret"))
+        token = httpx.post(
+            lines["AI_GATEWAY_TOKEN_URL"], data={"grant_type": "client_credentials"}, auth=("demo-id", "demo-secret")
+        )
         assert token.status_code == 200 and token.json()["expires_in"] == 120
-        models = httpx.get(lines["AI_GATEWAY_BASE_URL"] + "/models", headers={"Authorization": "Bearer " + token.json()["access_token"]})
-        assert [m["id"] for m in models.json()["data"]] == [lines[f"AI_GATEWAY_{t}_MODEL"] for t in ("FAST", "STANDARD", "PREMIUM")]
+        models = httpx.get(
+            lines["AI_GATEWAY_BASE_URL"] + "/models",
+            headers={"Authorization": "Bearer " + token.json()["access_token"]},
+        )
+        assert [m["id"] for m in models.json()["data"]] == [
+            lines[f"AI_GATEWAY_{t}_MODEL"] for t in ("FAST", "STANDARD", "PREMIUM")
+        ]
         # --chunk-delay-ms: the 5 chunks of a streamed answer ("Echo: a b c") are 40 ms apart.
         started = time.monotonic()
-        with httpx.stream("POST", lines["AI_GATEWAY_BASE_URL"] + "/chat/completions",
-                          headers={"Authorization": "Bearer " + token.json()["access_token"]},
-                          json={"model": "sim-fast", "stream": True, "messages": [{"role": "user", "content": "a b c"}]}) as stream:
+        with httpx.stream(
+            "POST",
+            lines["AI_GATEWAY_BASE_URL"] + "/chat/completions",
+            headers={"Authorization": "Bearer " + token.json()["access_token"]},
+            json={"model": "sim-fast", "stream": True, "messages": [{"role": "user", "content": "a b c"}]},
+        ) as stream:
             body = stream.read().decode()
         assert "[DONE]" in body and time.monotonic() - started >= 0.15
     finally:

@@ -1,7 +1,9 @@
 """Tokens shared between processes through a real redis-server: encrypted storage, the refresh
 lease, failure markers, and 4 processes hitting an expired token at once."""
+
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -33,7 +35,13 @@ def shared(settings, redis_url):
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     settings.REDIS_URL = redis_url
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url, "KEY_PREFIX": "ideaforge"}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": "ideaforge",
+        }
+    }
     yield client
     client.flushdb()
     client.close()
@@ -190,25 +198,49 @@ print(json.dumps({"tokens": sorted(set(tokens)), "errors": errors}), flush=True)
 
 def test_four_processes_on_an_expired_token_make_one_token_request(shared, settings, redis_url, token_manager):
     with GatewaySimulator(token_lifetime=1) as sim:
-        config_env = {"SIM_CLIENT_ID": sim.client_id, "SIM_CLIENT_SECRET": sim.client_secret,
-                      "SIM_BASE_URL": sim.base_url, "SIM_TOKEN_URL": sim.token_url}
+        config_env = {
+            "SIM_CLIENT_ID": sim.client_id,
+            "SIM_CLIENT_SECRET": sim.client_secret,
+            "SIM_BASE_URL": sim.base_url,
+            "SIM_TOKEN_URL": sim.token_url,
+        }
         from providers.types import CredentialConfig
 
-        config = CredentialConfig(provider="ai_gateway", client_id=Secret(sim.client_id), client_secret=Secret(sim.client_secret),
-                                  base_url=sim.base_url, token_url=sim.token_url)
+        config = CredentialConfig(
+            provider="ai_gateway",
+            client_id=Secret(sim.client_id),
+            client_secret=Secret(sim.client_secret),
+            base_url=sim.base_url,
+            token_url=sim.token_url,
+        )
         old = token_manager.get_token(config)  # shared through Redis, then expires everywhere
         time.sleep(1.1)
         sim.token_lifetime = 3600
         sim.token_delay = 0.2
         sim.reset_counters()
-        env = {**os.environ, **config_env, "DJANGO_SETTINGS_MODULE": "ideaforge.settings", "DJANGO_DEBUG": "true",
-               "DJANGO_SECRET_KEY": settings.SECRET_KEY, "REDIS_URL": redis_url,
-               "CREDENTIALS_ENCRYPTION_KEYS": ",".join(settings.CREDENTIALS_ENCRYPTION_KEYS),
-               "PYTHONPATH": str(REPO)}
+        env = {
+            **os.environ,
+            **config_env,
+            "DJANGO_SETTINGS_MODULE": "ideaforge.settings",
+            "DJANGO_DEBUG": "true",
+            "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+            "REDIS_URL": redis_url,
+            "CREDENTIALS_ENCRYPTION_KEYS": ",".join(settings.CREDENTIALS_ENCRYPTION_KEYS),
+            "PYTHONPATH": str(REPO),
+        }
         with tempfile.TemporaryDirectory() as tmp:
             go = os.path.join(tmp, "go")
-            procs = [subprocess.Popen([sys.executable, "-c", _WORKER, go], env=env, cwd=REPO, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True) for _ in range(4)]
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-c", _WORKER, go],
+                    env=env,
+                    cwd=REPO,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(4)
+            ]
             try:
                 for proc in procs:
                     assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
@@ -270,7 +302,9 @@ print("errors", len(errors), flush=True)
 """
 
 
-def test_web_processes_and_beat_under_load_make_one_token_request_per_refresh(shared, settings, redis_url, token_manager):
+def test_web_processes_and_beat_under_load_make_one_token_request_per_refresh(
+    shared, settings, redis_url, token_manager
+):
     """Issue 8, item 6: three web processes (4 threads each, a token every 10 ms) and the beat
     pre-refresh (every 0.5 s, here in this process) on 4 s tokens for 9 s. Each token is due 2 s
     before it expires (half its lifetime), so one token request every ~2 s is the whole budget:
@@ -282,16 +316,39 @@ def test_web_processes_and_beat_under_load_make_one_token_request_per_refresh(sh
 
     run_for = 9.0
     with GatewaySimulator(token_lifetime=4) as sim:
-        config = CredentialConfig(provider="ai_gateway", client_id=Secret(sim.client_id), client_secret=Secret(sim.client_secret),
-                                  base_url=sim.base_url, token_url=sim.token_url)
-        env = {**os.environ, "SIM_CLIENT_ID": sim.client_id, "SIM_CLIENT_SECRET": sim.client_secret,
-               "SIM_BASE_URL": sim.base_url, "SIM_TOKEN_URL": sim.token_url, "DJANGO_SETTINGS_MODULE": "ideaforge.settings",
-               "DJANGO_DEBUG": "true", "DJANGO_SECRET_KEY": settings.SECRET_KEY, "REDIS_URL": redis_url,
-               "CREDENTIALS_ENCRYPTION_KEYS": ",".join(settings.CREDENTIALS_ENCRYPTION_KEYS), "PYTHONPATH": str(REPO)}
+        config = CredentialConfig(
+            provider="ai_gateway",
+            client_id=Secret(sim.client_id),
+            client_secret=Secret(sim.client_secret),
+            base_url=sim.base_url,
+            token_url=sim.token_url,
+        )
+        env = {
+            **os.environ,
+            "SIM_CLIENT_ID": sim.client_id,
+            "SIM_CLIENT_SECRET": sim.client_secret,
+            "SIM_BASE_URL": sim.base_url,
+            "SIM_TOKEN_URL": sim.token_url,
+            "DJANGO_SETTINGS_MODULE": "ideaforge.settings",
+            "DJANGO_DEBUG": "true",
+            "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+            "REDIS_URL": redis_url,
+            "CREDENTIALS_ENCRYPTION_KEYS": ",".join(settings.CREDENTIALS_ENCRYPTION_KEYS),
+            "PYTHONPATH": str(REPO),
+        }
         web = TokenManager()
         web.get_token(config)  # a web process's token, in Redis before the load starts
-        procs = [subprocess.Popen([sys.executable, "-c", _LOOPER, str(run_for)], env=env, cwd=REPO, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _LOOPER, str(run_for)],
+                env=env,
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
         try:
             # Beat starts at once: its first pass finds the web's 4 s token fresh (the old code
             # judged it by the whole 300 s margin and fetched a duplicate within milliseconds).
@@ -306,6 +363,6 @@ def test_web_processes_and_beat_under_load_make_one_token_request_per_refresh(sh
                     proc.kill()
     assert all(out.strip() == "errors 0" for out, _ in outputs), outputs
     times = sorted(r.at for r in sim.requests if r.path.startswith(TOKEN_PATH))
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(times) >= 4, times  # refreshes did happen under load
     assert min(gaps) > 1.5, gaps  # ...each one alone: ~2 s apart, never a duplicate

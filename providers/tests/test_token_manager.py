@@ -1,5 +1,6 @@
 """Token manager against the simulator's real token endpoint: caching, timing, single flight,
 failures, invalidation (threads and asyncio tasks on several event loops)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,8 +20,13 @@ from providers.types import CredentialConfig
 
 
 def _config(sim: GatewaySimulator, **changes) -> CredentialConfig:
-    base = CredentialConfig(provider="ai_gateway", client_id=Secret(sim.client_id), client_secret=Secret(sim.client_secret),
-                            base_url=sim.base_url, token_url=sim.token_url)
+    base = CredentialConfig(
+        provider="ai_gateway",
+        client_id=Secret(sim.client_id),
+        client_secret=Secret(sim.client_secret),
+        base_url=sim.base_url,
+        token_url=sim.token_url,
+    )
     return replace(base, **changes)
 
 
@@ -142,7 +148,7 @@ def test_200_async_callers_and_16_threads_on_an_expired_token_make_one_request(t
                 token = token_manager.get_token(config)
                 with lock:
                     results.append(token)
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 errors.append(exc)
 
         def loop_callers(count: int) -> None:
@@ -163,7 +169,7 @@ def test_200_async_callers_and_16_threads_on_an_expired_token_make_one_request(t
         assert not errors
         assert len(results) == 216
         assert sim.token_requests == 1
-        assert len(set(r.reveal() for r in results)) == 1 and results[0] != old
+        assert len({r.reveal() for r in results}) == 1 and results[0] != old
         assert _server_accepts(sim, results[0])
 
 
@@ -183,7 +189,7 @@ def test_a_failing_refresh_releases_every_waiter_promptly_then_negative_cache(to
         def thread_caller() -> None:
             try:
                 token_manager.get_token(config)
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 thread_errors.append(exc)
 
         threads = [threading.Thread(target=thread_caller) for _ in range(8)]
@@ -223,8 +229,13 @@ def test_invalid_client_is_not_retried(token_manager, gateway_sim, gateway_confi
 def test_invalid_client_marks_the_stored_credential_failed(token_manager, gateway_sim, gateway_config, alice):
     from providers.models import ProviderCredential
 
-    credential = ProviderCredential.objects.create(owner=alice, provider="ai_gateway", base_url=gateway_sim.base_url,
-                                                   token_url=gateway_sim.token_url, status="verified")
+    credential = ProviderCredential.objects.create(
+        owner=alice,
+        provider="ai_gateway",
+        base_url=gateway_sim.base_url,
+        token_url=gateway_sim.token_url,
+        status="verified",
+    )
     config = replace(gateway_config, client_secret=Secret("rotated-away"), credential_id=credential.pk)
     with pytest.raises(CredentialInvalid):
         token_manager.get_token(config)
@@ -248,7 +259,7 @@ def test_a_cancelled_caller_does_not_cancel_the_refresh_for_the_others(token_man
         return await asyncio.wait_for(asyncio.gather(*others), 3)
 
     tokens = asyncio.run(main())
-    assert len(set(t.reveal() for t in tokens)) == 1
+    assert len({t.reveal() for t in tokens}) == 1
     assert gateway_sim.token_requests == 1
     assert token_manager.get_token(gateway_config) == tokens[0]
 

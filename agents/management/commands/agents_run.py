@@ -3,6 +3,7 @@
 Ends with one summary line (provider, model, tier, tokens, latency, fallbacks). Exits non-zero
 with a message naming every candidate tried when the run fails.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,7 +22,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("agent", choices=sorted(AGENTS), help="Which agent.")
         parser.add_argument("prompt", help="What the agent should work on.")
-        parser.add_argument("--user", required=True, help="Username whose providers are used (and who owns the run record).")
+        parser.add_argument(
+            "--user", required=True, help="Username whose providers are used (and who owns the run record)."
+        )
         parser.add_argument("--tier", choices=TIERS, help="Model tier (default: the agent's own).")
         parser.add_argument("--no-cache", action="store_true", help="Ask the model even when a cached answer exists.")
 
@@ -44,12 +47,14 @@ class Command(BaseCommand):
             elif isinstance(event, Done):
                 run = event.run
                 self.stdout.write("")
-                self.stdout.write(self.style.SUCCESS(
-                    f"provider={run.provider} model={run.model_id} tier={run.tier} "
-                    f"tokens={_n(run.input_tokens)} in/{_n(run.output_tokens)} out "
-                    f"latency={run.latency_ms} ms first_token={_n(run.time_to_first_token_ms)} ms "
-                    f"fallbacks={len(run.fallbacks)} run={run.pk}" + (" cache=hit" if run.cache_hit else "")
-                ))
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"provider={run.provider} model={run.model_id} tier={run.tier} "
+                        f"tokens={_n(run.input_tokens)} in/{_n(run.output_tokens)} out "
+                        f"latency={run.latency_ms} ms first_token={_n(run.time_to_first_token_ms)} ms "
+                        f"fallbacks={len(run.fallbacks)} run={run.pk}" + (" cache=hit" if run.cache_hit else "")
+                    )
+                )
             elif isinstance(event, Failed):
                 self.stdout.write("")
                 raise CommandError(f"{agent.name} failed: {event.message}")

@@ -5,6 +5,7 @@ endpoint, `/v1/models`, `/v1/chat/completions` with JSON and SSE) in the foregro
 the environment variables that point IdeaForge at it. `make demo` runs it for you. It accepts
 only the client id and secret given here: they are not real credentials.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,23 +18,37 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--port", type=int, default=8765, help="Port on 127.0.0.1 (0: any free port). Default 8765.")
+        parser.add_argument(
+            "--port", type=int, default=8765, help="Port on 127.0.0.1 (0: any free port). Default 8765."
+        )
         parser.add_argument("--client-id", default="sim-client", help="Client id the token endpoint accepts.")
         parser.add_argument("--client-secret", default="sim-secret", help="Client secret the token endpoint accepts.")
         parser.add_argument("--token-lifetime", type=int, default=3600, help="expires_in of issued tokens, seconds.")
-        parser.add_argument("--chunk-delay-ms", type=int, default=30,
-                            help="Pause between streamed words, ms (default 30: a realistic pace; 0: as fast as possible).")
-        parser.add_argument("--answers", choices=["canned", "echo"], default="canned",
-                            help="canned (default): realistic answers per agent; echo: 'Echo: <prompt>', as in the tests.")
+        parser.add_argument(
+            "--chunk-delay-ms",
+            type=int,
+            default=30,
+            help="Pause between streamed words, ms (default 30: a realistic pace; 0: as fast as possible).",
+        )
+        parser.add_argument(
+            "--answers",
+            choices=["canned", "echo"],
+            default="canned",
+            help="canned (default): realistic answers per agent; echo: 'Echo: <prompt>', as in the tests.",
+        )
 
-    def handle(self, *args: Any, port: int, client_id: str, client_secret: str, token_lifetime: int, **options: Any) -> None:
+    def handle(
+        self, *args: Any, port: int, client_id: str, client_secret: str, token_lifetime: int, **options: Any
+    ) -> None:
         chunk_delay_ms = options.get("chunk_delay_ms", 30)
         if chunk_delay_ms < 0 or chunk_delay_ms > 5000:
             raise CommandError("--chunk-delay-ms must be between 0 and 5000.")
         from providers.testing.gateway_simulator import GatewaySimulator
 
         try:
-            sim = GatewaySimulator(port, client_id=client_id, client_secret=client_secret, token_lifetime=token_lifetime)
+            sim = GatewaySimulator(
+                port, client_id=client_id, client_secret=client_secret, token_lifetime=token_lifetime
+            )
         except OSError as exc:
             raise CommandError(f"Cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
         sim.chunk_delay = chunk_delay_ms / 1000
@@ -48,10 +63,12 @@ class Command(BaseCommand):
         ]
         if models:
             lines.append(f"AI_GATEWAY_DEFAULT_MODEL={models[min(1, len(models) - 1)]}")
-        for tier, model in zip(("FAST", "STANDARD", "PREMIUM"), models):
+        for tier, model in zip(("FAST", "STANDARD", "PREMIUM"), models, strict=False):
             lines.append(f"AI_GATEWAY_{tier}_MODEL={model}")
-        self.stdout.write(f"AI Gateway simulator on {sim.url} (token lifetime {token_lifetime} s, "
-                          f"{chunk_delay_ms:g} ms between chunks, models: {', '.join(models)}).")
+        self.stdout.write(
+            f"AI Gateway simulator on {sim.url} (token lifetime {token_lifetime} s, "
+            f"{chunk_delay_ms:g} ms between chunks, models: {', '.join(models)})."
+        )
         self.stdout.write("Point IdeaForge at it with these environment variables (or run `make demo`):\n")
         for line in lines:
             self.stdout.write(f"  {line}")

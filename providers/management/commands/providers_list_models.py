@@ -3,6 +3,7 @@
 Without `--user`, the platform's env-configured credential for P (e.g. `AI_GATEWAY_*`,
 `OPENAI_API_KEY`); with it, that user's stored credential. Prints one model id per line.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,7 +24,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--provider", required=True, help=f"Provider id ({', '.join(registry.ids())}).")
-        parser.add_argument("--user", default=None, help="Username whose stored credential to use (default: the platform's).")
+        parser.add_argument(
+            "--user", default=None, help="Username whose stored credential to use (default: the platform's)."
+        )
 
     def handle(self, *args: Any, provider: str, user: str | None = None, **options: Any) -> None:
         try:
@@ -35,7 +38,9 @@ class Command(BaseCommand):
             models = backend.runtime_models(config)
         except ProviderError as exc:
             whose = f"{user}'s" if user else "the platform"
-            raise CommandError(f"Listing {backend.name} models with {whose} credential failed: {type(exc).__name__}: {exc}") from None
+            raise CommandError(
+                f"Listing {backend.name} models with {whose} credential failed: {type(exc).__name__}: {exc}"
+            ) from None
         for model_id in models:
             self.stdout.write(model_id)
         if not models:

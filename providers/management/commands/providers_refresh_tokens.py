@@ -8,6 +8,7 @@ non-zero when a refresh failed.
 Without Redis (`REDIS_URL`), tokens live in each process's memory, so this command only warms its
 own process: useful for checking credentials, not for warming the web workers.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,7 +29,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="Show what would be refreshed; request no token.")
         parser.add_argument(
-            "--margin", type=float, default=None,
+            "--margin",
+            type=float,
+            default=None,
             help="Refresh tokens expiring within this many seconds (default: PROVIDERS_TOKEN_REFRESH_MARGIN).",
         )
 

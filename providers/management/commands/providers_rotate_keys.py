@@ -3,6 +3,7 @@
 Thin: the work is in `providers.services.keys.credentials_rotate_keys`. Exits non-zero when a
 secret cannot be decrypted with any configured key (its owner must re-enter it).
 """
+
 from __future__ import annotations
 
 from typing import Any

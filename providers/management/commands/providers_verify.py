@@ -7,6 +7,7 @@ One line per credential, `<user> <provider> <outcome> <message>`, and a non-zero
 of them did not verify, so it can run from cron or a deploy check. Thin: each credential goes
 through `providers.services.credentials.credential_verify`, which records the outcome on the row.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,7 +31,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--user", metavar="USERNAME", help="Only this user's credentials.")
         parser.add_argument("--provider", metavar="PROVIDER", help=f"Only this provider ({', '.join(registry.ids())}).")
-        parser.add_argument("--no-platform", action="store_true", help="Skip the platform's credentials from the environment.")
+        parser.add_argument(
+            "--no-platform", action="store_true", help="Skip the platform's credentials from the environment."
+        )
 
     def handle(self, *args: Any, user: str | None = None, provider: str | None = None, **options: Any) -> None:
         with acting_as("manage.py providers_verify"):
@@ -58,7 +61,9 @@ class Command(BaseCommand):
                 failed += 1
             # result.message is built from redacted details; the recorded last_error was redacted
             # with the credential's own secrets too, so prefer it for failures.
-            message = result.message if result.ok else (credential.last_error or redact(result.message, limit=LAST_ERROR_MAX))
+            message = (
+                result.message if result.ok else (credential.last_error or redact(result.message, limit=LAST_ERROR_MAX))
+            )
             line = f"{credential.owner.get_username()} {credential.provider} {result.outcome.value} {message}"
             self.stdout.write(self.style.SUCCESS(line) if result.ok else self.style.ERROR(line))
 
