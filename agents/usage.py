@@ -1,6 +1,7 @@
 """Usage over a period, from the daily roll-up (`AgentRunDaily`): what the usage page (one user)
 and the admin dashboard (everyone) show. Each function is a handful of grouped queries over at
-most `days` x providers x models x buckets roll-up rows, never over the runs themselves.
+most `days` x providers x models x buckets roll-up rows; only the cache hit rate counts the
+period's runs (the roll-up has no hit column), bounded by the runs' date index.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from .models import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, AgentRunDaily
+from .models import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, AgentRun, AgentRunDaily
 
 PERIODS = (7, 30, 90)
 DEFAULT_PERIOD = 7
@@ -47,8 +48,10 @@ class Usage:
     runs: int = 0
     failed: int = 0
     fallbacks: int = 0
-    #: Response cache hits / lookups. 0 until the response cache (issue 10) exists.
+    #: Runs answered from the response cache, as a percentage of all runs in the period.
     cache_hit_rate: float = 0.0
+    #: The user's token budgets with their use (`agents.budgets.Budget`); empty when none applies.
+    budgets: list[Any] = field(default_factory=list)
 
     @property
     def daily_rows(self) -> list[dict[str, Any]]:
@@ -121,7 +124,19 @@ def usage_for(*, user: AbstractBaseUser | None, days: int) -> Usage:
         Latency(provider, model, sum(counts), {q: quantile_ms(counts, q) for q in QUANTILES})
         for (provider, model), counts in sorted(buckets.items())
     ]
+    usage.cache_hit_rate = _cache_hit_rate(dates[0], user)
     return usage
+
+
+def _cache_hit_rate(first_day: dt.date, user: AbstractBaseUser | None) -> float:
+    """Cache hits as a percentage of the period's runs (the roll-up does not count hits; the runs'
+    (user, created_at) index bounds this to the window)."""
+    start = timezone.make_aware(dt.datetime.combine(first_day, dt.time.min), dt.UTC)
+    runs = AgentRun.objects.filter(created_at__gte=start)
+    if user is not None:
+        runs = runs.filter(user=user)
+    counts = runs.aggregate(total=Count("id"), hits=Count("id", filter=Q(cache_hit=True)))
+    return 100.0 * counts["hits"] / counts["total"] if counts["total"] else 0.0
 
 
 def top_users_by_tokens(*, days: int, limit: int = 10) -> list[dict[str, Any]]:

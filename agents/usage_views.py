@@ -10,7 +10,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from .budgets import budgets_for
 from .charts import bar_chart
+from .limits import user_overrides
 from .usage import PERIODS, QUANTILES, Usage, period_from, top_users_by_tokens, usage_for
 
 
@@ -35,7 +37,9 @@ def usage_context(usage: Usage, days: int) -> dict[str, Any]:
 @require_GET
 def usage_page(request: HttpRequest) -> HttpResponse:
     days = period_from(request.GET.get("days"))
-    return render(request, "agents/usage.html", usage_context(usage_for(user=request.user, days=days), days))
+    usage = usage_for(user=request.user, days=days)
+    usage.budgets = budgets_for(request.user.pk, user_overrides(request.user.pk))
+    return render(request, "agents/usage.html", usage_context(usage, days))
 
 
 def admin_dashboard(request: HttpRequest, admin_context: dict[str, Any]) -> HttpResponse:

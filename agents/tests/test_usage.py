@@ -55,7 +55,23 @@ def test_real_runs_show_on_the_usage_page(client, alice, bob, platform_gateway):
     assert "agents/usage.css" in page
     today = timezone.localdate().isoformat()
     assert re.search(rf"{today}</th><td>3</td><td>3</td>", page)
-    assert "Budget use is not shown yet" in page
+    assert usage.cache_hit_rate == 0.0 and "usage-budgets" not in page  # no hits, no budget set
+
+
+def test_budget_and_cache_hit_rate_on_the_usage_page(client, alice, platform_gateway, settings):
+    from agents.models import AgentRun
+
+    settings.AGENTS_DAILY_TOKEN_BUDGET = 100_000
+    run_agent(agent=GENERATOR, user=alice, prompt="one")
+    run_agent(agent=GENERATOR, user=alice, prompt="two")
+    AgentRun.objects.filter(prompt="two").update(cache_hit=True)
+    client.force_login(alice)
+    response = client.get("/usage/")
+    usage = response.context["usage"]
+    assert usage.cache_hit_rate == 50.0
+    (budget,) = usage.budgets
+    assert budget.name == "daily" and budget.limit == 100_000 and budget.used > 0
+    assert "of your daily budget of 100000 tokens" in response.content.decode()
 
 
 def test_the_period_switch(client, alice, platform_gateway):
