@@ -41,6 +41,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from docsection import write_block  # noqa: E402  (bench/ is the script's directory)
+
 START, END = "<!-- http-bench:start -->", "<!-- http-bench:end -->"
 PROMPT = "ideas for a neighbourhood tool library"
 IN_FLIGHT = 32
@@ -308,17 +310,6 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _write_docs(text: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    doc = path.read_text()
-    block = f"{START}\n{text}\n{END}"
-    if START in doc:
-        doc = doc[: doc.index(START)] + block + doc[doc.index(END) + len(END) :]
-    else:
-        doc = doc.rstrip() + "\n\n## The HTTP path (`bench/http_bench.py`)\n\n" + block + "\n"
-    path.write_text(doc)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small run; prints only")
@@ -330,7 +321,7 @@ def main() -> int:
     text = header + "\n\n" + report(result)
     print(text)
     if not args.quick and args.profile is None:
-        _write_docs(text)
+        write_block(text, start=START, end=END, heading="The HTTP path (`bench/http_bench.py`)")
     return 0
 
 

@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+from docsection import write_block  # noqa: E402  (bench/ is the script's directory)
 
 from ops.stack import Stack  # noqa: E402
 
@@ -515,17 +516,6 @@ def _table(reports: list[Report]) -> str:
     return "\n".join(lines)
 
 
-def _write_docs(text: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    doc = path.read_text()
-    block = f"{START}\n{text}\n{END}"
-    if START in doc:
-        doc = doc[: doc.index(START)] + block + doc[doc.index(END) + len(END) :]
-    else:
-        doc = doc.rstrip() + "\n\n## Load and fault run (`make loadtest`)\n\n" + block + "\n"
-    path.write_text(doc)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -574,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in reports], indent=1))
     if write_docs:
-        _write_docs(text)
+        write_block(text, start=START, end=END, heading="Load and fault run (`make loadtest`)")
     median_end = statistics.median([r.end_p50_ms or 0 for r in reports]) if reports else 0
     return 0 if reports and median_end else 1
 
