@@ -26,6 +26,7 @@ class _BenchHandler(GatewayHandler):
                 200,
                 {
                     "token": sim.token_requests,
+                    "tokens_issued": len(sim.issued_tokens),
                     "api": sim.api_requests,
                     "chat": sim.chat_requests,
                     "connections_opened": sim.connections_opened,

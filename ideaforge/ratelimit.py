@@ -10,9 +10,10 @@ One small wrapper around the `limits` library (moving window), for every budget 
 Storage comes from `settings.RATELIMIT_STORAGE_URL`: `redis://...` (settings derive it from
 REDIS_URL) shares each budget across every process, `memory://` keeps it per process. Redis is a
 soft dependency: when it fails, each process falls back to its own memory limiter (never an
-error for the caller), logs one line when the outage starts and one when Redis answers again,
-and tries Redis again at most every `REDIS_RETRY_SECONDS` (so a hung Redis costs one short
-timeout per interval, not one per request).
+error for the caller), with the outage rule the cache uses too (`ideaforge.outage`): one log
+line when the outage starts and one when Redis answers again, and Redis tried again at most
+every `REDIS_RETRY_SECONDS` (so a hung Redis costs one short timeout per interval, not one per
+request).
 
 `acquire()` checks several budgets at once, in one Redis round trip (one Lua script): budgets
 every call must pass (a user's) and alternatives tried in order (candidate credentials), the
@@ -41,6 +42,8 @@ from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+
+from .outage import Outage
 
 logger = logging.getLogger(__name__)
 
@@ -82,69 +85,52 @@ class _Limiter:
                 )
             self.shared = MovingWindowRateLimiter(_storage(url, options))
         self._lock = threading.Lock()
-        self._down_since: float | None = None
-        self._retry_at = 0.0
+        self.outage = Outage(
+            "rate limit storage",
+            meanwhile="limits are per process until it is back",
+            back="limits are shared again",
+            retry_seconds=lambda: REDIS_RETRY_SECONDS,
+            logger=logger,
+        )
 
     def acquire(self, asks: Sequence[_Key], groups: int) -> list[float]:
         """Run the multi-budget check (see `acquire()`); the raw result list of `_acquire_*`."""
-        if self.shared is not None and time.monotonic() >= self._retry_at:
+        if self.shared is not None and not self.outage.down:
             storage = self.shared.storage
             try:
                 result = _acquire_redis(storage, asks, groups)
             except storage.base_exceptions as exc:
-                self._outage(StorageError(exc))
+                self.outage.failed(exc, where="rate limit acquire")
             else:
-                self._recovered()
+                self.outage.succeeded()
                 return result
         with self._lock:  # the memory storage's own locks are per key: make the group atomic
             return _acquire_memory(self.fallback.storage, asks, groups)
 
     def charge(self, items: Sequence[tuple[RateLimitItem, tuple[str, ...], int]]) -> None:
-        if self.shared is not None and time.monotonic() >= self._retry_at:
+        if self.shared is not None and not self.outage.down:
             storage = self.shared.storage
             try:
                 _charge_redis(storage, items)
             except storage.base_exceptions as exc:
-                self._outage(StorageError(exc))
+                self.outage.failed(exc, where="rate limit charge")
             else:
-                self._recovered()
+                self.outage.succeeded()
                 return
         fixed = FixedWindowRateLimiter(self.fallback.storage)
         for item, identifiers, cost in items:
             fixed.hit(item, *identifiers, cost=cost)
 
     def hit(self, items: tuple[RateLimitItem, ...], identifiers: tuple[str, ...]) -> RetryAfter | None:
-        if self.shared is not None and time.monotonic() >= self._retry_at:
+        if self.shared is not None and not self.outage.down:
             try:
                 result = _hit(self.shared, items, identifiers)
             except StorageError as exc:
-                self._outage(exc)
+                self.outage.failed(getattr(exc, "storage_error", exc), where="rate limit hit")
             else:
-                self._recovered()
+                self.outage.succeeded()
                 return result
         return _hit(self.fallback, items, identifiers)
-
-    def _outage(self, exc: StorageError) -> None:
-        with self._lock:
-            self._retry_at = time.monotonic() + REDIS_RETRY_SECONDS
-            if self._down_since is None:
-                self._down_since = time.monotonic()
-                # The storage error's text can hold the Redis URL (and its password): type only.
-                logger.warning(
-                    "rate limit storage unavailable (%s): limits are per process until it is back",
-                    type(getattr(exc, "storage_error", exc)).__name__,
-                )
-
-    def _recovered(self) -> None:
-        if self._down_since is None:
-            return
-        with self._lock:
-            if self._down_since is not None:
-                logger.warning(
-                    "rate limit storage is back after %.0f s: limits are shared again",
-                    time.monotonic() - self._down_since,
-                )
-                self._down_since = None
 
 
 def _storage(url: str, options: dict[str, Any]) -> Storage:

@@ -112,7 +112,7 @@ def test_redis_down_falls_back_to_this_process_with_one_log_line_per_outage(sett
 
 @pytest.mark.redis
 def test_recovery_after_an_outage_is_logged_once_and_shares_again(shared, caplog, monkeypatch):
-    caplog.set_level(logging.WARNING, logger="ideaforge.ratelimit")
+    caplog.set_level(logging.INFO, logger="ideaforge.ratelimit")
     limiter = ratelimit._get_limiter()
     real = limiter.shared
     limiter.shared = ratelimit.MovingWindowRateLimiter(
