@@ -46,6 +46,7 @@ from pydantic import BaseModel
 
 from providers.conf import app_settings as providers_settings
 from providers.context import current_request_id
+from providers.http.deadline import deadline as http_deadline
 from providers.services.credentials import credential_mark_failed
 
 from .breaker import (
@@ -551,6 +552,17 @@ def _error_of(output: Any, tap: ErrorTap) -> BaseException | None:
 # -- the loop, sync and async (the same lines; keep them so) ---------------------------------------
 
 
+_END = object()
+
+
+def _bounded_step(loop: _Loop, items: Iterator[Any]) -> Any:
+    """The next item of Agno's sync stream (`_END` at its end), every socket operation on the way
+    bounded by the attempt's time left (`providers.http.deadline`). The bound is set around each
+    step, never across a `yield`: the caller may resume this generator in another context."""
+    with http_deadline(max(loop.deadline - time.monotonic(), 0.0)):
+        return next(items, _END)
+
+
 def _fallback_loop(loop: _Loop) -> Iterator[Event]:
     try:
         for candidate in loop.begin():
@@ -562,12 +574,15 @@ def _fallback_loop(loop: _Loop) -> Iterator[Event]:
             while True:
                 agno_agent = loop.start()
                 if loop.streams_text:
-                    # A blocking read cannot be interrupted here: the deadline is checked as each
-                    # item arrives (the async loop bounds every wait, see `_afallback_loop`).
+                    # A blocking read cannot be cancelled: every socket operation of each step is
+                    # bounded by the attempt's time left (`_bounded_step`), and the deadline is
+                    # checked as each item arrives (a trickle of keep-alive bytes yields none).
                     items = agno_agent.run(loop.prompt, stream=True, yield_run_output=True)
                     try:
-                        for item in items:
-                            if loop.overdue():
+                        while True:
+                            item = _bounded_step(loop, items)
+                            # First the deadline: a read it cut ends Agno's stream early.
+                            if loop.overdue() or item is _END:
                                 break
                             delta = loop.feed(item)
                             if delta is not None:
@@ -575,7 +590,10 @@ def _fallback_loop(loop: _Loop) -> Iterator[Event]:
                     finally:
                         items.close()
                 else:
-                    loop.output = agno_agent.run(loop.prompt)
+                    with http_deadline(max(loop.deadline - time.monotonic(), 0.0)) as bound:
+                        loop.output = agno_agent.run(loop.prompt)
+                    if bound.expired:
+                        loop.timed_out(idle=False)
                 outcome = loop.settle()
                 if outcome.retry_in is None:
                     break
