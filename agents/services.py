@@ -127,7 +127,8 @@ class _Loop:
     """One run's state and every decision of the fallback loop; the two loops only sequence them.
 
     `begin`, `prepare`, `finish` and `abandon` touch the database or decrypt: the async loop
-    calls them through `sync_to_async`. The rest is plain bookkeeping.
+    calls them through `sync_to_async` (`begin_and_prepare_first`: the first two in one hop).
+    The rest is plain bookkeeping.
     """
 
     def __init__(
@@ -209,6 +210,11 @@ class _Loop:
             self.refusal = exc
             return []
         return [hit] if hit else candidates
+
+    def begin_and_prepare_first(self) -> tuple[list[Candidate], bool]:
+        """`begin`, then `prepare` of the first candidate: the async loop's first thread hop."""
+        candidates = self.begin()
+        return candidates, bool(candidates) and self.prepare(candidates[0])
 
     def prepare(self, candidate: Candidate) -> bool:
         """Build the candidate's model and agent, or note why it is skipped (no request sent yet)."""
@@ -617,8 +623,11 @@ def _fallback_loop(loop: _Loop) -> Iterator[Event]:
 
 async def _afallback_loop(loop: _Loop) -> AsyncIterator[Event]:
     try:
-        for candidate in await sync_to_async(loop.begin)():
-            if not await sync_to_async(loop.prepare)(candidate):
+        # One thread hop to begin and prepare the first candidate (the usual run needs no other).
+        candidates, first_ready = await sync_to_async(loop.begin_and_prepare_first)()
+        for i, candidate in enumerate(candidates):
+            ready = first_ready if i == 0 else await sync_to_async(loop.prepare)(candidate)
+            if not ready:
                 yield loop.fallback_event()
                 continue
             if loop.streamed:
