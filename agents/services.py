@@ -587,8 +587,8 @@ def _fallback_loop(loop: _Loop) -> Iterator[Event]:
                     try:
                         while True:
                             item = _bounded_step(loop, items)
-                            # First the deadline: a read it cut ends Agno's stream early.
-                            if loop.overdue() or item is _END:
+                            # A read the deadline cut ends in an error item, which is overdue.
+                            if item is _END or loop.overdue():
                                 break
                             delta = loop.feed(item)
                             if delta is not None:
