@@ -23,7 +23,7 @@ run: export DJANGO_DEBUG ?= true
 run: install ## migrate, create a local admin once, and serve on http://127.0.0.1:8000/
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_local_admin --url http://$(HOST):$(PORT)/
-	$(BIN)/uvicorn ideaforge.asgi:application --reload --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn ideaforge.asgi:application --reload --loop uvloop --http httptools --host $(HOST) --port $(PORT)
 
 # The production-like stack (docs/deployment.md): gunicorn with WEB_WORKERS uvicorn workers, a
 # Celery worker and beat, Redis (REDIS_URL, or a local redis-server started and stopped with it).

@@ -46,6 +46,7 @@ from pydantic import BaseModel
 
 from providers.conf import app_settings as providers_settings
 from providers.context import current_request_id
+from providers.http.deadline import deadline as http_deadline
 from providers.services.credentials import credential_mark_failed
 
 from .breaker import (
@@ -126,7 +127,8 @@ class _Loop:
     """One run's state and every decision of the fallback loop; the two loops only sequence them.
 
     `begin`, `prepare`, `finish` and `abandon` touch the database or decrypt: the async loop
-    calls them through `sync_to_async`. The rest is plain bookkeeping.
+    calls them through `sync_to_async` (`begin_and_prepare_first`: the first two in one hop).
+    The rest is plain bookkeeping.
     """
 
     def __init__(
@@ -208,6 +210,11 @@ class _Loop:
             self.refusal = exc
             return []
         return [hit] if hit else candidates
+
+    def begin_and_prepare_first(self) -> tuple[list[Candidate], bool]:
+        """`begin`, then `prepare` of the first candidate: the async loop's first thread hop."""
+        candidates = self.begin()
+        return candidates, bool(candidates) and self.prepare(candidates[0])
 
     def prepare(self, candidate: Candidate) -> bool:
         """Build the candidate's model and agent, or note why it is skipped (no request sent yet)."""
@@ -551,6 +558,17 @@ def _error_of(output: Any, tap: ErrorTap) -> BaseException | None:
 # -- the loop, sync and async (the same lines; keep them so) ---------------------------------------
 
 
+_END = object()
+
+
+def _bounded_step(loop: _Loop, items: Iterator[Any]) -> Any:
+    """The next item of Agno's sync stream (`_END` at its end), every socket operation on the way
+    bounded by the attempt's time left (`providers.http.deadline`). The bound is set around each
+    step, never across a `yield`: the caller may resume this generator in another context."""
+    with http_deadline(max(loop.deadline - time.monotonic(), 0.0)):
+        return next(items, _END)
+
+
 def _fallback_loop(loop: _Loop) -> Iterator[Event]:
     try:
         for candidate in loop.begin():
@@ -562,12 +580,15 @@ def _fallback_loop(loop: _Loop) -> Iterator[Event]:
             while True:
                 agno_agent = loop.start()
                 if loop.streams_text:
-                    # A blocking read cannot be interrupted here: the deadline is checked as each
-                    # item arrives (the async loop bounds every wait, see `_afallback_loop`).
+                    # A blocking read cannot be cancelled: every socket operation of each step is
+                    # bounded by the attempt's time left (`_bounded_step`), and the deadline is
+                    # checked as each item arrives (a trickle of keep-alive bytes yields none).
                     items = agno_agent.run(loop.prompt, stream=True, yield_run_output=True)
                     try:
-                        for item in items:
-                            if loop.overdue():
+                        while True:
+                            item = _bounded_step(loop, items)
+                            # A read the deadline cut ends in an error item, which is overdue.
+                            if item is _END or loop.overdue():
                                 break
                             delta = loop.feed(item)
                             if delta is not None:
@@ -575,7 +596,10 @@ def _fallback_loop(loop: _Loop) -> Iterator[Event]:
                     finally:
                         items.close()
                 else:
-                    loop.output = agno_agent.run(loop.prompt)
+                    with http_deadline(max(loop.deadline - time.monotonic(), 0.0)) as bound:
+                        loop.output = agno_agent.run(loop.prompt)
+                    if bound.expired:
+                        loop.timed_out(idle=False)
                 outcome = loop.settle()
                 if outcome.retry_in is None:
                     break
@@ -599,8 +623,11 @@ def _fallback_loop(loop: _Loop) -> Iterator[Event]:
 
 async def _afallback_loop(loop: _Loop) -> AsyncIterator[Event]:
     try:
-        for candidate in await sync_to_async(loop.begin)():
-            if not await sync_to_async(loop.prepare)(candidate):
+        # One thread hop to begin and prepare the first candidate (the usual run needs no other).
+        candidates, first_ready = await sync_to_async(loop.begin_and_prepare_first)()
+        for i, candidate in enumerate(candidates):
+            ready = first_ready if i == 0 else await sync_to_async(loop.prepare)(candidate)
+            if not ready:
                 yield loop.fallback_event()
                 continue
             if loop.streamed:

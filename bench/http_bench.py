@@ -193,7 +193,12 @@ def run(n: int, seconds: float, profile: Path | None) -> dict[str, Any]:
             user, session = _setup(env)
             app = App(env, profile)
             try:
-                return _measure(user, session, sim, app, n, seconds, httpx)
+                processes = {
+                    "bench (client, bare Agno)": os.getpid(),
+                    "simulator": proc.pid,
+                    "app server": app.proc.pid,
+                }
+                return _measure(user, session, sim, app, n, seconds, httpx, processes)
             finally:
                 app.stop()
     finally:
@@ -201,8 +206,22 @@ def run(n: int, seconds: float, profile: Path | None) -> dict[str, Any]:
         proc.wait(10)
 
 
+def _cpu(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) each process has used so far."""
+    import psutil
+
+    return {name: sum(psutil.Process(pid).cpu_times()[:2]) for name, pid in pids.items()}
+
+
 def _measure(
-    user: Any, session: str, sim: dict[str, str], app: App, n: int, seconds: float, httpx: Any
+    user: Any,
+    session: str,
+    sim: dict[str, str],
+    app: App,
+    n: int,
+    seconds: float,
+    httpx: Any,
+    processes: dict[str, int],
 ) -> dict[str, Any]:
     from agno.agent import Agent
     from agno.models.openai.like import OpenAILike
@@ -248,6 +267,8 @@ def _measure(
     )
     client.close()
 
+    cpu: dict[str, dict[str, float]] = {}  # variant -> process -> CPU ms per run, while in flight
+
     async def concurrent() -> dict[str, tuple[float, list[float]]]:
         abare = bare_agent()
 
@@ -271,10 +292,14 @@ def _measure(
             for name, one in (("bare Agno `arun` loop, streaming", bare_stream), ("bare Agno `arun` loop", bare_plain),
                               ("`POST /forge/stream` over uvicorn", ahttp)):  # fmt: skip
                 await _in_flight(one, 1.0)  # warm up
+                before = _cpu(processes)
                 out[name] = await _in_flight(one, seconds)
+                runs = out[name][0] * seconds
+                cpu[name] = {k: (v - before[k]) * 1000 / runs for k, v in _cpu(processes).items()}
             return out
 
-    return {"sequential": samples, "concurrent": asyncio.run(concurrent()), "n": n, "seconds": seconds}
+    concurrent_results = asyncio.run(concurrent())
+    return {"sequential": samples, "concurrent": concurrent_results, "cpu": cpu, "n": n, "seconds": seconds}
 
 
 def report(result: dict[str, Any]) -> str:
@@ -299,6 +324,12 @@ def report(result: dict[str, Any]) -> str:
     for name, (rate, lat) in conc.items():
         p50, p99 = statistics.median(lat), _pct(lat, 0.99)
         lines.append(f"| {name} | {rate:.0f} | {p50:.1f} | {p99:.1f} | {p99 / p50:.1f} |")
+    cpu: dict[str, dict[str, float]] = result["cpu"]
+    names = list(next(iter(cpu.values())))
+    lines += ["", f"CPU per run while {IN_FLIGHT} are in flight, by process (ms; the machine has {os.cpu_count()} cores):", "",
+              "| | " + " | ".join(names) + " | total |", "|---|" + "---:|" * (len(names) + 1)]  # fmt: skip
+    for name, per in cpu.items():
+        lines.append(f"| {name} | " + " | ".join(f"{per[k]:.2f}" for k in names) + f" | {sum(per.values()):.2f} |")
     app_rate, app_lat = conc["`POST /forge/stream` over uvicorn"]
     stream_rate = conc["bare Agno `arun` loop, streaming"][0]
     plain_rate = conc["bare Agno `arun` loop"][0]

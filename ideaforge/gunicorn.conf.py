@@ -13,7 +13,7 @@ import multiprocessing
 import os
 
 # ASGI workers: the Forge stream is an async view; a sync worker would consume it whole.
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "ideaforge.workers.UvicornWorker"  # uvloop + httptools
 # One worker per core serves many concurrent streams (they wait on the network, not the CPU).
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 # A worker whose event loop is blocked this long is killed and replaced. Streams do not block

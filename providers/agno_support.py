@@ -32,6 +32,7 @@ import threading
 import weakref
 from typing import Any
 
+from .http.deadline import install as install_deadline
 from .secrets import Secret
 from .types import CredentialConfig
 
@@ -118,6 +119,10 @@ def isolate_sdk_client(client: Any, *, explicit_headers: dict[str, str] | None =
         keep = {k.lower() for k in explicit_headers or {}}
         from_env = _env_headers() - keep
         client._custom_headers = {k: v for k, v in custom.items() if k.lower() not in from_env}
+    inner = getattr(client, "_client", None)  # the SDK's httpx client
+    if inner is not None and hasattr(inner, "_transport"):
+        # Its connections obey a caller's total deadline (the sync agent loop sets the run's).
+        install_deadline(inner)
     client._ideaforge_isolated = True
     return client
 

@@ -11,10 +11,10 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from agents.catalog import AGENTS
-from agents.events import Delta, Done, Failed, FallbackTaken
+from agents.events import CandidateChosen, Delta, Done, Failed, FallbackTaken
 from agents.exceptions import NoModelAvailable, StreamInterrupted
 from agents.models import AgentRun, RunStatus
-from agents.services import arun_agent, astream_agent
+from agents.services import arun_agent, astream_agent, run_agent, stream_agent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,3 +91,70 @@ def test_a_slow_unstreamed_answer_is_bounded_too(alice, platform_gateway, settin
 
     error, elapsed = asyncio.run(main())
     assert elapsed < 4.0 and "did not finish within 1 s" in str(error)
+
+
+# -- the sync entry points (run_agent / stream_agent): a blocking read is bounded too -------------
+
+
+def _sync_stream(user, prompt):
+    """The events, and the seconds from the attempt's start (its `CandidateChosen`) to the end:
+    resolving and building the model before it can take a second on a loaded machine."""
+    events, chosen_at = [], None
+    for event in stream_agent(agent=GENERATOR, user=user, prompt=prompt):
+        events.append(event)
+        if isinstance(event, CandidateChosen) and chosen_at is None:
+            chosen_at = time.monotonic()
+    return events, time.monotonic() - chosen_at
+
+
+def test_sync_stream_against_a_trickling_server_ends_at_the_deadline(alice, platform_gateway, settings):
+    settings.AGENTS_RUN_TIMEOUT = 1.0
+    # Keep-alive comments every 0.2 s for 10 s, before any content: no item ever reaches the loop.
+    platform_gateway.stream_fault(trickle_after=0, trickle_seconds=10, trickle_every=0.2, times=None)
+    events, elapsed = _sync_stream(alice, "are you there")
+    assert elapsed < 2.0  # timeout + ~1 s, not the 10 s trickle
+    failed = events[-1]
+    assert isinstance(failed, Failed) and isinstance(failed.error, NoModelAvailable)
+    assert "(sim-fast) did not finish within 1 s (AGENTS_RUN_TIMEOUT)" in str(failed.error)
+    run = AgentRun.objects.get()
+    assert run.status == RunStatus.FAILED and run.streamed and "AGENTS_RUN_TIMEOUT" in run.error
+
+
+def test_sync_stream_cut_mid_answer_is_a_typed_timeout_naming_the_provider(alice, platform_gateway, settings):
+    settings.AGENTS_RUN_TIMEOUT = 1.0
+    platform_gateway.stream_fault(trickle_after=3, trickle_seconds=10, trickle_every=0.2)
+    events, elapsed = _sync_stream(alice, "one two three four five")
+    assert elapsed < 2.0
+    assert any(isinstance(e, Delta) for e in events)
+    failed = events[-1]
+    assert isinstance(failed, Failed) and isinstance(failed.error, StreamInterrupted)
+    assert "AI Gateway" in str(failed.error) and "(sim-fast) did not finish within 1 s" in str(failed.error)
+    run = AgentRun.objects.get()
+    assert run.status == RunStatus.FAILED and run.provider == "ai_gateway" and "AGENTS_RUN_TIMEOUT" in run.error
+
+
+def test_sync_run_against_a_hung_server_is_an_attempt_timeout(alice, platform_gateway, settings):
+    settings.AGENTS_RUN_TIMEOUT = 1.0
+    # The server accepts and answers nothing for 10 s (each read would wait the full read timeout).
+    platform_gateway.inject(path_prefix="/v1/chat", delay=10, times=None, status=200, body={})
+    started = time.monotonic()
+    with pytest.raises(NoModelAvailable) as caught:
+        run_agent(agent=GENERATOR, user=alice, prompt="hello?")
+    assert time.monotonic() - started < 4.0  # not the 10 s the server would take (setup included)
+    (tried,) = caught.value.tried
+    assert tried["provider"] == "ai_gateway"
+    assert "(sim-fast) did not finish within 1 s (AGENTS_RUN_TIMEOUT)" in tried["reason"]
+    run = AgentRun.objects.get()
+    assert run.status == RunStatus.FAILED and run.provider == "ai_gateway" and "AGENTS_RUN_TIMEOUT" in run.error
+
+
+def test_sync_stream_from_a_public_provider_is_bounded_too(alice, openai_fake, alice_openai, settings):
+    # The public providers' SDK clients obey the run's deadline as the gateway's do.
+    settings.AGENTS_RUN_TIMEOUT = 1.0
+    openai_fake.stream_fault(trickle_after=0, trickle_seconds=10, trickle_every=0.2, times=None)
+    events, elapsed = _sync_stream(alice, "are you there")
+    assert elapsed < 2.0
+    failed = events[-1]
+    assert isinstance(failed, Failed) and isinstance(failed.error, NoModelAvailable)
+    assert "OpenAI (gpt-fast) did not finish within 1 s (AGENTS_RUN_TIMEOUT)" in str(failed.error)
+    assert AgentRun.objects.get().status == RunStatus.FAILED

@@ -30,4 +30,5 @@ def test_http_bench_quick_smoke_run():
     out = done.stdout
     assert "`POST /forge/stream` over uvicorn" in out and "bare Agno `arun` loop" in out
     assert "Added by the HTTP path" in out and "of the bare `arun` loop's throughput" in out
+    assert "CPU per run while 32 are in flight" in out and "| app server |" in out
     assert "sim-secret" not in out

@@ -23,7 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_gunicorn_runs_asgi_workers():
     config = runpy.run_path(str(ROOT / "ideaforge" / "gunicorn.conf.py"))
-    assert config["worker_class"] == "uvicorn_worker.UvicornWorker"
+    assert config["worker_class"] == "ideaforge.workers.UvicornWorker"
+    from ideaforge.workers import UvicornWorker
+
+    # Named, not "auto": a missing uvloop or httptools fails the start instead of slowing it.
+    assert UvicornWorker.CONFIG_KWARGS == {"loop": "uvloop", "http": "httptools"}
     assert config["workers"] >= 1 and config["timeout"] > 0
 
 
