@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .. import agno_support
 from ..conf import app_settings
 from ..exceptions import CredentialInvalid, UnexpectedResponse
 from ..http.client import get_json, new_client
-from ..types import CredentialConfig
+from ..types import CredentialConfig, ModelInfo
 from .base import BaseBackend
 
 
@@ -19,14 +20,22 @@ def require_api_key(config: CredentialConfig, provider: str) -> str:
     return config.api_key.reveal()
 
 
-def model_ids(items: object, *, key: str, provider: str) -> list[str]:
-    """`[item[key] for item in items]`, refusing anything that is not a list of objects with that key."""
+def model_infos(
+    items: object, *, provider: str, parse: Callable[[dict[str, Any]], ModelInfo] | None = None
+) -> list[ModelInfo]:
+    """The model list's entries as records, refusing anything that is not a list of objects with
+    an "id". `parse` reads what else an entry reports (the id alone by default)."""
     if not isinstance(items, list):
         raise UnexpectedResponse(f"{provider}: the model list is missing", provider=provider)
-    ids = [item[key] for item in items if isinstance(item, dict) and isinstance(item.get(key), str)]
-    if len(ids) != len(items):
-        raise UnexpectedResponse(f"{provider}: the model list has entries without {key!r}", provider=provider)
-    return ids
+    entries = [item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+    if len(entries) != len(items):
+        raise UnexpectedResponse(f"{provider}: the model list has entries without 'id'", provider=provider)
+    return [parse(item) if parse else ModelInfo(id=item["id"]) for item in entries]
+
+
+def openai_model(item: dict[str, Any]) -> ModelInfo:
+    """An entry of OpenAI's `GET /v1/models`: `{"id", "object", "created", "owned_by"}`."""
+    return ModelInfo.from_stored({"id": item["id"], "owner": item.get("owned_by")}) or ModelInfo(id=item["id"])
 
 
 class OpenAIBackend(BaseBackend):
@@ -53,10 +62,10 @@ class OpenAIBackend(BaseBackend):
             **options,
         )
 
-    def list_models(self, config: CredentialConfig) -> list[str]:
+    def list_models(self, config: CredentialConfig) -> list[ModelInfo]:
         key = require_api_key(config, self.id)
         url = app_settings.OPENAI_BASE_URL.rstrip("/") + "/models"
         with new_client(enforce_policy=False) as client:
             payload = get_json(client, url, headers={"Authorization": f"Bearer {key}"}, provider=self.id)
         data = payload.get("data") if isinstance(payload, dict) else None
-        return model_ids(data, key="id", provider=self.id)
+        return model_infos(data, provider=self.id, parse=openai_model)
