@@ -113,8 +113,10 @@ def test_screenshots_axe_and_layout(page, live_server, configured, screenshots):
         print(f"{name}: document {overflow} px wide at 375 px")
         if name != "admin":
             check_axe(page, f"{name} at 375 px")
+            # On a phone the links take a second row under the brand (test_narrow_nav.py checks
+            # that nothing overflows); the height rule above is the desktop one.
             bar = page.locator(".topbar").bounding_box()["height"]
-            assert bar <= logged_out_bar + 0.5, f"{name}: top bar {bar} px tall at 375 px"
+            assert bar <= 2 * logged_out_bar, f"{name}: top bar {bar} px tall at 375 px"
         page.set_viewport_size({"width": 1280, "height": 900})
     print(f"\nscreenshots written to {screenshots}")
 
