@@ -44,12 +44,13 @@ from django.utils.html import escape
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .catalog import AGENTS, agent_get
-from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
+from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken, Rendered
 from .exceptions import AgentError, NoModelAvailable
 from .forms import ForgeForm
 from .limits import UserRateLimited, budget_warning
 from .models import AgentRun
 from .presentation import answer_html, provider_display
+from .progressive import progressive_for
 from .selectors import provider_available_for_user, run_get_for_user, run_latest_matching, run_list_for_user
 
 logger = logging.getLogger(__name__)
@@ -134,8 +135,21 @@ async def forge_stream(request: HttpRequest) -> HttpResponse:
     if refused is not None:
         body = {"kind": "error", "code": refused.code, "message": str(refused), "retry_after": refused.retry_after}
         return _retry_after(JsonResponse(body, status=429), refused)
-    content = _stream_content(request, events, _ndjson_line)
+    content = _stream_content(request, events, _with_rendered(form.cleaned_data["agent"]))
     return _no_buffering(StreamingHttpResponse(content, content_type="application/x-ndjson"))
+
+
+def _with_rendered(agent_name: str) -> Callable[[Event], list[str]]:
+    """The NDJSON encoder, plus a `rendered` line after a delta when one is due (Markdown agents)."""
+    markdown = progressive_for(agent_name)
+    if markdown is None:
+        return _ndjson_line
+
+    def encode(event: Event) -> list[str]:
+        rendered = markdown.feed(event)
+        return _ndjson_line(event) + (_ndjson_line(rendered) if rendered else [])
+
+    return encode
 
 
 @login_required
@@ -191,7 +205,7 @@ def _claim_pending(request: HttpRequest, token: str) -> dict[str, Any] | HttpRes
     return {"agent": data["agent"], "tier": data["tier"], "prompt": data["prompt"], "fresh": data.get("fresh", False)}
 
 
-def _ndjson_line(event: Event) -> list[str]:
+def _ndjson_line(event: Event | Rendered) -> list[str]:
     return [json.dumps(_event_json(event)) + "\n"]
 
 
@@ -384,9 +398,11 @@ def _summary_context(event: Done | Failed, chosen: CandidateChosen | None, tier:
     }
 
 
-def _event_json(event: Event) -> dict[str, Any]:
+def _event_json(event: Event | Rendered) -> dict[str, Any]:
     if isinstance(event, Delta):
         return {"kind": "delta", "text": event.text}
+    if isinstance(event, Rendered):
+        return {"kind": "rendered", "html": event.html, "tail": event.tail}
     if isinstance(event, CandidateChosen):
         return {
             "kind": "candidate",
