@@ -28,7 +28,7 @@ import functools
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import aclosing
 from typing import Any
 
@@ -139,15 +139,18 @@ async def forge_stream(request: HttpRequest) -> HttpResponse:
     return _no_buffering(StreamingHttpResponse(content, content_type="application/x-ndjson"))
 
 
-def _with_rendered(agent_name: str) -> Callable[[Event], list[str]]:
-    """The NDJSON encoder, plus a `rendered` line after a delta when one is due (Markdown agents)."""
+def _with_rendered(agent_name: str) -> Callable[[Event], Iterable[str]]:
+    """The NDJSON encoder, plus a `rendered` line after a delta when one is due (Markdown agents).
+    A generator: the delta's line goes out before the render is computed, so it never waits."""
     markdown = progressive_for(agent_name)
     if markdown is None:
         return _ndjson_line
 
-    def encode(event: Event) -> list[str]:
+    def encode(event: Event) -> Iterator[str]:
+        yield from _ndjson_line(event)
         rendered = markdown.feed(event)
-        return _ndjson_line(event) + (_ndjson_line(rendered) if rendered else [])
+        if rendered is not None:
+            yield from _ndjson_line(rendered)
 
     return encode
 
@@ -272,7 +275,7 @@ def _retry_after(response: HttpResponse, refused: UserRateLimited) -> HttpRespon
 def _stream_content(
     request: HttpRequest,
     events: Iterator[Event] | AsyncIterator[Event],
-    render_event: Callable[[Event], list[str]],
+    render_event: Callable[[Event], Iterable[str]],
     head: str = "",
     tail: str = "",
 ) -> Iterator[str] | AsyncIterator[str]:
@@ -299,7 +302,7 @@ def _server_failure() -> Failed:
 
 
 async def _async_body(
-    events: AsyncIterator[Event], render_event: Callable[[Event], list[str]], head: str, tail: str
+    events: AsyncIterator[Event], render_event: Callable[[Event], Iterable[str]], head: str, tail: str
 ) -> AsyncIterator[str]:
     # aclosing: when the client leaves, Django cancels the response; closing the run's stream
     # here closes the upstream request and records the run as abandoned (not left to the GC).
@@ -326,7 +329,7 @@ async def _async_body(
 
 
 def _sync_body(
-    events: Iterator[Event], render_event: Callable[[Event], list[str]], head: str, tail: str
+    events: Iterator[Event], render_event: Callable[[Event], Iterable[str]], head: str, tail: str
 ) -> Iterator[str]:
     try:
         if head:
