@@ -51,7 +51,9 @@ def configured(staff, demo_gateway):
     ProviderCredential.objects.create(
         owner=staff, provider="openai", api_key="sk-look-0000000000001111", secret_hint=mask("sk-look-0000000000001111"),
         status=VerificationStatus.VERIFIED, status_code="verified", verified_at=now, last_checked_at=now,
-        available_models=["gpt-4o-mini", "gpt-4o", "o3"], priority=0,
+        # As a verify stores them now (what OpenAI reports: the owner), one old plain id among them.
+        available_models=[{"id": "gpt-4o-mini", "owner": "system"}, {"id": "gpt-4o", "owner": "system"}, "o3"],
+        priority=0,
     )  # fmt: skip
     ProviderCredential.objects.create(
         owner=staff, provider="anthropic", api_key="sk-ant-look-000000002222", secret_hint=mask("sk-ant-look-000000002222"),

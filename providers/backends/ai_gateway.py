@@ -142,7 +142,7 @@ class AIGatewayBackend(BaseBackend):
                 provider=self.id,
             )
         data = payload.get("data") if isinstance(payload, dict) else None
-        return model_infos(data, provider=self.id, parse=gateway_model)
+        return model_infos(data, provider=self.id, parse=gateway_model, secrets=config.secrets)
 
     def runtime_models(self, config: CredentialConfig) -> list[str]:
         """Through the client runs use: the token manager's cached token and the retry policy,

@@ -62,7 +62,9 @@ class AnthropicBackend(BaseBackend):
                 payload = get_json(client, url, headers=headers, provider=self.id, params=params)
                 if not isinstance(payload, dict):
                     raise UnexpectedResponse(f"{self.id}: the model list is not a JSON object", provider=self.id)
-                models += model_infos(payload.get("data"), provider=self.id, parse=_anthropic_model)
+                models += model_infos(
+                    payload.get("data"), provider=self.id, parse=_anthropic_model, secrets=config.secrets
+                )
                 last_id = payload.get("last_id")
                 if not payload.get("has_more") or not isinstance(last_id, str) or not last_id:
                     break

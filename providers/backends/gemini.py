@@ -18,7 +18,7 @@ from ..exceptions import BadRequest, CredentialInvalid, UnexpectedResponse
 from ..http.client import get_json, new_client
 from ..types import CredentialConfig, ModelInfo
 from .base import BaseBackend
-from .openai import require_api_key
+from .openai import clean_model, require_api_key
 
 _PAGE_SIZE = 1000
 _MAX_PAGES = 10
@@ -64,7 +64,7 @@ class GeminiBackend(BaseBackend):
         with new_client(enforce_policy=False) as client:
             for _ in range(_MAX_PAGES):
                 payload = self._get(client, url, key, params)
-                models += _generative_models(payload, self.id)
+                models += [clean_model(m, config.secrets) for m in _generative_models(payload, self.id)]
                 token = payload.get("nextPageToken")
                 if not isinstance(token, str) or not token:
                     break
