@@ -80,7 +80,7 @@ class ModelInfo:
 
     @property
     def context_label(self) -> str:
-        """ "128k context", "1M context", or "" when the provider did not say."""
+        """The context length as people read it ("128k context", "1M context"); "" if not reported."""
         n = self.context_length
         if not n:
             return ""
@@ -122,7 +122,7 @@ def positive_int(value: object) -> int | None:
 
 
 def _text(value: object) -> str | None:
-    return value.strip()[:200] or None if isinstance(value, str) else None
+    return (value.strip()[:200] or None) if isinstance(value, str) else None
 
 
 class VerificationOutcome(enum.StrEnum):
