@@ -31,7 +31,9 @@ def fill_gateway(page, sim, *, secret: str = CLIENT_SECRET) -> None:
     card.get_by_label("Token URL").fill(sim.token_url)
 
 
-def test_verify_and_save_in_place_then_pick_tier_models(logged_in, live_server, gateway, user, console_errors):
+def test_verify_and_save_in_place_then_pick_tier_models(
+    logged_in, live_server, gateway, user, console_errors, screenshots
+):
     page = logged_in
     page.goto(f"{live_server.url}/settings/providers/")
     card = page.locator("#provider-ai_gateway")
@@ -80,6 +82,7 @@ def test_verify_and_save_in_place_then_pick_tier_models(logged_in, live_server, 
     ]
     assert options.nth(1).get_attribute("label") == "owned by anthropic · 200k context"
     assert page.evaluate("window.noReloadMarker") == 1  # the same document: nothing reloaded
+    card.screenshot(path=str(screenshots / "settings-gateway-discovered-1280.png"))
     card.get_by_label("Fast tier model").fill("sim-fast")
     card.get_by_label("Premium tier model").fill("sim-premium")
     standard = card.get_by_label("Standard tier model")
