@@ -62,6 +62,16 @@ Event = CandidateChosen | Delta | FallbackTaken | Done | Failed
 
 
 @dataclass(frozen=True)
+class Rendered:
+    """Not from the run: the Forge's NDJSON stream adds it after some deltas (`agents.progressive`):
+    the sanitized HTML of the answer so far up to its last line end, and the text after that."""
+
+    html: str
+    tail: str = ""
+    kind: str = "rendered"
+
+
+@dataclass(frozen=True)
 class RunResult:
     """What `run_agent` / `arun_agent` return when a candidate answered."""
 

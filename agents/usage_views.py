@@ -3,6 +3,7 @@ and the operators' dashboard in the admin (the same across all users, plus the t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -13,17 +14,23 @@ from django.views.decorators.http import require_GET
 from .budgets import budgets_for
 from .charts import bar_chart
 from .limits import user_overrides
+from .presentation import provider_display
 from .usage import PERIODS, QUANTILES, Usage, period_from, top_users_by_tokens, usage_for
 
 
 def usage_context(usage: Usage, days: int) -> dict[str, Any]:
+    # The roll-up keys runs by provider id; people read display names ("AI Gateway (service
+    # account)", not "ai_gateway") in the legend, the table headers and the latency rows.
+    runs_by_name = {provider_display(p) or p: counts for p, counts in usage.runs_by_provider.items()}
     return {
         "usage": usage,
         "days": days,
         "periods": PERIODS,
         "quantiles": QUANTILES,
+        "provider_names": [provider_display(p) or p for p in usage.providers],
+        "latency": [replace(row, provider=provider_display(row.provider) or row.provider) for row in usage.latency],
         "runs_chart": bar_chart(
-            title=f"Runs per day by provider, last {days} days", days=usage.days, series=usage.runs_by_provider
+            title=f"Runs per day by provider, last {days} days", days=usage.days, series=runs_by_name
         ),
         "tokens_chart": bar_chart(
             title=f"Tokens per day, last {days} days",

@@ -28,7 +28,7 @@ import functools
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import aclosing
 from typing import Any
 
@@ -44,12 +44,13 @@ from django.utils.html import escape
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .catalog import AGENTS, agent_get
-from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken
+from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken, Rendered
 from .exceptions import AgentError, NoModelAvailable
 from .forms import ForgeForm
 from .limits import UserRateLimited, budget_warning
 from .models import AgentRun
 from .presentation import answer_html, provider_display
+from .progressive import progressive_for
 from .selectors import provider_available_for_user, run_get_for_user, run_latest_matching, run_list_for_user
 
 logger = logging.getLogger(__name__)
@@ -134,8 +135,24 @@ async def forge_stream(request: HttpRequest) -> HttpResponse:
     if refused is not None:
         body = {"kind": "error", "code": refused.code, "message": str(refused), "retry_after": refused.retry_after}
         return _retry_after(JsonResponse(body, status=429), refused)
-    content = _stream_content(request, events, _ndjson_line)
+    content = _stream_content(request, events, _with_rendered(form.cleaned_data["agent"]))
     return _no_buffering(StreamingHttpResponse(content, content_type="application/x-ndjson"))
+
+
+def _with_rendered(agent_name: str) -> Callable[[Event], Iterable[str]]:
+    """The NDJSON encoder, plus a `rendered` line after a delta when one is due (Markdown agents).
+    A generator: the delta's line goes out before the render is computed, so it never waits."""
+    markdown = progressive_for(agent_name)
+    if markdown is None:
+        return _ndjson_line
+
+    def encode(event: Event) -> Iterator[str]:
+        yield from _ndjson_line(event)
+        rendered = markdown.feed(event)
+        if rendered is not None:
+            yield from _ndjson_line(rendered)
+
+    return encode
 
 
 @login_required
@@ -191,7 +208,7 @@ def _claim_pending(request: HttpRequest, token: str) -> dict[str, Any] | HttpRes
     return {"agent": data["agent"], "tier": data["tier"], "prompt": data["prompt"], "fresh": data.get("fresh", False)}
 
 
-def _ndjson_line(event: Event) -> list[str]:
+def _ndjson_line(event: Event | Rendered) -> list[str]:
     return [json.dumps(_event_json(event)) + "\n"]
 
 
@@ -258,7 +275,7 @@ def _retry_after(response: HttpResponse, refused: UserRateLimited) -> HttpRespon
 def _stream_content(
     request: HttpRequest,
     events: Iterator[Event] | AsyncIterator[Event],
-    render_event: Callable[[Event], list[str]],
+    render_event: Callable[[Event], Iterable[str]],
     head: str = "",
     tail: str = "",
 ) -> Iterator[str] | AsyncIterator[str]:
@@ -285,7 +302,7 @@ def _server_failure() -> Failed:
 
 
 async def _async_body(
-    events: AsyncIterator[Event], render_event: Callable[[Event], list[str]], head: str, tail: str
+    events: AsyncIterator[Event], render_event: Callable[[Event], Iterable[str]], head: str, tail: str
 ) -> AsyncIterator[str]:
     # aclosing: when the client leaves, Django cancels the response; closing the run's stream
     # here closes the upstream request and records the run as abandoned (not left to the GC).
@@ -312,7 +329,7 @@ async def _async_body(
 
 
 def _sync_body(
-    events: Iterator[Event], render_event: Callable[[Event], list[str]], head: str, tail: str
+    events: Iterator[Event], render_event: Callable[[Event], Iterable[str]], head: str, tail: str
 ) -> Iterator[str]:
     try:
         if head:
@@ -384,9 +401,11 @@ def _summary_context(event: Done | Failed, chosen: CandidateChosen | None, tier:
     }
 
 
-def _event_json(event: Event) -> dict[str, Any]:
+def _event_json(event: Event | Rendered) -> dict[str, Any]:
     if isinstance(event, Delta):
         return {"kind": "delta", "text": event.text}
+    if isinstance(event, Rendered):
+        return {"kind": "rendered", "html": event.html, "tail": event.tail}
     if isinstance(event, CandidateChosen):
         return {
             "kind": "candidate",

@@ -3,6 +3,7 @@ Stop, Copy, the history without a reload, and the no-JavaScript path (post-redir
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -74,6 +75,25 @@ def test_each_agent_answers_in_place(logged_in, live_server, demo_gateway, conso
     expect(page.locator("#live-meta")).to_contain_text("Copied")
     assert "repair cafe for bikes" in page.evaluate("navigator.clipboard.readText()")
     assert console_errors == []
+
+
+def test_markdown_renders_while_streaming_without_the_box_shrinking(logged_in, live_server, demo_gateway):
+    page = logged_in
+    page.goto(f"{live_server.url}/forge/")
+    start(page, "Concept-brief writer", "a repair cafe for bikes")
+    answer, samples = page.locator("#live-answer"), []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not page.locator("#live-meta").inner_text().startswith("Done"):
+        samples.append(answer.evaluate("a => [a.querySelectorAll('h2').length, a.getBoundingClientRect().height]"))
+        page.wait_for_timeout(40)
+    expect(page.locator("#live-meta")).to_contain_text("Done")
+    headings = [h for h, _ in samples]
+    # Headings appeared (rendered on the server, sanitized) before the run was done, in steps.
+    assert max(headings) >= 2 and len(set(headings)) >= 3, headings
+    assert "##" not in answer.locator("h2").first.inner_text()
+    heights = [h for _, h in samples]
+    assert all(b >= a - 0.5 for a, b in itertools.pairwise(heights)), heights  # never jumps up
+    expect(answer.locator("h2")).to_have_count(7)
 
 
 def test_stop_ends_the_run(logged_in, live_server, demo_gateway):

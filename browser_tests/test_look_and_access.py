@@ -51,7 +51,9 @@ def configured(staff, demo_gateway):
     ProviderCredential.objects.create(
         owner=staff, provider="openai", api_key="sk-look-0000000000001111", secret_hint=mask("sk-look-0000000000001111"),
         status=VerificationStatus.VERIFIED, status_code="verified", verified_at=now, last_checked_at=now,
-        available_models=["gpt-4o-mini", "gpt-4o", "o3"], priority=0,
+        # As a verify stores them now (what OpenAI reports: the owner), one old plain id among them.
+        available_models=[{"id": "gpt-4o-mini", "owner": "system"}, {"id": "gpt-4o", "owner": "system"}, "o3"],
+        priority=0,
     )  # fmt: skip
     ProviderCredential.objects.create(
         owner=staff, provider="anthropic", api_key="sk-ant-look-000000002222", secret_hint=mask("sk-ant-look-000000002222"),
@@ -113,8 +115,10 @@ def test_screenshots_axe_and_layout(page, live_server, configured, screenshots):
         print(f"{name}: document {overflow} px wide at 375 px")
         if name != "admin":
             check_axe(page, f"{name} at 375 px")
+            # On a phone the links take a second row under the brand (test_narrow_nav.py checks
+            # that nothing overflows); the height rule above is the desktop one.
             bar = page.locator(".topbar").bounding_box()["height"]
-            assert bar <= logged_out_bar + 0.5, f"{name}: top bar {bar} px tall at 375 px"
+            assert bar <= 2 * logged_out_bar, f"{name}: top bar {bar} px tall at 375 px"
         page.set_viewport_size({"width": 1280, "height": 900})
     print(f"\nscreenshots written to {screenshots}")
 

@@ -31,7 +31,9 @@ def fill_gateway(page, sim, *, secret: str = CLIENT_SECRET) -> None:
     card.get_by_label("Token URL").fill(sim.token_url)
 
 
-def test_verify_and_save_in_place_then_pick_tier_models(logged_in, live_server, gateway, user, console_errors):
+def test_verify_and_save_in_place_then_pick_tier_models(
+    logged_in, live_server, gateway, user, console_errors, screenshots
+):
     page = logged_in
     page.goto(f"{live_server.url}/settings/providers/")
     card = page.locator("#provider-ai_gateway")
@@ -46,7 +48,9 @@ def test_verify_and_save_in_place_then_pick_tier_models(logged_in, live_server, 
     result = card.locator("[data-form-result]")
     expect(result).to_contain_text("Verified: the provider offers 3 models.", timeout=10000)
     expect(result).to_contain_text("Nothing was saved")
-    expect(result.locator("li")).to_have_text(["sim-fast", "sim-standard", "sim-premium"])  # discovered, shown in place
+    # Discovered, shown in place, with what the gateway reports (owner, context length).
+    expect(result.locator("li code")).to_have_text(["sim-fast", "sim-standard", "sim-premium"])
+    expect(result.locator("li").first).to_contain_text("owned by openai · 128k context")
     expect(verify).to_be_enabled()
     assert page.url == url_before  # in place: no navigation
     # What was typed is still there, the secret included (it was never sent back by the server).
@@ -55,23 +59,30 @@ def test_verify_and_save_in_place_then_pick_tier_models(logged_in, live_server, 
     assert not ProviderCredential.objects.exists()
 
     gateway.token_delay = 0
+    page.evaluate("window.noReloadMarker = 1")
     card.get_by_role("button", name="Save AI Gateway (service account)", exact=True).click()
-    expect(result).to_contain_text("saved. Verified", timeout=10000)
+    # The first save swaps the card in place (no reload): the result at its top, the state badge,
+    # the discovered models (searchable, with owner and context) and the tier pickers.
+    expect(card.locator(".card-result")).to_contain_text("saved. Verified", timeout=10000)
     expect(card.locator("[data-badge]")).to_have_text("Verified")
     expect(card.get_by_label("Client secret")).to_have_value("")  # stored: the secret leaves the page
     credential = ProviderCredential.objects.get(owner=user, provider="ai_gateway")
     assert credential.status == VerificationStatus.VERIFIED
-
-    # The card offers the model choices: one click reloads it with the discovered models listed,
-    # searchable, and offered for each tier.
-    card.get_by_role("link", name="Choose AI Gateway (service account) models for the agents").click()
-    page.wait_for_load_state()
+    assert page.url == url_before
     models = card.locator("[data-model-list] li")
     expect(models).to_have_count(3)
+    expect(models.nth(2)).to_have_text("sim-premium owned by google · 1M context")
     card.get_by_label("Search AI Gateway (service account) models").fill("prem")
     expect(card.locator("[data-model-list] li:visible")).to_have_count(1)
     options = page.locator("#models-ai_gateway option")
-    assert "sim-fast" in [options.nth(i).get_attribute("value") for i in range(options.count())]
+    assert [options.nth(i).get_attribute("value") for i in range(options.count())] == [
+        "sim-fast",
+        "sim-standard",
+        "sim-premium",
+    ]
+    assert options.nth(1).get_attribute("label") == "owned by anthropic · 200k context"
+    assert page.evaluate("window.noReloadMarker") == 1  # the same document: nothing reloaded
+    card.screenshot(path=str(screenshots / "settings-gateway-discovered-1280.png"))
     card.get_by_label("Fast tier model").fill("sim-fast")
     card.get_by_label("Premium tier model").fill("sim-premium")
     standard = card.get_by_label("Standard tier model")

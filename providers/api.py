@@ -143,7 +143,9 @@ def _result_json(result: VerificationResult) -> dict[str, Any]:
         "ok": result.ok,
         "outcome": result.outcome.value,
         "message": result.message,
-        "models": list(result.models),
+        "models": result.model_ids,
+        # What the provider reported about each (owner, display name, context length where given).
+        "model_details": [m.as_json() for m in result.models],
     }
     if result.retry_after is not None:
         data["retry_after"] = result.retry_after
@@ -164,7 +166,8 @@ def masked_credential(credential: ProviderCredential) -> dict[str, Any]:
         "verified_at": credential.verified_at.isoformat() if credential.verified_at else None,
         "last_checked_at": credential.last_checked_at.isoformat() if credential.last_checked_at else None,
         "last_error": credential.last_error,
-        "models": list(credential.available_models or []),
+        "models": credential.model_ids,
+        "model_details": [m.as_json() for m in credential.model_infos],
         "default_model": credential.default_model,
         "tier_models": {t: credential.tier_model(t) for t in TIERS},
         "priority": credential.priority,
@@ -194,6 +197,7 @@ def provider_list(request: HttpRequest) -> HttpResponse:
                     "hint": "",
                     "verified_at": None,
                     "models": [],
+                    "model_details": [],
                     "default_model": platform.default_model,
                     "tier_models": {t: platform.tier_models.get(t, "") for t in TIERS},
                     "priority": platform.priority,

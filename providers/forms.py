@@ -14,6 +14,7 @@ from .backends.base import BaseBackend
 from .models import ProviderCredential, TokenAuthMethod
 from .services.credential_input import CredentialInput
 from .tiers import TIERS
+from .types import ModelInfo
 
 SECRET_LABELS = {"api_key": "API key", "client_id": "Client ID", "client_secret": "Client secret"}
 KEEP_HELP = "Leave blank to keep the stored secret."
@@ -26,13 +27,13 @@ class DatalistInput(forms.TextInput):
         super().__init__(attrs={**(attrs or {}), "list": list_id, "autocomplete": "off"})
 
 
-def model_suggestions(backend: BaseBackend, credential: ProviderCredential | None) -> list[str]:
-    """Models to suggest: what the provider reported, then the backend's tier defaults."""
-    seen: dict[str, None] = {}
-    for model in [*(credential.available_models if credential else []), *backend.default_tier_models.values()]:
-        if isinstance(model, str) and model:
-            seen.setdefault(model, None)
-    return list(seen)
+def model_suggestions(backend: BaseBackend, credential: ProviderCredential | None) -> list[ModelInfo]:
+    """Models to suggest: what the provider reported (with its details), then the backend's tier defaults."""
+    seen: dict[str, ModelInfo] = {}
+    listed = credential.model_infos if credential else []
+    for model in [*listed, *(ModelInfo(id=m) for m in backend.default_tier_models.values() if m)]:
+        seen.setdefault(model.id, model)
+    return list(seen.values())
 
 
 class BaseCredentialForm(forms.Form):

@@ -10,6 +10,7 @@ from django.db import models
 from . import registry
 from .fields import EncryptedTextField
 from .tiers import TIERS
+from .types import ModelInfo, stored_models
 
 
 class VerificationStatus(models.TextChoices):
@@ -91,6 +92,16 @@ class ProviderCredential(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_provider_display()} for {self.owner}"
+
+    @property
+    def model_infos(self) -> list[ModelInfo]:
+        """`available_models` as records. Rows verified before the records existed hold plain ids,
+        which read as records without details (the JSON column needs no migration either way)."""
+        return stored_models(self.available_models)
+
+    @property
+    def model_ids(self) -> list[str]:
+        return [m.id for m in self.model_infos]
 
     def tier_model(self, tier: str) -> str:
         """The model set for a tier on this credential, or ''."""

@@ -28,7 +28,7 @@ from .models import ProviderCredential, VerificationStatus
 from .reentry import NEEDS_REENTRY, NEEDS_REENTRY_TEXT, display_status, needs_reentry
 from .services import credentials
 from .tiers import TIERS
-from .types import VerificationOutcome
+from .types import ModelInfo, VerificationOutcome
 
 
 def _backend_or_404(provider: str) -> BaseBackend:
@@ -81,7 +81,7 @@ class Section:
     from_platform: bool
     credential_form: BaseCredentialForm
     preferences_form: PreferencesForm | None
-    suggestions: list[str]
+    suggestions: list[ModelInfo]
     result: CardResult | None = None
     card_messages: list[Any] | None = None
     position: int = 0
@@ -297,7 +297,7 @@ def credential_preferences(request: HttpRequest, provider: str) -> HttpResponse:
             _add_errors(form, exc)
         else:
             messages.success(request, f"{backend.name}: preferences saved.", extra_tags=_card_tag(provider))
-            unlisted = form.unlisted_models(credential.available_models or [])
+            unlisted = form.unlisted_models(credential.model_ids)
             if unlisted:
                 messages.warning(
                     request,

@@ -138,3 +138,18 @@ def test_a_refused_run_answers_429_with_retry_after_under_asgi(http, platform_ga
     assert page.status_code == 429 and "Retry-After" in page.headers
     assert "You have reached your limit of 1/minute agent runs" in page.text
     assert platform_gateway.chat_requests == 1
+
+
+def test_rendered_events_arrive_while_streaming_under_asgi(http, platform_gateway):
+    platform_gateway.canned = True  # the demo's Markdown brief
+    platform_gateway.chunk_delay = 0.01
+    started, arrivals = time.monotonic(), []
+    with http.stream("POST", reverse("agents:stream"), data={"agent": "concept_brief", "prompt": "a bike cafe"}) as r:
+        for line in r.iter_lines():
+            if line:
+                arrivals.append((time.monotonic() - started, json.loads(line)))
+    kinds = [e["kind"] for _, e in arrivals]
+    assert kinds[-1] == "done" and kinds.count("rendered") >= 2
+    first_rendered = next(t for t, e in arrivals if e["kind"] == "rendered")
+    assert arrivals[-1][0] - first_rendered > 0.2, "rendered HTML came only at the end"
+    assert all(kinds[i - 1] == "delta" for i, k in enumerate(kinds) if k == "rendered")  # right after a delta

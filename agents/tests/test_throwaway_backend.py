@@ -167,7 +167,7 @@ def test_settings_page_verify_and_save(acme, alice):
     assert "Acme AI: saved. Verified: the provider offers 3 models." in html
     assert ACME_KEY not in html
     credential = ProviderCredential.objects.get(owner=alice, provider="acme")
-    assert credential.available_models == ACME_MODELS and credential.default_model == "acme-large"
+    assert credential.model_ids == ACME_MODELS and credential.default_model == "acme-large"
     assert credential.api_key.secret().reveal() == ACME_KEY
 
     response = client.post(f"{PAGE}acme/save", {"acme-api_key": "acme-key-wrong-000000000"}, follow=True)

@@ -216,3 +216,17 @@ def test_the_rollup_command_fills_in_older_runs(alice):
     assert (row.runs, row.input_tokens, row.output_tokens, row.lat_2) == (1, 7, 9, 1)
     call_command("agents_usage_rollup", "--days", "7", stdout=io.StringIO())
     assert AgentRunDaily.objects.get().runs == 1  # idempotent
+
+
+def test_charts_and_tables_name_providers_by_display_name(client, admin_client, alice, platform_gateway):
+    run_agent(agent=GENERATOR, user=alice, prompt="an idea")
+    AgentRunDaily.objects.create(day=timezone.localdate(), user=alice, provider="", model_id="", runs=1, failed=1)
+    client.force_login(alice)
+    for page in (client.get("/usage/"), admin_client.get("/admin/agents/agentrun/dashboard/")):
+        html = page.content.decode()
+        legend = re.search(r'<ul class="legend">(.*?)</ul>', html).group(1)
+        assert "AI Gateway (service account)" in legend and "(none answered)" in legend
+        assert "ai_gateway" not in legend
+        assert '<th scope="col">AI Gateway (service account)</th>' in html  # the per-day table
+        assert '<th scope="row">AI Gateway (service account)</th><td>sim-fast</td>' in html  # latency
+        assert ">ai_gateway<" not in html and "ai_gateway:" not in html  # nor in a bar's <title>

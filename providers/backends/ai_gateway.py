@@ -17,9 +17,9 @@ from ..gateway.client import GatewayClient
 from ..http.client import get_json, new_client
 from ..http.netpolicy import validate_url
 from ..secrets import Secret
-from ..types import CredentialConfig
+from ..types import CredentialConfig, ModelInfo, positive_int
 from .base import BaseBackend
-from .openai import model_ids
+from .openai import model_infos
 
 
 def gateway_urls(config: CredentialConfig) -> tuple[str, str]:
@@ -32,6 +32,24 @@ def gateway_urls(config: CredentialConfig) -> tuple[str, str]:
     base_url = validate_url(base).rstrip("/")
     token_url = validate_url(config.token_url or oauth2.default_token_url(base_url))
     return base_url, token_url
+
+
+#: Where OpenAI-compatible gateways put a model's context length: LiteLLM (`max_input_tokens`,
+#: also under `model_info`), OpenRouter (`context_length`), others (`context_window`), vLLM
+#: (`max_model_len`). The first positive whole number wins; absence is fine.
+CONTEXT_FIELDS = ("context_window", "context_length", "max_input_tokens", "max_model_len")
+
+
+def gateway_model(item: dict[str, Any]) -> ModelInfo:
+    """An entry of an OpenAI-compatible `GET /models`: `owned_by` and a context length if reported."""
+    nested = item.get("model_info")
+    sources = [item, nested] if isinstance(nested, dict) else [item]
+    context = next(
+        (n for source in sources for name in CONTEXT_FIELDS if (n := positive_int(source.get(name))) is not None),
+        None,
+    )
+    stored = {"id": item["id"], "owner": item.get("owned_by"), "context_length": context}
+    return ModelInfo.from_stored(stored) or ModelInfo(id=item["id"])
 
 
 class AIGatewayBackend(BaseBackend):
@@ -96,7 +114,7 @@ class AIGatewayBackend(BaseBackend):
         timeout = agno_support.http_timeout(options)
         return AIGatewayModel(id=model_id, config=config, http_timeout=timeout, **options)
 
-    def list_models(self, config: CredentialConfig) -> list[str]:
+    def list_models(self, config: CredentialConfig) -> list[ModelInfo]:
         if not config.client_id or not config.client_secret:
             raise CredentialInvalid(
                 "The client ID and client secret are both required", provider=self.id, code="missing_key"
@@ -124,7 +142,7 @@ class AIGatewayBackend(BaseBackend):
                 provider=self.id,
             )
         data = payload.get("data") if isinstance(payload, dict) else None
-        return model_ids(data, key="id", provider=self.id)
+        return model_infos(data, provider=self.id, parse=gateway_model, secrets=config.secrets)
 
     def runtime_models(self, config: CredentialConfig) -> list[str]:
         """Through the client runs use: the token manager's cached token and the retry policy,

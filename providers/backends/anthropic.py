@@ -12,9 +12,9 @@ from .. import agno_support
 from ..conf import app_settings
 from ..exceptions import UnexpectedResponse
 from ..http.client import get_json, new_client
-from ..types import CredentialConfig
+from ..types import CredentialConfig, ModelInfo
 from .base import BaseBackend
-from .openai import model_ids, require_api_key
+from .openai import model_infos, require_api_key
 
 ANTHROPIC_VERSION = "2023-06-01"
 _PAGE_SIZE = 1000
@@ -51,20 +51,29 @@ class AnthropicBackend(BaseBackend):
         key = agno_support.api_key(config)
         return agno_support.per_loop(Claude)(id=model_id, api_key=key, client_params=client_params, **options)
 
-    def list_models(self, config: CredentialConfig) -> list[str]:
+    def list_models(self, config: CredentialConfig) -> list[ModelInfo]:
         key = require_api_key(config, self.id)
         url = app_settings.ANTHROPIC_BASE_URL.rstrip("/") + "/v1/models"
         headers = {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
-        models: list[str] = []
+        models: list[ModelInfo] = []
         params: dict[str, Any] = {"limit": _PAGE_SIZE}
         with new_client(enforce_policy=False) as client:
             for _ in range(_MAX_PAGES):
                 payload = get_json(client, url, headers=headers, provider=self.id, params=params)
                 if not isinstance(payload, dict):
                     raise UnexpectedResponse(f"{self.id}: the model list is not a JSON object", provider=self.id)
-                models += model_ids(payload.get("data"), key="id", provider=self.id)
+                models += model_infos(
+                    payload.get("data"), provider=self.id, parse=_anthropic_model, secrets=config.secrets
+                )
                 last_id = payload.get("last_id")
                 if not payload.get("has_more") or not isinstance(last_id, str) or not last_id:
                     break
                 params = {"limit": _PAGE_SIZE, "after_id": last_id}
         return models
+
+
+def _anthropic_model(item: dict[str, Any]) -> ModelInfo:
+    """An entry of `GET /v1/models`: `{"id", "type", "display_name", "created_at"}` (no context length)."""
+    return ModelInfo.from_stored({"id": item["id"], "display_name": item.get("display_name")}) or ModelInfo(
+        id=item["id"]
+    )

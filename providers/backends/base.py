@@ -35,7 +35,7 @@ from ..exceptions import (
 )
 from ..redaction import redact
 from ..secrets import Secret
-from ..types import CredentialConfig, VerificationOutcome, VerificationResult
+from ..types import CredentialConfig, ModelInfo, VerificationOutcome, VerificationResult
 
 
 def result_for_error(exc: ProviderError) -> VerificationResult:
@@ -113,10 +113,13 @@ class BaseBackend:
             models = self.list_models(config)
         except ProviderError as exc:
             return result_for_error(exc)
-        return VerificationResult(outcome=VerificationOutcome.VERIFIED, models=tuple(models))
+        models_found = tuple(ModelInfo.coerce(m) for m in models)
+        return VerificationResult(outcome=VerificationOutcome.VERIFIED, models=models_found)
 
-    def list_models(self, config: CredentialConfig) -> list[str]:
-        """Model ids the credential can use; raises CredentialInvalid / ProviderUnavailable."""
+    def list_models(self, config: CredentialConfig) -> list[ModelInfo]:
+        """The models the credential can use, with what the provider reports about each (owner,
+        display name, context length); raises CredentialInvalid / ProviderUnavailable.
+        (Plain ids are still accepted from older backends: `verify()` coerces them.)"""
         raise NotImplementedError
 
     @sensitive_variables()
@@ -139,7 +142,7 @@ class BaseBackend:
         """The model ids as runs would see them, for operators (`providers_list_models`).
 
         `list_models()` unless the backend talks to the provider differently at run time."""
-        return self.list_models(config)
+        return [ModelInfo.coerce(m).id for m in self.list_models(config)]
 
     def default_base_url(self) -> str:
         """The operator's default for a user-set base URL (`user_urls` backends): what a blank

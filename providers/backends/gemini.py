@@ -16,9 +16,9 @@ from .. import agno_support
 from ..conf import app_settings
 from ..exceptions import BadRequest, CredentialInvalid, UnexpectedResponse
 from ..http.client import get_json, new_client
-from ..types import CredentialConfig
+from ..types import CredentialConfig, ModelInfo
 from .base import BaseBackend
-from .openai import require_api_key
+from .openai import clean_model, require_api_key
 
 _PAGE_SIZE = 1000
 _MAX_PAGES = 10
@@ -56,15 +56,15 @@ class GeminiBackend(BaseBackend):
         }
         return agno_support.secret_safe(Gemini)(id=model_id, api_key=key, client_params=client_params, **options)
 
-    def list_models(self, config: CredentialConfig) -> list[str]:
+    def list_models(self, config: CredentialConfig) -> list[ModelInfo]:
         key = require_api_key(config, self.id)
         url = app_settings.GEMINI_BASE_URL.rstrip("/") + "/v1beta/models"
-        models: list[str] = []
+        models: list[ModelInfo] = []
         params: dict[str, Any] = {"pageSize": _PAGE_SIZE}
         with new_client(enforce_policy=False) as client:
             for _ in range(_MAX_PAGES):
                 payload = self._get(client, url, key, params)
-                models += _generative_model_ids(payload, self.id)
+                models += [clean_model(m, config.secrets) for m in _generative_models(payload, self.id)]
                 token = payload.get("nextPageToken")
                 if not isinstance(token, str) or not token:
                     break
@@ -85,14 +85,21 @@ class GeminiBackend(BaseBackend):
         return payload
 
 
-def _generative_model_ids(payload: dict[str, Any], provider: str) -> list[str]:
+def _generative_models(payload: dict[str, Any], provider: str) -> list[ModelInfo]:
+    """`models.list` resources: `{"name": "models/<id>", "displayName", "inputTokenLimit", ...}`."""
     items = payload.get("models", [])  # an account with no models gets {} from Google
     if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in items):
         raise UnexpectedResponse(f"{provider}: the model list is malformed", provider=provider)
-    ids = []
+    models = []
     for item in items:
         methods = item.get("supportedGenerationMethods")
         if isinstance(methods, list) and "generateContent" not in methods:
             continue
-        ids.append(item["name"].removeprefix("models/"))
-    return ids
+        model_id = item["name"].removeprefix("models/")
+        stored = {
+            "id": model_id,
+            "display_name": item.get("displayName"),
+            "context_length": item.get("inputTokenLimit"),
+        }
+        models.append(ModelInfo.from_stored(stored) or ModelInfo(id=model_id))
+    return models

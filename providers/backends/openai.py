@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from .. import agno_support
 from ..conf import app_settings
 from ..exceptions import CredentialInvalid, UnexpectedResponse
 from ..http.client import get_json, new_client
-from ..types import CredentialConfig
+from ..redaction import redact
+from ..secrets import Secret
+from ..types import CredentialConfig, ModelInfo
 from .base import BaseBackend
 
 
@@ -19,14 +23,34 @@ def require_api_key(config: CredentialConfig, provider: str) -> str:
     return config.api_key.reveal()
 
 
-def model_ids(items: object, *, key: str, provider: str) -> list[str]:
-    """`[item[key] for item in items]`, refusing anything that is not a list of objects with that key."""
+def model_infos(
+    items: object,
+    *,
+    provider: str,
+    parse: Callable[[dict[str, Any]], ModelInfo] | None = None,
+    secrets: Iterable[Secret] = (),
+) -> list[ModelInfo]:
+    """The model list's entries as records, refusing anything that is not a list of objects with
+    an "id". `parse` reads what else an entry reports (the id alone by default)."""
     if not isinstance(items, list):
         raise UnexpectedResponse(f"{provider}: the model list is missing", provider=provider)
-    ids = [item[key] for item in items if isinstance(item, dict) and isinstance(item.get(key), str)]
-    if len(ids) != len(items):
-        raise UnexpectedResponse(f"{provider}: the model list has entries without {key!r}", provider=provider)
-    return ids
+    entries = [item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+    if len(entries) != len(items):
+        raise UnexpectedResponse(f"{provider}: the model list has entries without 'id'", provider=provider)
+    return [clean_model(parse(item) if parse else ModelInfo(id=item["id"]), secrets) for item in entries]
+
+
+def clean_model(model: ModelInfo, secrets: Iterable[Secret]) -> ModelInfo:
+    """The provider's free text (display name, owner) through the one redaction rule before it is
+    stored and shown: a provider may echo what it was sent."""
+    display_name = redact(model.display_name, secrets=secrets, limit=100) if model.display_name else None
+    owner = redact(model.owner, secrets=secrets, limit=100) if model.owner else None
+    return replace(model, display_name=display_name or None, owner=owner or None)
+
+
+def openai_model(item: dict[str, Any]) -> ModelInfo:
+    """An entry of OpenAI's `GET /v1/models`: `{"id", "object", "created", "owned_by"}`."""
+    return ModelInfo.from_stored({"id": item["id"], "owner": item.get("owned_by")}) or ModelInfo(id=item["id"])
 
 
 class OpenAIBackend(BaseBackend):
@@ -53,10 +77,10 @@ class OpenAIBackend(BaseBackend):
             **options,
         )
 
-    def list_models(self, config: CredentialConfig) -> list[str]:
+    def list_models(self, config: CredentialConfig) -> list[ModelInfo]:
         key = require_api_key(config, self.id)
         url = app_settings.OPENAI_BASE_URL.rstrip("/") + "/models"
         with new_client(enforce_policy=False) as client:
             payload = get_json(client, url, headers={"Authorization": f"Bearer {key}"}, provider=self.id)
         data = payload.get("data") if isinstance(payload, dict) else None
-        return model_ids(data, key="id", provider=self.id)
+        return model_infos(data, provider=self.id, parse=openai_model, secrets=config.secrets)

@@ -111,7 +111,7 @@ def _record_result(credential: ProviderCredential, result: VerificationResult, e
     if result.ok:
         credential.status = VerificationStatus.VERIFIED
         credential.verified_at = now
-        credential.available_models = list(result.models)
+        credential.available_models = [m.as_json() for m in result.models]
         credential.last_error = ""
         fields += ["status", "verified_at", "available_models", "last_error"]
     else:

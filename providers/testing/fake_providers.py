@@ -140,7 +140,17 @@ class FakeOpenAIHandler(FakeProviderHandler):
         )
 
     def list_models(self, body: bytes) -> None:
-        data = [{"id": m, "object": "model", "created": 1700000000, "owned_by": "system"} for m in self.sim.models]
+        # OpenAI reports the owner ("system", "openai", "openai-internal", an org id for fine-tunes)
+        # and nothing about the context length.
+        data = [
+            {
+                "id": m,
+                "object": "model",
+                "created": 1700000000,
+                "owned_by": "openai" if m.startswith("gpt-3") else "system",
+            }
+            for m in self.sim.models
+        ]
         self.send_json(200, {"object": "list", "data": data})
 
 
@@ -154,6 +164,14 @@ class FakeOpenAI(FakeProvider):
 
 
 # --- Anthropic ------------------------------------------------------------------------------
+
+
+#: What Anthropic's `display_name` says for the default models (others: the id in title case).
+ANTHROPIC_NAMES = {
+    "claude-3-5-haiku-latest": "Claude Haiku 3.5",
+    "claude-sonnet-4-0": "Claude Sonnet 4",
+    "claude-opus-4-1": "Claude Opus 4.1",
+}
 
 
 class FakeAnthropicHandler(FakeProviderHandler):
@@ -192,7 +210,7 @@ class FakeAnthropicHandler(FakeProviderHandler):
             {
                 "id": m,
                 "type": "model",
-                "display_name": m.replace("-", " ").title(),
+                "display_name": ANTHROPIC_NAMES.get(m) or m.replace("-", " ").title(),
                 "created_at": "2025-01-01T00:00:00Z",
             }
             for m in chunk
@@ -264,7 +282,7 @@ class FakeGeminiHandler(FakeProviderHandler):
         return {
             "name": f"models/{model}",
             "version": "001",
-            "displayName": model,
+            "displayName": model.replace("-", " ").title(),  # "Gemini 2.5 Flash"
             "inputTokenLimit": 1048576,
             "outputTokenLimit": 65536,
             "supportedGenerationMethods": methods,

@@ -7,7 +7,10 @@ the whole app runs with no real credentials. Wire format:
   (id and secret form-urldecoded after Base64 decoding, §2.3.1) or in the form body
   (`client_secret_post`). Answers `{access_token, token_type, expires_in}`; `expires_in` is left
   out when `token_lifetime` is None (§5.1 makes it optional), and such tokens never expire.
-- `GET /v1/models`: the OpenAI list format; needs a currently valid token (401 otherwise).
+- `GET /v1/models`: the OpenAI list format; needs a currently valid token (401 otherwise). Each
+  entry has `owned_by` and, as LiteLLM-style gateways do, what `model_info` gives for it (a
+  context length under one of the names such gateways use: `context_window`,
+  `max_input_tokens`, `context_length`).
 - `POST /v1/chat/completions`: JSON or SSE, see `providers.testing.gateway_chat`.
 
 Faults: the generic `inject(...)` of `LocalServer` (status, headers, delay, ... by path prefix)
@@ -32,6 +35,13 @@ from .server import LocalServer, SimulatorHandler
 
 TOKEN_PATH = "/oauth/token"
 API_PREFIX = "/v1"
+
+#: Extra fields of the default models' list entries: one common context field name each.
+DEFAULT_MODEL_INFO: dict[str, dict[str, Any]] = {
+    "sim-fast": {"owned_by": "openai", "context_window": 128000},
+    "sim-standard": {"owned_by": "anthropic", "max_input_tokens": 200000},
+    "sim-premium": {"owned_by": "google", "context_length": 1048576},
+}
 
 
 @dataclass
@@ -81,7 +91,13 @@ class GatewayHandler(ChatMixin, SimulatorHandler):
                 if self._authorized():
                     self.sim._count("models")
                     data = [
-                        {"id": m, "object": "model", "created": 1700000000, "owned_by": "simulator"}
+                        {
+                            "id": m,
+                            "object": "model",
+                            "created": 1700000000,
+                            "owned_by": "simulator",
+                            **self.sim.model_info.get(m, {}),
+                        }
                         for m in self.sim.models
                     ]
                     self.send_json(200, {"object": "list", "data": data})
@@ -181,6 +197,7 @@ class GatewaySimulator(LocalServer, ChatScript):
         client_secret: str = "sim-secret",
         token_lifetime: int | None = 3600,
         models: tuple[str, ...] | list[str] = ("sim-fast", "sim-standard", "sim-premium"),
+        model_info: dict[str, dict[str, Any]] | None = None,
         host: str = "127.0.0.1",
     ) -> None:
         super().__init__(port, host)
@@ -188,6 +205,8 @@ class GatewaySimulator(LocalServer, ChatScript):
         self.client_secret = client_secret
         self.token_lifetime = token_lifetime
         self.models = tuple(models)
+        # Extra list-entry fields per model (owned_by, a context length); absent ones are left out.
+        self.model_info = DEFAULT_MODEL_INFO if model_info is None else model_info
         # Seconds the token endpoint waits before a successful answer (a slow IdP).
         self.token_delay = 0.0
         self._tokens: dict[str, IssuedToken] = {}

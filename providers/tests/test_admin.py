@@ -345,6 +345,6 @@ def test_verify_action_against_fake_openai(admin_client, alice, bob, settings):
     assert messages == ["Verified 1 of 2 credential(s); failed: 1 invalid_credentials."]
     good.refresh_from_db()
     bad.refresh_from_db()
-    assert (good.status, good.available_models) == (VerificationStatus.VERIFIED, ["gpt-a", "gpt-b"])
+    assert (good.status, good.model_ids) == (VerificationStatus.VERIFIED, ["gpt-a", "gpt-b"])
     assert bad.status == VerificationStatus.FAILED
     assert CANARY not in bad.last_error

@@ -140,13 +140,14 @@ def _model_requests(server: LocalServer, case: Case) -> list[RecordedRequest]:
 def test_valid_credential_is_verified_with_models(case, server):
     result = _verify(case, server)
     assert result.outcome is VerificationOutcome.VERIFIED, result.detail
-    assert sorted(result.models) == sorted(MODELS)
+    assert sorted(result.model_ids) == sorted(MODELS)
     assert result.message == "Verified: the provider offers 3 models."
     case.check_auth(_model_requests(server, case)[-1])
 
 
 def test_list_models_returns_ids(case, server):
-    assert sorted(registry.get(case.provider).list_models(case.config(server, True))) == sorted(MODELS)
+    models = registry.get(case.provider).list_models(case.config(server, True))
+    assert sorted(m.id for m in models) == sorted(MODELS)
 
 
 def test_wrong_credential_is_invalid(case, server):
@@ -318,7 +319,8 @@ def test_gemini_real_wrong_key_answer_and_embedding_filter(settings):
     with FakeGemini(valid_key=KEY, models=["gemini-2.5-flash", "text-embedding-004"]) as srv:
         settings.PROVIDERS_GEMINI_BASE_URL = srv.base_url
         backend = registry.get("gemini")
-        assert backend.list_models(CredentialConfig(provider="gemini", api_key=Secret(KEY))) == ["gemini-2.5-flash"]
+        models = backend.list_models(CredentialConfig(provider="gemini", api_key=Secret(KEY)))
+        assert [m.id for m in models] == ["gemini-2.5-flash"]
         # Google answers a wrong key with 400 API_KEY_INVALID, not 401.
         result = backend.verify(CredentialConfig(provider="gemini", api_key=Secret("AIza-wrong")))
         assert result.outcome is VerificationOutcome.INVALID_CREDENTIALS
@@ -334,7 +336,8 @@ def test_paginated_model_lists_are_followed(settings, fake, setting):
     with fake(valid_key=KEY, models=many, page_size=3) as srv:
         setattr(settings, setting, srv.base_url)
         backend = registry.get("anthropic" if fake is FakeAnthropic else "gemini")
-        assert backend.list_models(CredentialConfig(provider=backend.id, api_key=Secret(KEY))) == many
+        models = backend.list_models(CredentialConfig(provider=backend.id, api_key=Secret(KEY)))
+        assert [m.id for m in models] == many
         assert len(srv.requests) == 3
 
 

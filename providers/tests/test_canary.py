@@ -323,3 +323,33 @@ def test_gateway_canary_never_leaks_through_faults(alice, settings, all_logs):
     assert "did not answer within" in "".join(texts)
     assert "https, which PROVIDERS_REQUIRE_HTTPS requires" in texts[-4]
     assert_clean(texts, [GW_ID, secret])
+
+
+def test_a_gateway_echoing_the_secret_in_its_model_list_does_not_leak_it(alice, all_logs):
+    """Model details are the provider's free text: one that puts the secrets it was sent into
+    `owned_by` or a display name gets them redacted before they are stored or shown."""
+    echo = {
+        "sim-fast": {"owned_by": GW_SECRET, "display_name": f"fast for {GW_ID}", "context_window": 128000},
+        "sim-standard": {"owned_by": f"team {GW_ID}"},
+    }
+    with GatewaySimulator(
+        client_id=GW_ID, client_secret=GW_SECRET, models=["sim-fast", "sim-standard"], model_info=echo
+    ) as sim:
+        client = csrf_client(alice)
+        form = {
+            "ai_gateway-client_id": GW_ID,
+            "ai_gateway-client_secret": GW_SECRET,
+            "ai_gateway-base_url": sim.base_url,
+            "ai_gateway-token_url": sim.token_url,
+        }
+        texts = [body(page_post(client, f"{PAGE}ai_gateway/save", form))]
+        payload = {"provider": "ai_gateway", "client_id": GW_ID, "client_secret": GW_SECRET, "base_url": sim.base_url}
+        texts.append(body(api_post(client, "/api/providers/verify", payload)))
+        texts.append(body(client.get("/api/providers")))
+        texts.append(body(client.get(PAGE)))
+    credential = ProviderCredential.objects.get(owner=alice, provider="ai_gateway")
+    assert credential.model_ids == ["sim-fast", "sim-standard"]
+    texts.append(json.dumps(credential.available_models))
+    texts.append(log_text(all_logs))
+    assert "[redacted]" in texts[-2]  # the details were kept, with the secrets taken out
+    assert_clean(texts, [GW_SECRET, GW_ID])

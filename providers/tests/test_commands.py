@@ -157,7 +157,7 @@ def test_one_verified_one_invalid(openai_server, alice, bob, capfd, caplog):
     ok.refresh_from_db()
     bad.refresh_from_db()
     assert ok.status == VerificationStatus.VERIFIED and ok.verified_at is not None
-    assert ok.available_models == ["gpt-fast", "gpt-standard", "gpt-premium"]
+    assert ok.model_ids == ["gpt-fast", "gpt-standard", "gpt-premium"]
     assert bad.status == VerificationStatus.FAILED
 
 

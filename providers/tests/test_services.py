@@ -246,7 +246,7 @@ def basic_credentials_seen(sim) -> list[tuple[str, str]]:
 
 def test_verify_input_stores_nothing(alice, gateway):
     result = services.credential_verify_input(user=alice, provider="ai_gateway", data=gateway_input(gateway))
-    assert result.ok and set(result.models) == set(gateway.models)
+    assert result.ok and set(result.model_ids) == set(gateway.models)
     assert not ProviderCredential.objects.exists()
 
 
@@ -260,7 +260,7 @@ def test_save_stores_a_verified_credential(alice, gateway):
         and credential.verified_at
         and credential.status_code == "verified"
     )
-    assert credential.available_models == list(result.models)
+    assert credential.model_ids == result.model_ids
     assert credential.secret_hint == mask(GATEWAY_CLIENT_SECRET) and credential.client_id_hint == mask(
         GATEWAY_CLIENT_ID
     )

@@ -413,9 +413,9 @@ def test_openai_key_flow(alice_client, alice, fake_openai):
     assert "OpenAI: saved. Verified: the provider offers 3 models." in html
     assert mask(OPENAI_KEY) in html and OPENAI_KEY not in html
     credential = ProviderCredential.objects.get(owner=alice, provider="openai")
-    assert credential.available_models == ["gpt-4o-mini", "gpt-4o", "o3"]
+    assert credential.model_ids == ["gpt-4o-mini", "gpt-4o", "o3"]
     # Suggestions for the tier models come from what the provider reported.
-    assert '<option value="o3">' in html
+    assert '<option value="o3" label="owned by system">' in html
 
     # Blank key on edit: the fake sees the stored key again, and the row keeps it.
     fake_openai.requests.clear()
@@ -479,8 +479,12 @@ def test_refresh_fetches_the_model_list_again(alice_client, alice, gateway):
     response = alice_client.post(f"{PAGE}ai_gateway/refresh", follow=True)
     html = response.content.decode()
     credential.refresh_from_db()
-    assert len(credential.available_models) == 3 and credential.last_checked_at is not None
-    assert "Last fetched" in html and "<li><code>sim-fast</code></li>" in html
+    assert len(credential.model_ids) == 3 and credential.last_checked_at is not None
+    assert (
+        "Last fetched" in html
+        and '<li data-model="sim-fast"><code>sim-fast</code> <span class="model-meta">owned by openai · 128k context</span></li>'
+        in html
+    )
 
 
 def test_operator_gateway_url_is_not_shown(client, alice, settings):

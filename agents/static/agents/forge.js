@@ -2,8 +2,10 @@
 // redirected to the run's page and the answer streams in there (a reload shows the record).
 // With it: the answer streams into this page, Stop aborts the request (the server closes the
 // provider's stream), Copy copies the answer, and the history refreshes without a reload.
-// The server renders and sanitizes the final answer (Markdown or the critic's card); this script
-// only inserts that HTML, and plain text while streaming.
+// The server renders and sanitizes the answer (Markdown or the critic's card); this script only
+// inserts that HTML. While a Markdown answer streams, the server sends now and then a `rendered`
+// event (the answer so far, sanitized); the text that arrives after it shows as plain text until
+// the next one. The box never shrinks meanwhile (min-height), so the page does not jump.
 (function () {
   "use strict";
   var form = document.getElementById("forge-form");
@@ -13,7 +15,11 @@
       errorBox = document.getElementById("live-error"), runButton = document.getElementById("run-button"),
       stopButton = document.getElementById("stop-button"), copyButton = document.getElementById("copy-button"),
       history = document.getElementById("history");
-  var controller = null, raw = "", fallbacks = [];
+  var controller = null, raw = "", fallbacks = [], tail = null, renderedUpTo = 0;
+
+  // Keep the box at least as tall as it is now, so the page below does not jump up when shorter
+  // rendered HTML replaces the text (a CSSOM property: allowed under the strict CSP).
+  function keepHeight() { answer.style.minHeight = answer.offsetHeight + "px"; }
 
   function fail(text) { errorBox.hidden = false; errorBox.textContent = text; }
 
@@ -29,15 +35,23 @@
       meta.textContent = prefix + ev.provider_name + " · " + ev.model + " (" + ev.tier + " tier" + (ev.source === "platform" ? ", platform" : "") + ")…";
     } else if (ev.kind === "delta") {
       raw += ev.text;
-      answer.textContent = raw;
+      if (tail) tail.textContent = raw.slice(renderedUpTo).replace(/^\s+/, "");
+      else answer.textContent = raw;
+    } else if (ev.kind === "rendered") {
+      // The HTML covers every delta received so far (the server sends it right after them) but
+      // the unfinished last line, which it sends back as `tail` and which stays plain text.
+      renderedUpTo = raw.length - ev.tail.length;
+      keepHeight();
+      answer.innerHTML = ev.html;
+      tail = document.createElement("span"); tail.className = "answer-tail";
+      tail.textContent = ev.tail;
+      answer.appendChild(tail); answer.classList.add("rendered");
     } else if (ev.kind === "fallback") {
       fallbacks.push((ev.provider_name || ev.provider) + " (" + ev.model + ") failed: " + ev.reason + ".");
     } else if (ev.kind === "done" || ev.kind === "error") {
       if (ev.html) {
-        // Keep the box at least as tall as the streamed text, so the page below does not jump up
-        // when the rendered answer replaces it (a CSSOM property: allowed under the strict CSP).
-        answer.style.minHeight = answer.offsetHeight + "px";
-        answer.innerHTML = ev.html; answer.classList.add("rendered");
+        keepHeight();
+        answer.innerHTML = ev.html; answer.classList.add("rendered"); tail = null;
       }
       if (ev.summary_html) summary.innerHTML = ev.summary_html;
       if (ev.kind === "done") {
@@ -64,7 +78,7 @@
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     if (controller) return;
-    live.hidden = false; raw = ""; fallbacks = [];
+    live.hidden = false; raw = ""; fallbacks = []; tail = null; renderedUpTo = 0;
     answer.textContent = ""; answer.classList.remove("rendered"); answer.style.minHeight = ""; summary.textContent = "";
     errorBox.hidden = true; errorBox.textContent = ""; copyButton.hidden = true;
     meta.textContent = "Starting…";

@@ -3,6 +3,9 @@
 //  * Verify / Save / Save anyway go to the JSON API in the background: the buttons are disabled,
 //    a spinner counts the seconds, the result appears next to the fields (an aria-live region)
 //    and the form keeps what was typed.
+//  * After a save the card is fetched again and swapped in place (the server renders it, the
+//    same markup as without JavaScript): the discovered models and the tier pickers appear
+//    without a reload, the result stays at the top of the card.
 //  * The model list gets a search box; tier fields warn when a model was not listed.
 (function () {
   "use strict";
@@ -38,8 +41,29 @@
     return name + ": " + (parts.join(" ") || "the request failed.") + " Nothing was changed.";
   }
 
-  // The models a verify or save reported: listed under the result and offered in the card's
-  // datalist, so the default model can be picked from them right away.
+  // "owned by openai · 128k context": the same words the server renders (ModelInfo.details).
+  function details(m) {
+    var parts = [];
+    if (m.display_name && m.display_name !== m.id) parts.push(m.display_name);
+    if (m.owner) parts.push("owned by " + m.owner);
+    if (m.context_length) parts.push(contextLabel(m.context_length));
+    return parts.join(" · ");
+  }
+
+  function contextLabel(n) {
+    var units = [["M", 1048576, 1000000], ["k", 1024, 1000]];
+    for (var i = 0; i < units.length; i++) {
+      var u = units[i];
+      if (n >= u[2]) {
+        var size = (n % u[2] === 0 || n % u[1]) ? n / u[2] : n / u[1];
+        return size.toFixed(1).replace(/\.0$/, "") + u[0] + " context";
+      }
+    }
+    return n + " context";
+  }
+
+  // The models a verify reported: listed under the result and offered in the card's datalist,
+  // so the default model can be picked from them right away.
   function showModels(form, box, models) {
     if (!models || !models.length) return;
     var list = document.createElement("ul");
@@ -49,11 +73,56 @@
     var known = {};
     if (datalist) Array.prototype.forEach.call(datalist.options, function (o) { known[o.value] = true; });
     models.forEach(function (m) {
-      var li = document.createElement("li"), code = document.createElement("code");
-      code.textContent = m; li.appendChild(code); list.appendChild(li);
-      if (datalist && !known[m]) { var o = document.createElement("option"); o.value = m; datalist.appendChild(o); }
+      if (typeof m === "string") m = {id: m};
+      var li = document.createElement("li"), code = document.createElement("code"), more = details(m);
+      code.textContent = m.id; li.appendChild(code);
+      if (more) {
+        var meta = document.createElement("span");
+        meta.className = "model-meta"; meta.textContent = more;
+        li.appendChild(document.createTextNode(" ")); li.appendChild(meta);
+      }
+      list.appendChild(li);
+      if (datalist && !known[m.id]) {
+        var o = document.createElement("option"); o.value = m.id;
+        if (more) o.label = more;
+        datalist.appendChild(o);
+      }
     });
     box.appendChild(list);
+  }
+
+  // The card as the server renders it now (a GET of this page), swapped in for the old one:
+  // models, tier pickers and state without a reload. Resolves false when that fails.
+  function refreshCard(card, level, text) {
+    return fetch(window.location.pathname, {credentials: "same-origin", headers: {"Accept": "text/html"}})
+      .then(function (resp) {
+        if (!resp.ok) throw new Error("status " + resp.status);
+        return resp.text();
+      }).then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(card.id);
+        if (!fresh) throw new Error("no card");
+        fresh = document.importNode(fresh, true);
+        card.parentNode.replaceChild(fresh, card);
+        enhanceCard(fresh);
+        show(fresh.querySelector(".card-result"), level, text);
+        var empty = document.querySelector(".empty-state");
+        if (empty) empty.parentNode.removeChild(empty);
+        // The focused button went with the old card: focus the new card's heading instead.
+        var heading = fresh.querySelector("h2");
+        if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus(); }
+        return true;
+      }).catch(function () { return false; });
+  }
+
+  // When the card cannot be fetched again: a link that reloads the page at the card.
+  function reloadLink(form, box) {
+    var more = document.createElement("a");
+    more.href = window.location.pathname + "#provider-" + form.dataset.provider;
+    more.textContent = "Reload to choose " + form.dataset.name + " models for the agents";
+    more.addEventListener("click", function (e) {
+      e.preventDefault(); window.location.hash = "provider-" + form.dataset.provider; window.location.reload();
+    });
+    box.appendChild(more);
   }
 
   function setBadge(form, credential) {
@@ -95,24 +164,20 @@
           show(box, "error", errorText(name, d.errors));
         } else if (verify) {
           show(box, d.ok ? "success" : "error", name + ": " + d.message + " (Nothing was saved.)");
-          showModels(form, box, d.models);
+          showModels(form, box, d.model_details || d.models);
         } else if (!d.saved) {
           show(box, "error", name + ": " + d.message + " Nothing was saved; your stored credential is unchanged.");
         } else {
-          show(box, d.ok ? "success" : "warning", name + (d.ok ? ": saved. " : ": saved without verification. ") + d.message +
-               (d.ok ? "" : " Agents will not use it until it verifies."));
-          showModels(form, box, d.models);
-          if (d.ok && !form.closest(".provider").querySelector(".preferences-form")) {
-            // A first credential: the model choices appear on the card once the page reloads.
-            var more = document.createElement("a");
-            more.href = window.location.pathname + "#provider-" + form.dataset.provider;
-            more.textContent = "Choose " + name + " models for the agents";
-            more.addEventListener("click", function (e) { e.preventDefault(); window.location.hash = "provider-" + form.dataset.provider; window.location.reload(); });
-            box.appendChild(more);
-          }
+          var level = d.ok ? "success" : "warning",
+              text = name + (d.ok ? ": saved. " : ": saved without verification. ") + d.message +
+                     (d.ok ? "" : " Agents will not use it until it verifies.");
+          show(box, level, text);
           setBadge(form, d.credential);
           // Secrets leave the page once stored; the other fields keep what was typed.
           form.querySelectorAll("input[type=password]").forEach(function (el) { el.value = ""; });
+          return refreshCard(form.closest(".provider"), level, text).then(function (swapped) {
+            if (!swapped) { showModels(form, box, d.model_details || d.models); reloadLink(form, box); }
+          });
         }
       }).catch(function () {
         show(box, "error", name + ": the request did not complete (connection lost). Nothing was changed.");
@@ -151,7 +216,11 @@
     });
   }
 
-  document.querySelectorAll("form.credential-form").forEach(enhanceCredentialForm);
-  document.querySelectorAll("[data-models]").forEach(enhanceModelList);
-  document.querySelectorAll("form.preferences-form").forEach(enhancePreferences);
+  function enhanceCard(card) {
+    card.querySelectorAll("form.credential-form").forEach(enhanceCredentialForm);
+    card.querySelectorAll("[data-models]").forEach(enhanceModelList);
+    card.querySelectorAll("form.preferences-form").forEach(enhancePreferences);
+  }
+
+  document.querySelectorAll("section.provider").forEach(enhanceCard);
 })();
