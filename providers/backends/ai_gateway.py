@@ -144,12 +144,9 @@ class AIGatewayBackend(BaseBackend):
         data = payload.get("data") if isinstance(payload, dict) else None
         return model_infos(data, provider=self.id, parse=gateway_model, secrets=config.secrets)
 
-    def runtime_models(self, config: CredentialConfig) -> list[str]:
+    def runtime_models(self, config: CredentialConfig) -> list[ModelInfo]:
         """Through the client runs use: the token manager's cached token and the retry policy,
         rather than `list_models()`'s fresh grant."""
         with GatewayClient(config) as client:
             models = client.list_models()
-        return [
-            m if isinstance(m, str) else (m.get("id") if isinstance(m, dict) else getattr(m, "id", str(m)))
-            for m in models
-        ]
+        return model_infos(models, provider=self.id, parse=gateway_model, secrets=config.secrets)

@@ -138,11 +138,11 @@ class BaseBackend:
         `providers.agno_support`. Import the provider SDK here, not at module top."""
         raise NotImplementedError(f"{self.id} cannot build models")
 
-    def runtime_models(self, config: CredentialConfig) -> list[str]:
-        """The model ids as runs would see them, for operators (`providers_list_models`).
+    def runtime_models(self, config: CredentialConfig) -> list[ModelInfo]:
+        """The models as runs would see them, for operators (`providers_list_models`).
 
         `list_models()` unless the backend talks to the provider differently at run time."""
-        return [ModelInfo.coerce(m).id for m in self.list_models(config)]
+        return [ModelInfo.coerce(m) for m in self.list_models(config)]
 
     def default_base_url(self) -> str:
         """The operator's default for a user-set base URL (`user_urls` backends): what a blank

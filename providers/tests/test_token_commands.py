@@ -169,6 +169,15 @@ def test_list_models_platform_and_user(platform_gateway, alice):
         assert out.split() == ["own-a", "own-b"]
 
 
+def test_list_models_details_show_what_the_gateway_reports(platform_gateway):
+    sim = platform_gateway
+    out, _ = _run("providers_list_models", "--provider", "ai_gateway", "--details")
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert [row[0] for row in rows] == list(sim.models)
+    # The simulator reports a context length for each model (under a different field name each).
+    assert all(len(row) == 2 and row[1].endswith(" context") for row in rows), rows
+
+
 def test_list_models_errors_are_clear(settings, platform_gateway, alice):
     with pytest.raises(CommandError, match="no ai_gateway credential"):
         _run("providers_list_models", "--provider", "ai_gateway", "--user", "alice")

@@ -1,7 +1,9 @@
 """`manage.py providers_list_models --provider P [--user U]`: the models a credential offers.
 
 Without `--user`, the platform's env-configured credential for P (e.g. `AI_GATEWAY_*`,
-`OPENAI_API_KEY`); with it, that user's stored credential. Prints one model id per line.
+`OPENAI_API_KEY`); with it, that user's stored credential. Prints one model id per line (for
+scripts), or with `--details` each id followed by what the provider reports about it (name,
+owner, context length), tab-separated.
 """
 
 from __future__ import annotations
@@ -27,8 +29,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--user", default=None, help="Username whose stored credential to use (default: the platform's)."
         )
+        parser.add_argument(
+            "--details",
+            action="store_true",
+            help="After each id, a tab and what the provider reports: name, owner, context length.",
+        )
 
-    def handle(self, *args: Any, provider: str, user: str | None = None, **options: Any) -> None:
+    def handle(self, *args: Any, provider: str, user: str | None = None, details: bool = False, **options: Any) -> None:
         try:
             backend = registry.get(provider)
         except UnknownProvider as exc:
@@ -41,8 +48,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Listing {backend.name} models with {whose} credential failed: {type(exc).__name__}: {exc}"
             ) from None
-        for model_id in models:
-            self.stdout.write(model_id)
+        for model in models:
+            self.stdout.write(f"{model.id}\t{model.details}".rstrip() if details else model.id)
         if not models:
             self.stderr.write(f"{backend.name} reported no models.")
 
