@@ -56,7 +56,9 @@ class ProviderCredential(models.Model):
     standard_model = models.CharField(max_length=200, blank=True, default="")
     premium_model = models.CharField(max_length=200, blank=True, default="")
     available_models = models.JSONField(
-        default=list, blank=True, help_text="Model ids the provider reported at the last successful verification."
+        default=list,
+        blank=True,
+        help_text="The models the provider reported at the last successful verification: id, and name, owner and context length where reported.",
     )
 
     priority = models.PositiveSmallIntegerField(default=100, help_text="Lower is tried first.")
