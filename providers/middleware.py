@@ -15,6 +15,8 @@ from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import sync_and_async_middleware
 
+from ideaforge.clientip import client_ip
+
 from . import context
 
 
@@ -29,12 +31,11 @@ def _end(response: HttpResponse, request_id: str) -> HttpResponse:
 
 
 def _enter(request: HttpRequest) -> str:
-    # REMOTE_ADDR is the peer: behind a proxy, let the proxy-aware server set it from
-    # X-Forwarded-For (gunicorn --forwarded-allow-ips, uvicorn --proxy-headers), not this code.
+    # The same address the rate limits and login lockouts see: REMOTE_ADDR, or the client's as
+    # the TRUSTED_PROXY_COUNT proxies in front report it in X-Forwarded-For (never a header the
+    # client could forge).
     request_id = context.request_id_from(request.headers.get("X-Request-ID"))
-    context.enter(
-        context.RequestContext(request_id=request_id, request=request, ip=request.META.get("REMOTE_ADDR") or None)
-    )
+    context.enter(context.RequestContext(request_id=request_id, request=request, ip=client_ip(request) or None))
     return request_id
 
 
