@@ -138,3 +138,14 @@ def test_a_refused_run_answers_429_with_retry_after_under_asgi(http, platform_ga
     assert page.status_code == 429 and "Retry-After" in page.headers
     assert "You have reached your limit of 1/minute agent runs" in page.text
     assert platform_gateway.chat_requests == 1
+
+
+def test_a_streamed_run_under_asgi_records_the_callers_request_id(http, platform_gateway):
+    """The request context lasts as long as the stream (agents' run record is written as it ends)."""
+    data = {"agent": "idea_generator", "prompt": "x"}
+    with http.stream("POST", reverse("agents:stream"), data=data, headers={"X-Request-ID": "req-asgi-0042abcdef"}) as r:
+        assert r.status_code == 200 and r.headers["X-Request-ID"] == "req-asgi-0042abcdef"
+        events = [json.loads(line) for line in r.iter_lines() if line]
+    assert events[-1]["kind"] == "done"
+    assert _wait(lambda: AgentRun.objects.filter(status=RunStatus.SUCCEEDED).exists(), 5)
+    assert AgentRun.objects.get().request_id == "req-asgi-0042abcdef"
