@@ -118,6 +118,7 @@ class AgentRunDaily(models.Model):
     runs = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     fallbacks = models.PositiveIntegerField(default=0, help_text="Candidates left before the answer, summed.")
+    cache_hits = models.PositiveIntegerField(default=0, help_text="Runs answered from the response cache.")
     input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
     lat_0 = models.PositiveIntegerField(default=0)
