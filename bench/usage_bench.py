@@ -111,6 +111,7 @@ PAGES = {
     "admin run list filtered (provider + status)": "/admin/agents/agentrun/?provider__exact=openai&status__exact=failed",
     "admin run list searched (user name)": "/admin/agents/agentrun/?q=user7",
     "admin run list, last 30 days, searched": "/admin/agents/agentrun/?period=30&q=gpt",
+    "admin run list, last 90 days, searched (provider)": "/admin/agents/agentrun/?period=90&q=gemini",
     "admin dashboard (30 days)": "/admin/agents/agentrun/dashboard/?days=30",
 }
 
