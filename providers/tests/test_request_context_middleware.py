@@ -14,6 +14,9 @@ from django.test import RequestFactory
 from providers.context import current_request_id
 from providers.middleware import request_context_middleware
 
+# Closing a response sends request_finished, whose receiver checks the database connection.
+pytestmark = pytest.mark.django_db
+
 RID = "req-stream-0123456789"
 
 
