@@ -2,8 +2,9 @@
 that window, and the usage dashboard (linked from the admin index).
 
 The list stays fast as runs accumulate: it shows the last 7 days unless another period is picked
-(`PeriodFilter`), counts only the filtered rows (`show_full_result_count = False`), computes the
-totals over the same window, and searches short columns (never the prompts).
+(`PeriodFilter`), counts only the filtered rows and stops at 10,000 (`CappedPaginator`), computes
+the totals over the same window, and searches through indexes (`agents.run_search`; never the
+prompts).
 """
 
 from __future__ import annotations
@@ -12,15 +13,20 @@ import datetime as dt
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
 from .budgets import usage_line
+from .capped_paginator import COUNT_CAP, CappedPaginator
 from .limits import Overrides
 from .models import AgentRun, UsageLimits
+from .run_search import search_runs
 from .selectors import run_totals_by_provider
+
+#: Where get_search_results leaves its (capped) count for get_paginator, on the request.
+_SEARCH_COUNT = "_agents_run_search_count"
 
 
 class PeriodFilter(admin.SimpleListFilter):
@@ -129,7 +135,12 @@ class AgentRunAdmin(admin.ModelAdmin):
     list_filter = (PeriodFilter, ProviderFilter, "status", AgentFilter, TierFilter, SourceFilter, "cache_hit")
     # Searched by get_search_results below (user names first, then short exact/prefix columns).
     search_fields = ("user__username", "agent", "model_id", "request_id")
-    list_select_related = ("user",)
+    search_help_text = (
+        "A user name (or part), an agent, a provider, a model id prefix (case-sensitive) or a request id."
+    )
+    # Users come by prefetch (one query for the page), not a join: with auth_user joined, SQLite
+    # drives the list from the user table and sorts every run in the window.
+    list_select_related = ()
     show_full_result_count = False
     # Rendering rows is what the page pays for once its queries are bounded: 50 rows, and no
     # per-row action checkbox (a widget template each; records are not edited or bulk-deleted here).
@@ -159,33 +170,32 @@ class AgentRunAdmin(admin.ModelAdmin):
         )
         return [dashboard, health, *super().get_urls()]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AgentRun]:
+        return super().get_queryset(request).prefetch_related("user")
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[AgentRun], search_term: str
     ) -> tuple[QuerySet[AgentRun], bool]:
-        """A user name (part of one), an agent, a model id prefix, a provider or a request id.
-
-        User names are matched in the user table first (small), so the runs are then found through
-        the (user, created_at) index; an OR of LIKEs across the join scanned every run in the window.
-        Prompts and answers are never searched; error texts neither (filter by status instead)."""
-        term = search_term.strip()
-        if not term:
+        """A user name (part of one), an agent, a provider, a model id prefix or a request id
+        (`agents.run_search`: each through its own index; prompts, answers and errors never)."""
+        search = search_runs(runs=queryset, term=search_term)
+        if search is None:
             return queryset, False
-        from django.contrib.auth import get_user_model
+        # The search has counted its matches (capped) to pick its query: the paginator reuses it.
+        setattr(request, _SEARCH_COUNT, search.count)
+        return search.best, False
 
-        User = get_user_model()
-        user_ids = list(
-            User._default_manager.filter(**{f"{User.USERNAME_FIELD}__icontains": term}).values_list("pk", flat=True)[
-                :500
-            ]
+    def get_paginator(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[AgentRun],
+        per_page: int,
+        orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> CappedPaginator:
+        return CappedPaginator(
+            queryset, per_page, orphans, allow_empty_first_page, known_count=getattr(request, _SEARCH_COUNT, None)
         )
-        match = (
-            Q(user_id__in=user_ids)
-            | Q(agent=term)
-            | Q(provider=term)
-            | Q(model_id__startswith=term)
-            | Q(request_id=term)
-        )
-        return queryset.filter(match), False
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         # Provider health links to one credential's failing runs.
@@ -208,7 +218,13 @@ class AgentRunAdmin(admin.ModelAdmin):
         response = super().changelist_view(request, extra_context)
         context = getattr(response, "context_data", None)
         if context is not None and "cl" in context:
-            context["provider_totals"] = run_totals_by_provider(runs=context["cl"].queryset)
+            cl = context["cl"]
+            context["count_cap"] = f"{COUNT_CAP:,}"
+            if cl.result_count > COUNT_CAP and cl.query:
+                # Totals over a search read each match's row: past the cap, narrow the search.
+                context["totals_skipped"] = True
+            else:
+                context["provider_totals"] = run_totals_by_provider(runs=cl.queryset)
         return response
 
 

@@ -104,12 +104,19 @@ def platform_credential_states() -> list[dict[str, Any]]:
     return rows
 
 
-def readiness() -> tuple[bool, dict[str, Any]]:
-    """(ready, report): ready when every required dependency is up."""
+def readiness(*, detail: bool) -> tuple[bool, dict[str, Any]]:
+    """(ready, report): ready when every required dependency is up.
+
+    Without `detail` (an orchestrator's probe, unauthenticated) the report says only whether each
+    dependency is up and required; with it (staff, METRICS_TOKEN: see agents.ops_views) also
+    timings, backends, error types and each platform credential's key, token expiry and breaker."""
     required = {name.strip() for name in app_settings.HEALTH_REQUIRED if name.strip()}
     checks = {}
     for name, check in CHECKS.items():
         checks[name] = {**_timed(check), "required": name in required}
     ready = all(state["ok"] for state in checks.values() if state["required"])
-    report = {"status": "ok" if ready else "unavailable", "checks": checks, "credentials": platform_credential_states()}
-    return ready, report
+    status = "ok" if ready else "unavailable"
+    if not detail:
+        brief = {name: {"ok": state["ok"], "required": state["required"]} for name, state in checks.items()}
+        return ready, {"status": status, "checks": brief}
+    return ready, {"status": status, "checks": checks, "credentials": platform_credential_states()}

@@ -65,6 +65,10 @@ class AgentRun(models.Model):
             # Admin filters (provider, status) within its date window (bench/usage_bench.py).
             models.Index(fields=["provider", "status", "created_at"], name="agents_run_provider_status_at"),
             models.Index(fields=["agent", "-created_at"], name="agents_run_agent_recent"),
+            # The admin search (agents.run_search): a model id prefix's distinct ids, then their runs
+            # in the date window; a request id.
+            models.Index(fields=["model_id", "-created_at"], name="agents_run_model_recent"),
+            models.Index(fields=["request_id"], name="agents_run_request_id"),
             # The admin's date window and its per-provider totals, read from the index alone.
             models.Index(
                 fields=["created_at", "provider", "status", "input_tokens", "output_tokens", "latency_ms"],
@@ -114,6 +118,7 @@ class AgentRunDaily(models.Model):
     runs = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     fallbacks = models.PositiveIntegerField(default=0, help_text="Candidates left before the answer, summed.")
+    cache_hits = models.PositiveIntegerField(default=0, help_text="Runs answered from the response cache.")
     input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
     lat_0 = models.PositiveIntegerField(default=0)

@@ -24,9 +24,15 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: 200 when every required dependency is up, else 503; the body says which."""
-    ready, report = readiness()
+    """Readiness: 200 when every required dependency is up, else 503; the body says which. The
+    details (credential keys, token expiry, breakers, error types) only to whoever may scrape
+    /metrics: a probe needs the status code, not the platform's inventory."""
+    ready, report = readiness(detail=_may_see_details(request))
     return JsonResponse(report, status=200 if ready else 503)
+
+
+def _may_see_details(request: HttpRequest) -> bool:
+    return may_scrape(user=request.user, authorization=request.headers.get("Authorization", ""))
 
 
 @never_cache
@@ -34,6 +40,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text format, for a staff session or the METRICS_TOKEN bearer; 404 otherwise
     (the endpoint's existence is not advertised)."""
-    if not may_scrape(user=request.user, authorization=request.headers.get("Authorization", "")):
+    if not _may_see_details(request):
         raise Http404
     return HttpResponse(render_metrics(), content_type=CONTENT_TYPE_LATEST)

@@ -62,6 +62,7 @@ def count_finished(instance: AgentRun) -> None:
             LATENCY_COLUMNS[latency_bucket(instance.latency_ms)]: 1,
             "failed": int(instance.status == RunStatus.FAILED),
             "fallbacks": len(instance.fallbacks or []),
+            "cache_hits": int(bool(instance.cache_hit)),
             "input_tokens": instance.input_tokens or 0,
             "output_tokens": instance.output_tokens or 0,
         },
@@ -97,6 +98,7 @@ def rollup_rebuild(*, since: date | None = None) -> int:
         .annotate(
             n=Count("id"),
             f=Count("id", filter=Q(status=RunStatus.FAILED)),
+            h=Count("id", filter=Q(cache_hit=True)),
             i=Sum("input_tokens"),
             o=Sum("output_tokens"),
             **buckets,
@@ -110,6 +112,7 @@ def rollup_rebuild(*, since: date | None = None) -> int:
             model_id=g["model_id"],
             runs=g["n"],
             failed=g["f"],
+            cache_hits=g["h"],
             input_tokens=g["i"] or 0,
             output_tokens=g["o"] or 0,
             **{column: g[column] for column in LATENCY_COLUMNS},

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from .models import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, AgentRun, AgentRunDaily
+from .models import LATENCY_BUCKETS_MS, LATENCY_COLUMNS, AgentRunDaily
 
 PERIODS = (7, 30, 90)
 DEFAULT_PERIOD = 7
@@ -101,8 +101,14 @@ def usage_for(*, user: AbstractBaseUser | None, days: int) -> Usage:
     position = {day: i for i, day in enumerate(dates)}
     usage = Usage(days=dates, input_tokens=[0] * len(dates), output_tokens=[0] * len(dates))
     per_day = rows.values("day", "provider").annotate(
-        n=Sum("runs"), f=Sum("failed"), fb=Sum("fallbacks"), i=Sum("input_tokens"), o=Sum("output_tokens")
+        n=Sum("runs"),
+        f=Sum("failed"),
+        fb=Sum("fallbacks"),
+        h=Sum("cache_hits"),
+        i=Sum("input_tokens"),
+        o=Sum("output_tokens"),
     )
+    hits = 0
     for row in per_day:
         index = position[row["day"]]
         series = usage.runs_by_provider.setdefault(row["provider"] or "(none answered)", [0] * len(dates))
@@ -112,6 +118,7 @@ def usage_for(*, user: AbstractBaseUser | None, days: int) -> Usage:
         usage.runs += row["n"]
         usage.failed += row["f"]
         usage.fallbacks += row["fb"]
+        hits += row["h"]
     buckets: dict[tuple[str, str], list[int]] = {}
     per_model = (
         rows.exclude(provider="")
@@ -124,19 +131,8 @@ def usage_for(*, user: AbstractBaseUser | None, days: int) -> Usage:
         Latency(provider, model, sum(counts), {q: quantile_ms(counts, q) for q in QUANTILES})
         for (provider, model), counts in sorted(buckets.items())
     ]
-    usage.cache_hit_rate = _cache_hit_rate(dates[0], user)
+    usage.cache_hit_rate = 100.0 * hits / usage.runs if usage.runs else 0.0
     return usage
-
-
-def _cache_hit_rate(first_day: dt.date, user: AbstractBaseUser | None) -> float:
-    """Cache hits as a percentage of the period's runs (the roll-up does not count hits; the runs'
-    (user, created_at) index bounds this to the window)."""
-    start = timezone.make_aware(dt.datetime.combine(first_day, dt.time.min), dt.UTC)
-    runs = AgentRun.objects.filter(created_at__gte=start)
-    if user is not None:
-        runs = runs.filter(user=user)
-    counts = runs.aggregate(total=Count("id"), hits=Count("id", filter=Q(cache_hit=True)))
-    return 100.0 * counts["hits"] / counts["total"] if counts["total"] else 0.0
 
 
 def top_users_by_tokens(*, days: int, limit: int = 10) -> list[dict[str, Any]]:

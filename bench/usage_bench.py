@@ -87,7 +87,8 @@ def _seed(db_path: str, users: list[int], count: int, rng: random.Random) -> Non
                 "HTTP 503: unavailable" if failed else "",
                 created.isoformat(sep=" "),
                 created.isoformat(sep=" "),
-                "",
+                f"{rng.getrandbits(128):032x}",  # as providers.context.request_id_from makes them
+                rng.random() < 0.05,
             )
         )
     connection = sqlite3.connect(db_path)
@@ -95,7 +96,8 @@ def _seed(db_path: str, users: list[int], count: int, rng: random.Random) -> Non
         connection.executemany(
             "INSERT INTO agents_agentrun (user_id, agent, tier, prompt, output, provider, model_id, credential_source, "
             "credential_key, fallbacks, status, streamed, latency_ms, time_to_first_token_ms, input_tokens, "
-            "output_tokens, error, created_at, finished_at, request_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "output_tokens, error, created_at, finished_at, request_id, cache_hit) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
     connection.execute("ANALYZE")
@@ -109,6 +111,7 @@ PAGES = {
     "admin run list filtered (provider + status)": "/admin/agents/agentrun/?provider__exact=openai&status__exact=failed",
     "admin run list searched (user name)": "/admin/agents/agentrun/?q=user7",
     "admin run list, last 30 days, searched": "/admin/agents/agentrun/?period=30&q=gpt",
+    "admin run list, last 90 days, searched (provider)": "/admin/agents/agentrun/?period=90&q=gemini",
     "admin dashboard (30 days)": "/admin/agents/agentrun/dashboard/?days=30",
 }
 

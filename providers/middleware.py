@@ -2,39 +2,100 @@
 response, in every log line and run record, and who acts from where for the audit trail.
 
 The context ends with the response: at once for a plain response; for a streamed one when the
-server closes it, because the answer runs after the view returned (in the same task under ASGI,
-the same thread under WSGI) and its run record and log lines must still carry the request id.
+server has read it to the end or closed it, because the answer runs after the view returned (in
+the same task under ASGI, the same thread under WSGI) and its run record and log lines must
+still carry the request id. The stream is followed by wrapping its content (`_Ending`,
+`_AsyncEnding`), Django's public way, not by hooking the response's private closers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.decorators import sync_and_async_middleware
+
+from ideaforge.clientip import client_ip
 
 from . import context
 
 
 def _end(response: HttpResponse, request_id: str) -> HttpResponse:
     response["X-Request-ID"] = request_id
-    if getattr(response, "streaming", False):
-        # Not a token reset: Django may close the response from another thread's context copy.
-        response._resource_closers.append(lambda: context.enter(context.RequestContext()))
+    if isinstance(response, StreamingHttpResponse) and not isinstance(response, FileResponse):
+        # The public way to follow a stream (Django's docs, "Dealing with streaming responses"):
+        # replace its content with a wrapper; Django closes the wrapper with the response.
+        content = response.streaming_content
+        response.streaming_content = _AsyncEnding(content) if response.is_async else _Ending(content)
     else:
-        context.enter(context.RequestContext())
+        _leave()
     return response
 
 
+def _leave() -> None:
+    # Not a token reset: the context may end in another context copy than the one it began in.
+    context.enter(context.RequestContext())
+
+
+class _Ending:
+    """A sync stream that ends the request context when it is exhausted, fails or is closed
+    (WSGI: the server closes the response in the thread that served it, even when it never
+    iterated, which a generator's `finally` would miss)."""
+
+    def __init__(self, content: Iterator[bytes]) -> None:
+        self._content = content
+        self._open = True
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._content)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            _leave()
+
+
+class _AsyncEnding:
+    """An async stream that ends the request context when it is exhausted, fails or is cancelled
+    (ASGI: in the task that iterates it), or closed: WSGI serves an async stream by iterating it
+    on another event loop, then closes the response in the serving thread, whose context the
+    request began in."""
+
+    def __init__(self, content: AsyncIterator[bytes]) -> None:
+        self._content = content
+        self._open = True
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await anext(self._content)
+        except BaseException:
+            _leave()
+            raise
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            _leave()
+
+
 def _enter(request: HttpRequest) -> str:
-    # REMOTE_ADDR is the peer: behind a proxy, let the proxy-aware server set it from
-    # X-Forwarded-For (gunicorn --forwarded-allow-ips, uvicorn --proxy-headers), not this code.
+    # The same address the rate limits and login lockouts see: REMOTE_ADDR, or the client's as
+    # the TRUSTED_PROXY_COUNT proxies in front report it in X-Forwarded-For (never a header the
+    # client could forge).
     request_id = context.request_id_from(request.headers.get("X-Request-ID"))
-    context.enter(
-        context.RequestContext(request_id=request_id, request=request, ip=request.META.get("REMOTE_ADDR") or None)
-    )
+    context.enter(context.RequestContext(request_id=request_id, request=request, ip=client_ip(request) or None))
     return request_id
 
 
@@ -58,7 +119,7 @@ def request_context_middleware(get_response: Callable[[HttpRequest], Any]) -> Ca
         try:
             response = get_response(request)
         except BaseException:
-            context.enter(context.RequestContext())
+            _leave()
             raise
         return _end(response, request_id)
 

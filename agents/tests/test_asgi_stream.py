@@ -153,3 +153,14 @@ def test_rendered_events_arrive_while_streaming_under_asgi(http, platform_gatewa
     first_rendered = next(t for t, e in arrivals if e["kind"] == "rendered")
     assert arrivals[-1][0] - first_rendered > 0.2, "rendered HTML came only at the end"
     assert all(kinds[i - 1] == "delta" for i, k in enumerate(kinds) if k == "rendered")  # right after a delta
+
+
+def test_a_streamed_run_under_asgi_records_the_callers_request_id(http, platform_gateway):
+    """The request context lasts as long as the stream (agents' run record is written as it ends)."""
+    data = {"agent": "idea_generator", "prompt": "x"}
+    with http.stream("POST", reverse("agents:stream"), data=data, headers={"X-Request-ID": "req-asgi-0042abcdef"}) as r:
+        assert r.status_code == 200 and r.headers["X-Request-ID"] == "req-asgi-0042abcdef"
+        events = [json.loads(line) for line in r.iter_lines() if line]
+    assert events[-1]["kind"] == "done"
+    assert _wait(lambda: AgentRun.objects.filter(status=RunStatus.SUCCEEDED).exists(), 5)
+    assert AgentRun.objects.get().request_id == "req-asgi-0042abcdef"

@@ -80,7 +80,13 @@ def test_canary_never_leaks(
     seen.append(body_of(client.get("/readyz")))
     alice.is_staff = alice.is_superuser = True
     alice.save()
-    for url in ("/metrics", "/admin/agents/agentrun/dashboard/", "/admin/agents/agentrun/provider-health/"):
+    for url in (
+        "/readyz",
+        "/metrics",
+        "/admin/agents/agentrun/dashboard/",
+        "/admin/agents/agentrun/provider-health/",
+        "/admin/agents/agentrun/?period=all&q=alice",  # the run list, searched
+    ):
         response = client.get(url)
         assert response.status_code == 200, url
         seen.append(body_of(response))

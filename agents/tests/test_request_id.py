@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 
 from agents.models import AgentRun
+from providers.context import current_request_id
 from providers.logformat import JsonFormatter, RequestIdFilter, formatter
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,8 +63,10 @@ def test_a_streamed_run_records_the_request_id_and_every_log_line_carries_it(
         {"agent": "idea_generator", "tier": "fast", "prompt": "x"},
         HTTP_X_REQUEST_ID="req-0123456789abcdef",
     )
+    assert current_request_id() == "req-0123456789abcdef"  # the answer runs as the stream is read
     b"".join(response.streaming_content)
     response.close()
+    assert current_request_id() == ""  # and the context ends with it (the thread serves others next)
     run = AgentRun.objects.get()
     assert run.request_id == "req-0123456789abcdef" and run.provider == "openai"
     lines = [line for line in json_lines() if line["logger"].startswith(("agents", "agno"))]

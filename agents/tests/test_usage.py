@@ -59,12 +59,11 @@ def test_real_runs_show_on_the_usage_page(client, alice, bob, platform_gateway):
 
 
 def test_budget_and_cache_hit_rate_on_the_usage_page(client, alice, platform_gateway, settings):
-    from agents.models import AgentRun
-
     settings.AGENTS_DAILY_TOKEN_BUDGET = 100_000
-    run_agent(agent=GENERATOR, user=alice, prompt="one")
-    run_agent(agent=GENERATOR, user=alice, prompt="two")
-    AgentRun.objects.filter(prompt="two").update(cache_hit=True)
+    critic = AGENTS["idea_critic"]  # its answers are cached: the second run is a hit
+    run_agent(agent=critic, user=alice, prompt="a usage page cache-hit idea")
+    run_agent(agent=critic, user=alice, prompt="a usage page cache-hit idea")
+    assert [run.cache_hit for run in AgentRun.objects.order_by("pk")] == [False, True]
     client.force_login(alice)
     response = client.get("/usage/")
     usage = response.context["usage"]
@@ -230,3 +229,17 @@ def test_charts_and_tables_name_providers_by_display_name(client, admin_client, 
         assert '<th scope="col">AI Gateway (service account)</th>' in html  # the per-day table
         assert '<th scope="row">AI Gateway (service account)</th><td>sim-fast</td>' in html  # latency
         assert ">ai_gateway<" not in html and "ai_gateway:" not in html  # nor in a bar's <title>
+
+
+def test_the_rollup_counts_cache_hits_as_runs_finish_and_when_rebuilt(alice):
+    """The usage pages' cache hit rate comes from the roll-up, not from a scan of the runs."""
+    for hit in (True, False, False, False):
+        run = AgentRun.objects.create(user=alice, agent="idea_critic", tier="fast", provider="openai", model_id="m")
+        run.status, run.cache_hit = RunStatus.SUCCEEDED, hit
+        run.save()  # completes the run: counted once
+    assert AgentRunDaily.objects.get().cache_hits == 1
+    assert usage_for(user=alice, days=7).cache_hit_rate == 25.0
+    AgentRunDaily.objects.all().delete()
+    rollup_rebuild()
+    assert AgentRunDaily.objects.get().cache_hits == 1
+    assert usage_for(user=None, days=7).cache_hit_rate == 25.0

@@ -209,3 +209,29 @@ def test_each_user_sees_only_their_own_trail(alice, bob, alice_web, fakes):
     assert "Recent changes to your credentials" in page
     assert "Created" in page and ALICE_IP in page
     assert "gemini" not in page.split("Recent changes to your credentials", 1)[1]
+
+
+def _create_events_ip(alice, **meta) -> str | None:
+    """The address the audit trail records for Alice's new credential, sent with `meta`."""
+    client = Client(**meta)
+    client.force_login(alice)
+    seen = CredentialAuditEvent.objects.count()
+    assert client.post(f"{PAGE}openai/save", {"openai-api_key": CANARY}).status_code in (200, 302)
+    event = one_new(seen)
+    assert event.action == "create"
+    return None if event.ip_address is None else str(event.ip_address)
+
+
+def test_the_audit_ip_is_the_client_behind_a_trusted_proxy(alice, fakes, settings):
+    """One trusted proxy (TRUSTED_PROXY_COUNT=1): the client is the address it appended, not the
+    proxy's (REMOTE_ADDR) nor what the client wrote before it."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    ip = _create_events_ip(alice, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="192.0.2.66, " + ALICE_IP)
+    assert ip == ALICE_IP
+
+
+def test_a_forged_forwarded_header_is_not_the_audit_ip(alice, fakes, settings):
+    """No trusted proxy (the default): X-Forwarded-For is the client's own claim, ignored."""
+    settings.TRUSTED_PROXY_COUNT = 0
+    ip = _create_events_ip(alice, REMOTE_ADDR=ALICE_IP, HTTP_X_FORWARDED_FOR="192.0.2.66")
+    assert ip == ALICE_IP
