@@ -265,6 +265,31 @@ def test_gateway_simulator_command_serves_until_interrupted():
     assert "stopped after 1 token and 2 API request(s)" in out
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_gateway_simulator_command_stops_on_a_signal_even_started_in_the_background(stop):
+    """A background job of a shell starts with SIGINT ignored; Ctrl-C (or kill) must still stop it."""
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "providers_gateway_simulator", "--port", "0"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_DEBUG": "true", "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` does
+    )
+    try:
+        for line in proc.stdout:
+            if line.startswith("Ctrl-C"):
+                break
+        proc.send_signal(stop)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0 and "Simulator stopped after" in out
+
+
 def test_gateway_simulator_command_refuses_a_bad_chunk_delay():
     with pytest.raises(CommandError, match="--chunk-delay-ms must be between 0 and 5000"):
         call_command("providers_gateway_simulator", "--port", "0", "--chunk-delay-ms", "-5")

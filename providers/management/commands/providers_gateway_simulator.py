@@ -8,6 +8,8 @@ only the client id and secret given here: they are not real credentials.
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -74,6 +76,11 @@ class Command(BaseCommand):
             self.stdout.write(f"  {line}")
         self.stdout.write("\nCtrl-C to stop.")
         self.stdout.flush()
+        # Stop on Ctrl-C and on SIGTERM (`kill`, a supervisor) alike. Installed explicitly: a shell
+        # that starts a background job (`cmd &`) makes it ignore SIGINT, and Python then leaves
+        # it ignored, so the simulator could not be stopped the way it says.
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
         try:
             sim.serve_forever()
         except KeyboardInterrupt:
@@ -81,3 +88,7 @@ class Command(BaseCommand):
         finally:
             sim.stop()  # serve_forever has returned, so this does not wait
         self.stdout.write(f"Simulator stopped after {sim.token_requests} token and {sim.api_requests} API request(s).")
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
