@@ -29,6 +29,9 @@ def test_gunicorn_runs_asgi_workers():
     # Named, not "auto": a missing uvloop or httptools fails the start instead of slowing it.
     assert UvicornWorker.CONFIG_KWARGS == {"loop": "uvloop", "http": "httptools"}
     assert config["workers"] >= 1 and config["timeout"] > 0
+    # Recycling after N requests drops POSTs sent on the recycled worker's keep-alive
+    # connections (measured in the load test; docs/deployment.md): off unless an operator asks.
+    assert config.get("max_requests", 0) == 0
 
 
 def test_the_stack_never_prints_the_redis_password():
