@@ -103,6 +103,8 @@ _pool = pool_options(
 )
 if _pool is not None:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = _pool
+# Behind PgBouncer in transaction mode (docs/deployment.md): `.iterator()` must not use them.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several threads (token refresh, streaming views) write at once; wait instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)

@@ -71,3 +71,9 @@ def test_pool_with_persistent_connections_is_refused_at_start_with_the_fix():
 def test_impossible_sizes_are_refused_naming_the_variable(variables, named):
     with pytest.raises(ImproperlyConfigured, match=named):
         database({"DATABASE_URL": POSTGRES, **variables})
+
+
+def test_server_side_cursors_can_be_turned_off_for_pgbouncer():
+    assert database({"DATABASE_URL": POSTGRES})["DISABLE_SERVER_SIDE_CURSORS"] is False
+    db = database({"DATABASE_URL": POSTGRES, "DATABASE_POOL": "false", "DATABASE_DISABLE_SERVER_SIDE_CURSORS": "true"})
+    assert db["DISABLE_SERVER_SIDE_CURSORS"] is True and "pool" not in db.get("OPTIONS", {})
