@@ -34,16 +34,17 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, ParamSpec, Protocol, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from pydantic import BaseModel
 
+from ideaforge.dbpool import release_pooled_connection
 from providers.conf import app_settings as providers_settings
 from providers.context import current_request_id
 from providers.http.deadline import deadline as http_deadline
@@ -75,6 +76,8 @@ from .rollup import count_finished
 from .selectors import Candidate, resolve
 
 logger = logging.getLogger(__name__)
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 #: Seconds before the one retry of a transient failure on the same candidate: short, jittered so
 #: that the runs hit by the same blip do not all come back at the same instant.
@@ -621,12 +624,27 @@ def _fallback_loop(loop: _Loop) -> Iterator[Event]:
             loop.abandon()
 
 
+def _released(step: Callable[_P, _T]) -> Callable[_P, _T]:
+    """`step`, then this thread's pooled database connection back to the pool: the attempt that
+    follows waits on the model for seconds and needs none, and a stream holding one to its end
+    would let a few slow streams drain a process's pool (ideaforge/dbpool.py)."""
+
+    @functools.wraps(step)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return step(*args, **kwargs)
+        finally:
+            release_pooled_connection()
+
+    return run
+
+
 async def _afallback_loop(loop: _Loop) -> AsyncIterator[Event]:
     try:
         # One thread hop to begin and prepare the first candidate (the usual run needs no other).
-        candidates, first_ready = await sync_to_async(loop.begin_and_prepare_first)()
+        candidates, first_ready = await sync_to_async(_released(loop.begin_and_prepare_first))()
         for i, candidate in enumerate(candidates):
-            ready = first_ready if i == 0 else await sync_to_async(loop.prepare)(candidate)
+            ready = first_ready if i == 0 else await sync_to_async(_released(loop.prepare))(candidate)
             if not ready:
                 yield loop.fallback_event()
                 continue

@@ -15,6 +15,8 @@ from typing import Any
 import environ
 from csp.constants import NONE, SELF
 
+from ideaforge.dbpool import pool_options
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -91,6 +93,18 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+# PostgreSQL: a connection pool per process (ideaforge/dbpool.py, sizes in docs/deployment.md).
+_pool = pool_options(
+    DATABASES["default"],
+    enabled=env.bool("DATABASE_POOL", default=True),
+    min_size=env.int("DATABASE_POOL_MIN_SIZE", default=2),
+    max_size=env.int("DATABASE_POOL_MAX_SIZE", default=10),
+    timeout=env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+)
+if _pool is not None:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = _pool
+# Behind PgBouncer in transaction mode (docs/deployment.md): `.iterator()` must not use them.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several threads (token refresh, streaming views) write at once; wait instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
