@@ -95,8 +95,11 @@ def log_in(page, base_url: str, username: str = "carol", password: str = PASSWOR
     page.goto(f"{base_url}/accounts/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
+    # Wait for the POST's own navigation: the login page is already loaded, so waiting for a
+    # load state returned at once, and the caller's next goto() could cut the login short
+    # ("navigation interrupted by another navigation").
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
 
 
 @pytest.fixture
