@@ -122,8 +122,8 @@ def test_no_javascript_form_posts_then_a_reload_does_not_run_again(browser, live
         page.goto(f"{live_server.url}/forge/")
         page.get_by_label("Idea generator").check()
         page.get_by_label("Prompt").fill("tiny houses for rent")
-        page.get_by_role("button", name="Run").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Run").click()
         assert "/forge/go/" in page.url
         rendered = page.locator(".answer.rendered")
         expect(rendered.locator("ol > li")).to_have_count(5)

@@ -112,8 +112,8 @@ def test_no_javascript_verify_returns_to_the_card_with_fields_kept(browser, live
         fill_gateway(page, gateway)
         card.get_by_label("Base URL").fill("ftp://x")  # a typo
         card.get_by_label("Scope").fill("my-scope")
-        card.get_by_role("button", name="Verify AI Gateway (service account)").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            card.get_by_role("button", name="Verify AI Gateway (service account)").click()
         assert page.url.endswith("#provider-ai_gateway")
         notice = card.locator(".card-result .notice")
         expect(notice).to_contain_text("Nothing was changed")
@@ -126,8 +126,8 @@ def test_no_javascript_verify_returns_to_the_card_with_fields_kept(browser, live
         expect(card.get_by_label("Client secret")).to_have_value("")  # secrets are never re-rendered
         # Fix the typo, save: back on the card with the result at its top.
         fill_gateway(page, gateway)
-        card.get_by_role("button", name="Save AI Gateway (service account)", exact=True).click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            card.get_by_role("button", name="Save AI Gateway (service account)", exact=True).click()
         expect(card.locator(".card-result")).to_contain_text("saved. Verified")
         expect(card.locator("[data-badge]")).to_have_text("Verified")
         assert ProviderCredential.objects.filter(owner=user, status=VerificationStatus.VERIFIED).count() == 1
