@@ -21,8 +21,6 @@ import glob
 import os
 import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,8 +33,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from appserver import UvicornApp, free_port  # noqa: E402  (bench/ is the script's directory)
 from cryptography.fernet import Fernet  # noqa: E402
-from docsection import write_block  # noqa: E402  (bench/ is the script's directory)
+from docsection import write_block  # noqa: E402
 
 START, END = "<!-- db-pool-bench:start -->", "<!-- db-pool-bench:end -->"
 PAGE = "/settings/providers/"
@@ -45,12 +44,6 @@ VARIANTS = {"pool": "true", "no pool": "false"}
 # The same keys for the set-up and every app: a session's hash depends on the secret.
 _SECRET_KEY = secrets.token_urlsafe(50)
 _ENCRYPTION_KEY = Fernet.generate_key().decode()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Postgres:
@@ -62,7 +55,7 @@ class Postgres:
             raise SystemExit("PostgreSQL server binaries not found: apt-get install postgresql")
         self.bin = Path(initdbs[-1]).parent
         self.dir = tempfile.mkdtemp(prefix="ideaforge-pgbench.")
-        self.port = _free_port()
+        self.port = free_port()
         if os.getuid() == 0:
             shutil.chown(self.dir, "postgres")
         data = f"{self.dir}/data"
@@ -128,40 +121,6 @@ def _sessions(database_url: str) -> int:
         return int(conn.execute("SELECT sum(sessions) FROM pg_stat_database").fetchone()[0])  # type: ignore[index]
 
 
-class App:
-    """uvicorn, one worker, on a free port."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        import httpx
-
-        self.port = _free_port()
-        argv = ["-m", "uvicorn", "ideaforge.asgi:application", "--host", "127.0.0.1", "--port", str(self.port),
-                "--workers", "1", "--log-level", "warning", "--no-access-log"]  # fmt: skip
-        self.proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env={**os.environ, **env})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.url + "/accounts/login/", timeout=1)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("uvicorn did not start")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -204,7 +163,7 @@ def run(rounds: int, sequential: int, seconds: float) -> dict[str, Any]:
         for _ in range(rounds):
             for name, pool in VARIANTS.items():
                 before = _sessions(pg.url)
-                app = App(_env(pg.url, pool))
+                app = UvicornApp(_env(pg.url, pool))
                 try:
                     result = asyncio.run(_load(app.url, session, sequential, seconds))
                 finally:

@@ -26,8 +26,6 @@ import asyncio
 import json
 import os
 import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,17 +39,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from docsection import write_block  # noqa: E402  (bench/ is the script's directory)
+from appserver import UvicornApp  # noqa: E402  (bench/ is the script's directory)
+from docsection import write_block  # noqa: E402
 
 START, END = "<!-- http-bench:start -->", "<!-- http-bench:end -->"
 PROMPT = "ideas for a neighbourhood tool library"
 IN_FLIGHT = 32
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _env(db_path: str, sim: dict[str, str]) -> dict[str, str]:
@@ -99,41 +92,6 @@ def _setup(env: dict[str, str]) -> tuple[Any, str]:
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return user, session.session_key  # type: ignore[return-value]
-
-
-class App:
-    """uvicorn, one worker, on a free port (under pyinstrument with `profile`)."""
-
-    def __init__(self, env: dict[str, str], profile: Path | None) -> None:
-        self.port = _free_port()
-        argv = ["-m", "uvicorn", "ideaforge.asgi:application", "--host", "127.0.0.1", "--port", str(self.port),
-                "--workers", "1", "--log-level", "warning", "--no-access-log"]  # fmt: skip
-        if profile is not None:
-            argv = ["-m", "pyinstrument", "-r", "text", "-o", str(profile), *argv]
-        self.proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env={**os.environ, **env})
-        import httpx
-
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.url + "/accounts/login/", timeout=1)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("uvicorn did not start")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def _time(fn: Callable[[], object]) -> float:
@@ -191,7 +149,7 @@ def run(n: int, seconds: float, profile: Path | None) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(dir=shm) as tmp:
             env = _env(os.path.join(tmp, "bench.sqlite3"), sim)
             user, session = _setup(env)
-            app = App(env, profile)
+            app = UvicornApp(env, profile)
             try:
                 processes = {
                     "bench (client, bare Agno)": os.getpid(),
@@ -217,7 +175,7 @@ def _measure(
     user: Any,
     session: str,
     sim: dict[str, str],
-    app: App,
+    app: UvicornApp,
     n: int,
     seconds: float,
     httpx: Any,
