@@ -272,12 +272,16 @@ class _Loop:
         attempt.tap.activate()
         return attempt.agno_agent
 
+    def time_left(self) -> float:
+        """Seconds until the attempt's deadline (0 once it has passed)."""
+        return max(self.deadline - time.monotonic(), 0.0)
+
     def wait_limit(self) -> tuple[float, bool]:
         """How long the next wait on the model may last, and whether that bound is the stream's
         idle timeout (PROVIDERS_STREAM_IDLE_TIMEOUT) rather than the attempt's deadline."""
-        left = self.deadline - time.monotonic()
+        left = self.time_left()
         idle = float(providers_settings.STREAM_IDLE_TIMEOUT)
-        return (idle, True) if idle < left else (max(left, 0.0), False)
+        return (idle, True) if idle < left else (left, False)
 
     def overdue(self) -> bool:
         """The attempt's deadline has passed (the sync loop checks it between Agno's items)."""
@@ -568,7 +572,7 @@ def _bounded_step(loop: _Loop, items: Iterator[Any]) -> Any:
     """The next item of Agno's sync stream (`_END` at its end), every socket operation on the way
     bounded by the attempt's time left (`providers.http.deadline`). The bound is set around each
     step, never across a `yield`: the caller may resume this generator in another context."""
-    with http_deadline(max(loop.deadline - time.monotonic(), 0.0)):
+    with http_deadline(loop.time_left()):
         return next(items, _END)
 
 
@@ -599,7 +603,7 @@ def _fallback_loop(loop: _Loop) -> Iterator[Event]:
                     finally:
                         items.close()
                 else:
-                    with http_deadline(max(loop.deadline - time.monotonic(), 0.0)) as bound:
+                    with http_deadline(loop.time_left()) as bound:
                         loop.output = agno_agent.run(loop.prompt)
                     if bound.expired:
                         loop.timed_out(idle=False)
@@ -676,7 +680,7 @@ async def _afallback_loop(loop: _Loop) -> AsyncIterator[Event]:
                     finally:
                         await items.aclose()
                 else:
-                    bound = asyncio.timeout(max(loop.deadline - time.monotonic(), 0.0))
+                    bound = asyncio.timeout(loop.time_left())
                     try:
                         async with bound:
                             loop.output = await agno_agent.arun(loop.prompt)
