@@ -10,10 +10,11 @@ completes a run. An increment by F() expressions, so concurrent runs add up. `ro
 from __future__ import annotations
 
 import bisect
+import functools
 from datetime import date
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.db.models.signals import post_save
@@ -28,14 +29,39 @@ def latency_bucket(latency_ms: int | None) -> int:
 
 
 def _add(key: dict[str, Any], values: dict[str, int]) -> None:
-    increments = {name: F(name) + value for name, value in values.items()}
-    if AgentRunDaily.objects.filter(**key).update(**increments):
+    if _increment(key, values):
         return
     try:
         with transaction.atomic():
             AgentRunDaily.objects.create(**key, **values)
     except IntegrityError:  # another process created the row meanwhile: add to it
-        AgentRunDaily.objects.filter(**key).update(**increments)
+        AgentRunDaily.objects.filter(**key).update(**{name: F(name) + value for name, value in values.items()})
+
+
+@functools.cache
+def _increment_sql(alias: str, vendor: str, columns: tuple[str, ...]) -> str:
+    """The UPDATE adding to `columns` of one day's row, built once: through the ORM (F()
+    expressions) compiling it cost about 0.3 ms of CPU per finished run."""
+    qn = connections[alias].ops.quote_name
+    meta = AgentRunDaily._meta
+    sets = ", ".join(f"{qn(meta.get_field(name).column)} = {qn(meta.get_field(name).column)} + %s" for name in columns)
+    where = " AND ".join(f"{qn(meta.get_field(name).column)} = %s" for name in _KEY)
+    return f"UPDATE {qn(meta.db_table)} SET {sets} WHERE {where}"
+
+
+_KEY = ("day", "user", "provider", "model_id")
+
+
+def _increment(key: dict[str, Any], values: dict[str, int]) -> bool:
+    """Add `values` to the row of `key` (as `filter(**key).update(F() + ...)`); False when there is none."""
+    alias = router.db_for_write(AgentRunDaily)
+    connection = connections[alias]
+    sql = _increment_sql(alias, connection.vendor, tuple(values))
+    day = AgentRunDaily._meta.get_field("day").get_db_prep_value(key["day"], connection)
+    params = [*values.values(), day, key["user_id"], key["provider"], key["model_id"]]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount > 0
 
 
 @receiver(post_save, sender=AgentRun, dispatch_uid="agents.rollup.count_finished_run")

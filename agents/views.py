@@ -23,7 +23,6 @@ abandoned with the text sent so far.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
@@ -43,6 +42,7 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.views.decorators.http import require_http_methods, require_POST
 
+from .batches import batches
 from .catalog import AGENTS, agent_get
 from .events import CandidateChosen, Delta, Done, Event, Failed, FallbackTaken, Rendered
 from .exceptions import AgentError, NoModelAvailable
@@ -304,28 +304,25 @@ def _server_failure() -> Failed:
 async def _async_body(
     events: AsyncIterator[Event], render_event: Callable[[Event], Iterable[str]], head: str, tail: str
 ) -> AsyncIterator[str]:
-    # aclosing: when the client leaves, Django cancels the response; closing the run's stream
-    # here closes the upstream request and records the run as abandoned (not left to the GC).
-    async with aclosing(events):  # type: ignore[type-var]
-        if head:
-            yield head
-        ended = False
-        try:
-            async for event in events:
+    # The events that are ready together go out as one body chunk (agents/batches.py). When the
+    # client leaves, Django cancels this iteration; `batches` then closes the run's stream, which
+    # closes the upstream request and records the run as abandoned (not left to the GC).
+    if head:
+        yield head
+    ended = False
+    try:
+        async for ready in batches(events):
+            parts: list[str] = []
+            for event in ready:
                 ended = isinstance(event, (Done, Failed))
-                for part in render_event(event):
-                    yield part
-                # uvicorn's send() does not suspend once the client is gone: without an await per
-                # chunk a fast upstream would keep this loop running and the cancellation would
-                # never be delivered.
-                await asyncio.sleep(0)
-        except Exception as exc:  # not CancelledError: a client that left gets nothing more
-            _log_failure(exc)
-            if not ended:
-                for part in render_event(_server_failure()):
-                    yield part
-        if tail:
-            yield tail
+                parts.extend(render_event(event))
+            yield "".join(parts)
+    except Exception as exc:  # not CancelledError: a client that left gets nothing more
+        _log_failure(exc)
+        if not ended:
+            yield "".join(render_event(_server_failure()))
+    if tail:
+        yield tail
 
 
 def _sync_body(

@@ -1,11 +1,10 @@
 """PostgreSQL connection pooling (psycopg 3's pool, built into Django 5.1+).
 
-Under ASGI every request's sync work runs in a thread of its own, so with `CONN_MAX_AGE=0` each
-request opened (and closed) a PostgreSQL connection: TCP, authentication and a forked server
-backend per request. Persistent connections (`CONN_MAX_AGE>0`) are no fix there: they pile up,
-one per thread. A per-process pool lends a connection for the length of a request and takes it
-back when Django closes it (`request_finished`). docs/deployment.md sizes it against
-`max_connections`.
+With `CONN_MAX_AGE=0` each request opens (and closes) a PostgreSQL connection: TCP,
+authentication and a forked server backend per request. A per-process pool lends a connection
+for the length of a request's database work and takes it back when Django closes it
+(`request_finished`); the ASGI handler's kept threads (`ideaforge/asgi_threads.py`) bound how
+many a worker borrows at once. docs/deployment.md sizes it against `max_connections`.
 
 `pool_options` turns the `DATABASE_POOL*` settings into `OPTIONS["pool"]` (settings.py);
 `release_pooled_connection` gives a long request's connection back while it waits on something

@@ -71,6 +71,10 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# Threads each ASGI worker runs requests' sync code on (sessions, the ORM, sync middleware),
+# shared by the requests in flight instead of one new thread per request (ideaforge/asgi_threads.py).
+ASGI_SYNC_THREADS = env.int("ASGI_SYNC_THREADS", default=8)
+
 ROOT_URLCONF = "ideaforge.urls"
 WSGI_APPLICATION = "ideaforge.wsgi.application"
 ASGI_APPLICATION = "ideaforge.asgi.application"
@@ -92,7 +96,11 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+_sqlite = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+# SQLite keeps its connections (opening one runs the PRAGMAs below and registers Django's SQL
+# functions: about 0.3 ms a request); the ASGI handler keeps the threads that own them
+# (ideaforge/asgi_threads.py). PostgreSQL reuses connections through its pool instead.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=600 if _sqlite else 0))
 # PostgreSQL: a connection pool per process (ideaforge/dbpool.py, sizes in docs/deployment.md).
 _pool = pool_options(
     DATABASES["default"],
@@ -105,7 +113,7 @@ if _pool is not None:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = _pool
 # Behind PgBouncer in transaction mode (docs/deployment.md): `.iterator()` must not use them.
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if _sqlite:
     # Several threads (token refresh, streaming views) write at once; wait instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
     # WAL with synchronous=NORMAL: a commit no longer waits for an fsync (about 1.5 ms each, two

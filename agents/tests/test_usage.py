@@ -243,3 +243,29 @@ def test_the_rollup_counts_cache_hits_as_runs_finish_and_when_rebuilt(alice):
     rollup_rebuild()
     assert AgentRunDaily.objects.get().cache_hits == 1
     assert usage_for(user=None, days=7).cache_hit_rate == 25.0
+
+
+def test_a_finished_run_adds_to_its_days_row_and_no_other(alice, bob):
+    """The roll-up's prepared UPDATE (agents.rollup._increment) adds to exactly its key's row."""
+
+    def finish(user, model_id: str, latency_ms: int, tokens: int, status=RunStatus.SUCCEEDED) -> None:
+        run = AgentRun.objects.create(user=user, agent="idea_critic", tier="fast", provider="openai", model_id=model_id)
+        run.status, run.latency_ms, run.input_tokens, run.output_tokens = status, latency_ms, tokens, 2 * tokens
+        run.fallbacks = [{"provider": "anthropic"}] if status == RunStatus.FAILED else []
+        run.save()
+
+    finish(alice, "m-1", 100, 10)  # creates alice's m-1 row
+    finish(bob, "m-1", 100, 1)  # another user: another row
+    finish(alice, "m-2", 100, 1)  # another model: another row
+    finish(alice, "m-1", 3000, 5, status=RunStatus.FAILED)  # adds to alice's m-1 row
+    finish(alice, "m-1", 200, 7)
+    row = AgentRunDaily.objects.get(user=alice, model_id="m-1")
+    assert (row.runs, row.failed, row.fallbacks, row.input_tokens, row.output_tokens) == (3, 1, 1, 22, 44)
+    assert (row.lat_0, row.lat_4) == (2, 1)
+    assert AgentRunDaily.objects.get(user=bob).runs == 1
+    assert AgentRunDaily.objects.get(user=alice, model_id="m-2").runs == 1
+    before = _rollup_rows()
+    AgentRunDaily.objects.all().delete()
+    rollup_rebuild()
+    rebuilt = _rollup_rows()
+    assert rebuilt == before  # fallbacks are not rebuilt, and are not among the compared columns
