@@ -3,8 +3,9 @@
 `count_finished(run)` counts a run once, when its record is completed: the runner calls it after
 writing a finished run (`agents.services._Loop._save`, whose `run_update` is a plain UPDATE that
 sends no signal), and a receiver of AgentRun's post_save calls it for any other `save()` that
-completes a run. An increment by F() expressions, so concurrent runs add up. `rollup_rebuild` recomputes days from the runs
-(`manage.py agents_usage_rollup`), for records written before the roll-up existed.
+completes a run. An increment in the database (`SET runs = runs + 1, ...`), so concurrent runs
+add up. `rollup_rebuild` recomputes days from the runs (`manage.py agents_usage_rollup`), for
+records written before the roll-up existed.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def latency_bucket(latency_ms: int | None) -> int:
     return bisect.bisect_left(LATENCY_BUCKETS_MS, latency_ms or 0)
 
 
+_KEY = ("day", "user", "provider", "model_id")  # a day's row: AgentRunDaily's unique key
+
+
 def _add(key: dict[str, Any], values: dict[str, int]) -> None:
     if _increment(key, values):
         return
@@ -47,9 +51,6 @@ def _increment_sql(alias: str, vendor: str, columns: tuple[str, ...]) -> str:
     sets = ", ".join(f"{qn(meta.get_field(name).column)} = {qn(meta.get_field(name).column)} + %s" for name in columns)
     where = " AND ".join(f"{qn(meta.get_field(name).column)} = %s" for name in _KEY)
     return f"UPDATE {qn(meta.db_table)} SET {sets} WHERE {where}"
-
-
-_KEY = ("day", "user", "provider", "model_id")
 
 
 def _increment(key: dict[str, Any], values: dict[str, int]) -> bool:
