@@ -9,8 +9,8 @@ messages, CSRF tokens kept in the session) it still hops, as Django does. A hook
 by mistake fails loudly (`SynchronousOnlyOperation`), never silently.
 
 Why it matters: with the request threads kept (`ideaforge/asgi_threads.py`) a hop costs little
-CPU but still two thread wake-ups, about 0.1 ms of latency each time; fifteen of them were about
-1.5 ms of a 7 ms streamed run (docs/benchmarks.md, "The HTTP path").
+CPU but still two thread wake-ups of latency each time; the fifteen of them were about 2 ms of
+an 8.5 ms streamed run (docs/benchmarks.md, "The HTTP path").
 
 `settings.MIDDLEWARE` keeps naming Django's classes: Django's deploy checks look for the
 security, session, CSRF and clickjacking middleware by dotted path. The ASGI application
