@@ -307,18 +307,21 @@ async def _async_body(
     # The events that are ready together go out as one body chunk (agents/batches.py). When the
     # client leaves, Django cancels this iteration; `batches` then closes the run's stream, which
     # closes the upstream request and records the run as abandoned (not left to the GC).
-    # aclosing: the same when the client leaves before the events are reached (after `head`).
+    # aclosing: the same when the client leaves before the events are reached (after `head`), or
+    # while a send waits (Django then closes this body at its `yield`: `batches` must be closed
+    # first, since its task is inside the run's stream, which cannot be closed from here then).
     async with aclosing(events):  # type: ignore[type-var]
         if head:
             yield head
         ended = False
         try:
-            async for ready in batches(events):
-                parts: list[str] = []
-                for event in ready:
-                    ended = isinstance(event, (Done, Failed))
-                    parts.extend(render_event(event))
-                yield "".join(parts)
+            async with aclosing(batches(events)) as ready_batches:
+                async for ready in ready_batches:
+                    parts: list[str] = []
+                    for event in ready:
+                        ended = isinstance(event, (Done, Failed))
+                        parts.extend(render_event(event))
+                    yield "".join(parts)
         except Exception as exc:  # not CancelledError: a client that left gets nothing more
             _log_failure(exc)
             if not ended:

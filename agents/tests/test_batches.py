@@ -101,3 +101,28 @@ def test_a_consumer_that_stops_early_closes_the_source():
 
     asyncio.run(main())
     assert closed == [True]
+
+
+def test_closing_the_forge_body_while_a_send_waits_closes_the_run_stream():
+    """Django closes the response body at its `yield` when the client leaves during a send; the
+    run's stream (then inside `batches`' task, waiting on the model) must be closed too."""
+    from agents.events import Delta
+    from agents.views import _async_body
+
+    closed = []
+
+    async def events():
+        try:
+            yield Delta("first")
+            await asyncio.sleep(10)  # the model is slow: the run waits here
+            yield Delta("never")
+        finally:
+            closed.append(True)
+
+    async def main() -> None:
+        body = _async_body(events(), lambda event: [event.text], "", "")
+        assert await anext(body) == "first"
+        await body.aclose()
+
+    asyncio.run(asyncio.wait_for(main(), 5))
+    assert closed == [True]
