@@ -245,8 +245,13 @@ class LocalServer:
         self._httpd.server_close()
 
     def serve_forever(self) -> None:
-        """Foreground mode, for management commands."""
+        """Foreground mode, for management commands; `close()` after it returns."""
         self._httpd.serve_forever()
+
+    def close(self) -> None:
+        """Close the listening socket after foreground mode. Not `stop()`: with no serving loop
+        running (it returned, or a signal came before it began) `shutdown()` would wait forever."""
+        self._httpd.server_close()
 
     def __enter__(self) -> LocalServer:
         return self.start()

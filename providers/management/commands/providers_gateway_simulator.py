@@ -67,26 +67,27 @@ class Command(BaseCommand):
             lines.append(f"AI_GATEWAY_DEFAULT_MODEL={models[min(1, len(models) - 1)]}")
         for tier, model in zip(("FAST", "STANDARD", "PREMIUM"), models, strict=False):
             lines.append(f"AI_GATEWAY_{tier}_MODEL={model}")
-        self.stdout.write(
-            f"AI Gateway simulator on {sim.url} (token lifetime {token_lifetime} s, "
-            f"{chunk_delay_ms:g} ms between chunks, models: {', '.join(models)})."
-        )
-        self.stdout.write("Point IdeaForge at it with these environment variables (or run `make demo`):\n")
-        for line in lines:
-            self.stdout.write(f"  {line}")
-        self.stdout.write("\nCtrl-C to stop.")
-        self.stdout.flush()
         # Stop on Ctrl-C and on SIGTERM (`kill`, a supervisor) alike. Installed explicitly: a shell
         # that starts a background job (`cmd &`) makes it ignore SIGINT, and Python then leaves
-        # it ignored, so the simulator could not be stopped the way it says.
+        # it ignored, so the simulator could not be stopped the way it says. Installed before
+        # "Ctrl-C to stop." is printed: a signal sent as soon as that line is read must stop it.
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
         try:
+            self.stdout.write(
+                f"AI Gateway simulator on {sim.url} (token lifetime {token_lifetime} s, "
+                f"{chunk_delay_ms:g} ms between chunks, models: {', '.join(models)})."
+            )
+            self.stdout.write("Point IdeaForge at it with these environment variables (or run `make demo`):\n")
+            for line in lines:
+                self.stdout.write(f"  {line}")
+            self.stdout.write("\nCtrl-C to stop.")
+            self.stdout.flush()
             sim.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
-            sim.stop()  # serve_forever has returned, so this does not wait
+            sim.close()
         self.stdout.write(f"Simulator stopped after {sim.token_requests} token and {sim.api_requests} API request(s).")
 
 
