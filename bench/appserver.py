@@ -1,6 +1,7 @@
 """The app under uvicorn for the benchmarks: one worker on a free loopback port, stopped on exit.
 
-`http_bench.py` and `db_pool_bench.py` measure the app over HTTP the same way; this is that way.
+`http_bench.py` and `db_pool_bench.py` measure the app over HTTP the same way; this is that way,
+with `logged_in_user` for the session their requests carry.
 """
 
 from __future__ import annotations
@@ -12,8 +13,29 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def logged_in_user(env: dict[str, str]) -> tuple[Any, str]:
+    """Django in this process with `env`: the database migrated, a user and a logged-in session
+    for it; (the user, the session key to send as the `sessionid` cookie)."""
+    os.environ.update(env)
+    import django
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+    user = get_user_model().objects.create_user("bench")
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return user, session.session_key  # type: ignore[return-value]
 
 
 def free_port() -> int:

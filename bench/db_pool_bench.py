@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from appserver import UvicornApp, free_port  # noqa: E402  (bench/ is the script's directory)
+from appserver import UvicornApp, free_port, logged_in_user  # noqa: E402  (bench/ is the script's directory)
 from cryptography.fernet import Fernet  # noqa: E402
 from docsection import write_block  # noqa: E402
 
@@ -92,27 +92,6 @@ def _env(database_url: str, pool: str) -> dict[str, str]:
     }
 
 
-def _setup(env: dict[str, str]) -> str:
-    """Django in this process: migrate, a user and its session (the session key)."""
-    os.environ.update(env)
-    import django
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.core.management import call_command
-    from django.db import connections
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
-    user = get_user_model().objects.create_user("bench")
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    connections.close_all()
-    return session.session_key  # type: ignore[return-value]
-
-
 def _sessions(database_url: str) -> int:
     """Server sessions (connections) opened so far; counted when each ends."""
     import psycopg
@@ -158,7 +137,10 @@ async def _load(url: str, session: str, sequential: int, seconds: float) -> dict
 def run(rounds: int, sequential: int, seconds: float) -> dict[str, Any]:
     pg = Postgres()
     try:
-        session = _setup(_env(pg.url, "false"))
+        _, session = logged_in_user(_env(pg.url, "false"))
+        from django.db import connections
+
+        connections.close_all()  # this process's connection: the measured servers start from none
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
         for _ in range(rounds):
             for name, pool in VARIANTS.items():

@@ -41,7 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from appserver import UvicornApp  # noqa: E402  (bench/ is the script's directory)
+from appserver import UvicornApp, logged_in_user  # noqa: E402  (bench/ is the script's directory)
 from docsection import write_block  # noqa: E402
 
 START, END = "<!-- http-bench:start -->", "<!-- http-bench:end -->"
@@ -79,25 +79,6 @@ def _env(db_path: str, sim: dict[str, str]) -> dict[str, str]:
         "LOG_LEVEL": "ERROR",
         "AGNO_LOG_LEVEL": "CRITICAL",
     }
-
-
-def _setup(env: dict[str, str]) -> tuple[Any, str]:
-    """Django in this process on the bench database: migrated, a user and its session."""
-    os.environ.update(env)
-    import django
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
-    user = get_user_model().objects.create_user("bench")
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    return user, session.session_key  # type: ignore[return-value]
 
 
 def _time(fn: Callable[[], object]) -> float:
@@ -154,7 +135,7 @@ def run(n: int, seconds: float, profile: Path | None) -> dict[str, Any]:
         shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
         with tempfile.TemporaryDirectory(dir=shm) as tmp:
             env = _env(os.path.join(tmp, "bench.sqlite3"), sim)
-            user, session = _setup(env)
+            user, session = logged_in_user(env)
             app = UvicornApp(env, profile)
             try:
                 processes = {

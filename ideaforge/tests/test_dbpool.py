@@ -77,3 +77,12 @@ def test_server_side_cursors_can_be_turned_off_for_pgbouncer():
     assert database({"DATABASE_URL": POSTGRES})["DISABLE_SERVER_SIDE_CURSORS"] is False
     db = database({"DATABASE_URL": POSTGRES, "DATABASE_POOL": "false", "DATABASE_DISABLE_SERVER_SIDE_CURSORS": "true"})
     assert db["DISABLE_SERVER_SIDE_CURSORS"] is True and "pool" not in db.get("OPTIONS", {})
+
+
+def test_sqlite_keeps_connections_and_postgresql_closes_them_by_default():
+    """SQLite's connections live on the ASGI handler's kept threads (docs/configuration.md);
+    PostgreSQL's are reused through the pool, which needs CONN_MAX_AGE=0."""
+    assert database({"DATABASE_URL": "sqlite:////tmp/ideaforge-pool-test.sqlite3"})["CONN_MAX_AGE"] == 600
+    assert database({"DATABASE_URL": POSTGRES})["CONN_MAX_AGE"] == 0
+    sqlite = database({"DATABASE_URL": "sqlite:////tmp/ideaforge-pool-test.sqlite3", "DATABASE_CONN_MAX_AGE": "0"})
+    assert sqlite["CONN_MAX_AGE"] == 0
