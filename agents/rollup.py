@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.db.models.signals import post_save
 from django.dispatch import receiver
@@ -39,7 +39,7 @@ def _add(key: dict[str, Any], values: dict[str, int]) -> None:
         with transaction.atomic():
             AgentRunDaily.objects.create(**key, **values)
     except IntegrityError:  # another process created the row meanwhile: add to it
-        AgentRunDaily.objects.filter(**key).update(**{name: F(name) + value for name, value in values.items()})
+        _increment(key, values)
 
 
 @functools.cache

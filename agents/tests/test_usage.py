@@ -269,3 +269,28 @@ def test_a_finished_run_adds_to_its_days_row_and_no_other(alice, bob):
     rollup_rebuild()
     rebuilt = _rollup_rows()
     assert rebuilt == before  # fallbacks are not rebuilt, and are not among the compared columns
+
+
+def test_a_row_created_by_another_process_meanwhile_is_added_to(alice, monkeypatch):
+    """The roll-up's race: the UPDATE finds no row, another process creates it, the INSERT then
+    fails on the unique key; the run is added to that row, not lost."""
+    from agents import rollup
+
+    def finish() -> None:
+        run = AgentRun.objects.create(user=alice, agent="idea_critic", tier="fast", provider="openai", model_id="m")
+        run.status, run.latency_ms, run.input_tokens, run.output_tokens = RunStatus.SUCCEEDED, 100, 3, 4
+        run.save()
+
+    finish()  # the other process's row
+    real = rollup._increment
+    calls = []
+
+    def missed_once(key, values):
+        calls.append(key)
+        return False if len(calls) == 1 else real(key, values)
+
+    monkeypatch.setattr(rollup, "_increment", missed_once)
+    finish()
+    assert len(calls) == 2  # the first UPDATE "missed", the INSERT failed, the second UPDATE added
+    row = AgentRunDaily.objects.get()
+    assert (row.runs, row.input_tokens, row.output_tokens) == (2, 6, 8)
